@@ -1,0 +1,172 @@
+//! The audit log: an append-only record of security events (who, what, when, from where).
+//! Later capabilities add their event kinds here; nothing in keystep updates or deletes an
+//! event, and the database refuses it too (triggers in the migrations).
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::clock::Clock;
+use crate::db::DbConn;
+use crate::error::Result;
+use crate::schema::audit_events;
+
+/// What happened. Stored as the snake_case name, which is also what operators grep for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    /// An operator created a user.
+    UserCreated,
+    /// An operator disabled a user.
+    UserDisabled,
+    /// A password was set by an operator or changed by its owner.
+    PasswordChanged,
+    /// A sign-in with a password succeeded.
+    PasswordVerified,
+    /// A sign-in with a password failed for a known account.
+    PasswordFailed,
+    /// An operator registered a client.
+    ClientCreated,
+    /// An operator removed a client.
+    ClientRemoved,
+}
+
+impl AuditKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserCreated => "user_created",
+            Self::UserDisabled => "user_disabled",
+            Self::PasswordChanged => "password_changed",
+            Self::PasswordVerified => "password_verified",
+            Self::PasswordFailed => "password_failed",
+            Self::ClientCreated => "client_created",
+            Self::ClientRemoved => "client_removed",
+        }
+    }
+}
+
+/// Who caused the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// The person themselves (by user id).
+    User(String),
+    /// An operator at the command line.
+    Cli,
+    /// keystep on its own (expiry, cleanup).
+    System,
+}
+
+impl Actor {
+    fn stored(&self) -> String {
+        match self {
+            Self::User(id) => format!("user:{id}"),
+            Self::Cli => "cli".to_owned(),
+            Self::System => "system".to_owned(),
+        }
+    }
+}
+
+/// An event to record.
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent<'a> {
+    /// Who did it.
+    pub actor: Actor,
+    /// Whose account it concerns.
+    pub user_id: Option<&'a str>,
+    /// What happened.
+    pub kind: AuditKind,
+    /// The client involved, if any.
+    pub client_id: Option<&'a str>,
+    /// The request's IP address, if over HTTP.
+    pub ip: Option<&'a str>,
+    /// The request's User-Agent, if over HTTP (cut to 512 characters).
+    pub user_agent: Option<&'a str>,
+    /// Extra facts as JSON; never a secret.
+    pub detail: serde_json::Value,
+}
+
+impl<'a> NewAuditEvent<'a> {
+    /// An event with no request context and no detail.
+    pub fn new(actor: Actor, kind: AuditKind, user_id: Option<&'a str>) -> Self {
+        Self {
+            actor,
+            user_id,
+            kind,
+            client_id: None,
+            ip: None,
+            user_agent: None,
+            detail: serde_json::Value::Null,
+        }
+    }
+}
+
+/// A recorded event.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEvent {
+    /// Increasing id.
+    pub id: i64,
+    /// Unix seconds.
+    pub occurred_at: i64,
+    /// `user:{id}`, `cli` or `system`.
+    pub actor: String,
+    /// Whose account.
+    pub user_id: Option<String>,
+    /// The [`AuditKind`] name.
+    pub event: String,
+    /// The client involved.
+    pub client_id: Option<String>,
+    /// Request IP.
+    pub ip: Option<String>,
+    /// Request User-Agent.
+    pub user_agent: Option<String>,
+    /// JSON detail.
+    pub detail: String,
+}
+
+/// Appends an event, and mirrors it to the log as a structured `info` line.
+pub fn record(conn: &mut DbConn, clock: &dyn Clock, event: &NewAuditEvent<'_>) -> Result<()> {
+    let user_agent = event
+        .user_agent
+        .map(|ua| ua.chars().take(512).collect::<String>());
+    diesel::insert_into(audit_events::table)
+        .values((
+            audit_events::occurred_at.eq(clock.now()),
+            audit_events::actor.eq(event.actor.stored()),
+            audit_events::user_id.eq(event.user_id),
+            audit_events::event.eq(event.kind.as_str()),
+            audit_events::client_id.eq(event.client_id),
+            audit_events::ip.eq(event.ip),
+            audit_events::user_agent.eq(user_agent),
+            audit_events::detail.eq(event.detail.to_string()),
+        ))
+        .execute(conn)?;
+    tracing::info!(
+        target: "keystep::audit",
+        event = event.kind.as_str(),
+        actor = %event.actor.stored(),
+        user_id = event.user_id.unwrap_or("-"),
+        client_id = event.client_id.unwrap_or("-"),
+        "audit event"
+    );
+    Ok(())
+}
+
+/// A person's most recent events, newest first.
+pub fn list_for_user(conn: &mut DbConn, user_id: &str, limit: i64) -> Result<Vec<AuditEvent>> {
+    Ok(audit_events::table
+        .filter(audit_events::user_id.eq(user_id))
+        .order((audit_events::occurred_at.desc(), audit_events::id.desc()))
+        .limit(limit)
+        .select(AuditEvent::as_select())
+        .load(conn)?)
+}
+
+/// The most recent events of everyone, newest first.
+pub fn list_recent(conn: &mut DbConn, limit: i64) -> Result<Vec<AuditEvent>> {
+    Ok(audit_events::table
+        .order((audit_events::occurred_at.desc(), audit_events::id.desc()))
+        .limit(limit)
+        .select(AuditEvent::as_select())
+        .load(conn)?)
+}

@@ -1,0 +1,164 @@
+//! The durable store: one diesel `MultiConnection` over SQLite and PostgreSQL, an r2d2 pool,
+//! and the embedded migrations of both backends. The backend is chosen at run time from
+//! `database_url` ([`DatabaseTarget`]); everything above this module writes one query path.
+//! Connections are blocking: callers run on a blocking pool, never on an async worker.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, ConnectionError, PgConnection, SqliteConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::DatabaseTarget;
+use crate::error::{Error, Result};
+
+/// A connection to either backend.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    /// PostgreSQL, for several nodes.
+    Postgres(PgConnection),
+    /// SQLite, the single-node default.
+    Sqlite(SqliteConnection),
+}
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// Serialises migrations of several nodes starting at once against one PostgreSQL.
+const MIGRATION_LOCK: i64 = 0x006b_6579_7374_6570; // "keystep" in ASCII
+
+/// A pooled connection.
+pub type PooledConn = r2d2::PooledConnection<DbManager>;
+
+/// Opens connections for the pool, building the variant from the target.
+#[derive(Debug)]
+pub struct DbManager {
+    target: DatabaseTarget,
+}
+
+impl r2d2::ManageConnection for DbManager {
+    type Connection = DbConn;
+    type Error = ConnectionError;
+
+    fn connect(&self) -> Result<DbConn, ConnectionError> {
+        match &self.target {
+            DatabaseTarget::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                // WAL lets readers run beside the writer; busy_timeout makes a second writer
+                // wait instead of failing; foreign keys are off by default in SQLite.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+            DatabaseTarget::Postgres(url) => Ok(DbConn::Postgres(PgConnection::establish(url)?)),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectionError> {
+        conn.batch_execute("SELECT 1")
+            .map_err(ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+/// The connection pool and what it points at.
+#[derive(Clone)]
+pub struct Database {
+    pool: r2d2::Pool<DbManager>,
+    target: DatabaseTarget,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Database({})", self.target)
+    }
+}
+
+impl Database {
+    /// Opens a pool of `pool_size` connections; fails at once when the database cannot be
+    /// reached (creating the SQLite file and its folder when missing).
+    pub fn connect(target: &DatabaseTarget, pool_size: u32) -> Result<Self> {
+        if let DatabaseTarget::Sqlite(path) = target {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+            }
+        }
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .build(DbManager {
+                target: target.clone(),
+            })
+            .map_err(|e| Error::DatabaseUnavailable(format!("{target}: {e}")))?;
+        Ok(Self {
+            pool,
+            target: target.clone(),
+        })
+    }
+
+    /// What this pool points at.
+    pub fn target(&self) -> &DatabaseTarget {
+        &self.target
+    }
+
+    /// A connection from the pool (blocking up to 5 s).
+    pub fn conn(&self) -> Result<PooledConn> {
+        self.pool
+            .get()
+            .map_err(|e| Error::DatabaseUnavailable(e.to_string()))
+    }
+
+    /// Round-trips a trivial query: for `/healthz`.
+    pub fn ping(&self) -> Result<()> {
+        let mut conn = self.conn()?;
+        conn.batch_execute("SELECT 1").map_err(Error::Database)
+    }
+
+    /// Applies the pending embedded migrations of this backend and returns their versions.
+    pub fn migrate(&self) -> Result<Vec<String>> {
+        let mut conn = self.conn()?;
+        let applied = match &mut *conn {
+            DbConn::Sqlite(c) => c
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|v| v.iter().map(|m| m.to_string()).collect())
+                .map_err(|e| Error::Migration(e.to_string())),
+            DbConn::Postgres(c) => {
+                c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+                let result = c
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|v| v.iter().map(|m| m.to_string()).collect())
+                    .map_err(|e| Error::Migration(e.to_string()));
+                c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+                result
+            }
+        }?;
+        Ok(applied)
+    }
+
+    /// True when every embedded migration has been applied.
+    pub fn is_migrated(&self) -> Result<bool> {
+        let mut conn = self.conn()?;
+        let pending = match &mut *conn {
+            DbConn::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+            DbConn::Postgres(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+        }
+        .map_err(|e| Error::Migration(e.to_string()))?;
+        Ok(!pending)
+    }
+}
+
+/// True when a diesel error is a unique-constraint violation (both backends report it so).
+pub(crate) fn is_unique_violation(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}

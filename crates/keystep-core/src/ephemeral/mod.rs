@@ -1,0 +1,48 @@
+//! The ephemeral store: short-lived state with a time to live (authorization codes, login
+//! transactions, email codes, attempt counters, revoked token ids). In-process memory for one
+//! node, Redis when several nodes must agree. Both give the same guarantees, which one test
+//! suite checks against both: `take` and `put_if_absent` are atomic, so a single-use value is
+//! used once even when two nodes race for it.
+
+mod memory;
+mod redis_store;
+
+use std::time::Duration;
+
+pub use memory::MemoryStore;
+pub use redis_store::RedisStore;
+
+use crate::error::Result;
+
+/// Short-lived key-value state with expiry. Keys are plain strings chosen by the caller,
+/// namespaced by purpose (`code:…`, `attempts:…`).
+pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
+    /// Stores `value` under `key` for `ttl`, replacing what was there.
+    fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()>;
+
+    /// Reads a live value without consuming it.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Reads and removes a live value in one atomic step: of several concurrent takes of one
+    /// key, exactly one gets the value.
+    fn take(&self, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Stores `value` only when `key` holds no live value; true when it was stored. Atomic.
+    fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool>;
+
+    /// Adds one to the counter at `key` and returns the new count. A counter that did not
+    /// exist starts at 1 and expires after `ttl`; later increments keep that expiry (a fixed
+    /// window, as throttling wants).
+    fn incr(&self, key: &str, ttl: Duration) -> Result<u64>;
+
+    /// Removes `key` (no error when absent).
+    fn delete(&self, key: &str) -> Result<()>;
+
+    /// Checks the store answers: for `/healthz`.
+    fn ping(&self) -> Result<()>;
+}
+
+/// A TTL in whole milliseconds, at least 1 (a zero TTL would mean "forever" to Redis).
+fn ttl_millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}

@@ -1,0 +1,124 @@
+//! Redis ephemeral store, shared by every node. Atomicity comes from Redis itself: GETDEL for
+//! `take`, SET NX for `put_if_absent`, and a small Lua script for `incr` so the counter and
+//! its expiry are set together. Connections are blocking, pooled with r2d2.
+
+use std::time::Duration;
+
+use redis::Commands;
+
+use super::{ttl_millis, EphemeralStore};
+use crate::error::{Error, Result};
+
+/// INCR, and start the window on the first increment only.
+const INCR_WITH_EXPIRY: &str = r"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+";
+
+/// The Redis implementation of [`EphemeralStore`].
+pub struct RedisStore {
+    pool: r2d2::Pool<redis::Client>,
+    prefix: String,
+    incr_script: redis::Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Error {
+    Error::EphemeralUnavailable(format!("redis: {e}"))
+}
+
+impl RedisStore {
+    /// Connects to `url`, prefixing every key with `prefix`; fails at once when Redis does
+    /// not answer.
+    pub fn connect(url: &str, prefix: &str, pool_size: u32) -> Result<Self> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .build(client)
+            .map_err(unavailable)?;
+        Ok(Self {
+            pool,
+            prefix: prefix.to_owned(),
+            incr_script: redis::Script::new(INCR_WITH_EXPIRY),
+        })
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<redis::Client>> {
+        self.pool.get().map_err(unavailable)
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+impl EphemeralStore for RedisStore {
+    fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        let mut conn = self.conn()?;
+        redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl_millis(ttl))
+            .query::<()>(&mut *conn)
+            .map_err(unavailable)
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let mut conn = self.conn()?;
+        conn.get(self.key(key)).map_err(unavailable)
+    }
+
+    fn take(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let mut conn = self.conn()?;
+        redis::cmd("GETDEL")
+            .arg(self.key(key))
+            .query(&mut *conn)
+            .map_err(unavailable)
+    }
+
+    fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool> {
+        let mut conn = self.conn()?;
+        let reply: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_millis(ttl))
+            .query(&mut *conn)
+            .map_err(unavailable)?;
+        Ok(reply.is_some())
+    }
+
+    fn incr(&self, key: &str, ttl: Duration) -> Result<u64> {
+        let mut conn = self.conn()?;
+        self.incr_script
+            .key(self.key(key))
+            .arg(ttl_millis(ttl))
+            .invoke(&mut *conn)
+            .map_err(unavailable)
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        let mut conn = self.conn()?;
+        conn.del::<_, ()>(self.key(key)).map_err(unavailable)
+    }
+
+    fn ping(&self) -> Result<()> {
+        let mut conn = self.conn()?;
+        redis::cmd("PING")
+            .query::<String>(&mut *conn)
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+}

@@ -1,0 +1,21 @@
+//! keystep-core: the domain of the keystep OpenID provider without any web framework —
+//! configuration types, storage on SQLite or PostgreSQL, users and passwords, clients, the
+//! ephemeral store (memory or Redis), the secret box, mail, the audit log and the clock.
+//! It must never depend on actix or handlebars (CI checks it with `cargo tree`).
+
+pub mod audit;
+pub mod clients;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod ephemeral;
+pub mod error;
+pub mod mail;
+pub mod password;
+pub mod schema;
+pub mod secret_box;
+pub mod services;
+pub mod users;
+
+pub use error::{Error, Result};
+pub use services::Services;

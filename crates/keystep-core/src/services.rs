@@ -1,0 +1,82 @@
+//! The bundle of what every use case needs (database, ephemeral store, secret box, mailer,
+//! password hasher, clock, configuration), built once from the configuration by the server or
+//! the CLI. Holding it in one value keeps configuration passed down, never global, so a test
+//! process can run several differently configured servers.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Database;
+use crate::ephemeral::{EphemeralStore, MemoryStore, RedisStore};
+use crate::error::{Error, Result};
+use crate::mail::{mailer_from_config, Mailer};
+use crate::password::PasswordHasher;
+use crate::secret_box::{MasterKeySource, SecretBox};
+
+/// Everything a use case may need.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// The durable store.
+    pub db: Database,
+    /// The ephemeral store (memory or Redis).
+    pub ephemeral: Arc<dyn EphemeralStore>,
+    /// Encryption of secrets at rest.
+    pub secret_box: Arc<SecretBox>,
+    /// Outgoing mail.
+    pub mailer: Arc<dyn Mailer>,
+    /// Password hashing.
+    pub passwords: Arc<PasswordHasher>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Services {
+    /// Opens everything the configuration names and applies pending migrations. Fails with a
+    /// message that says which part could not be had.
+    pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
+        config
+            .validate()
+            .map_err(|e| Error::Invalid { field: "configuration", reason: e.to_string() })?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            Error::io(format!("creating data_dir {}", config.data_dir.display()), e)
+        })?;
+        let (secret_box, key_source) = SecretBox::from_config(&config)?;
+        match &key_source {
+            MasterKeySource::Generated(path) => {
+                tracing::warn!(path = %path.display(), "generated a new master key; back it up: without it, stored secrets cannot be read")
+            }
+            MasterKeySource::File(path) => tracing::debug!(path = %path.display(), "master key read from file"),
+            MasterKeySource::Config => tracing::debug!("master key from configuration"),
+        }
+        let target = config
+            .database_target()
+            .map_err(|e| Error::invalid("database_url", e.message))?;
+        let db = Database::connect(&target, config.database_pool_size)?;
+        let applied = db.migrate()?;
+        if !applied.is_empty() {
+            tracing::info!(database = %target, migrations = ?applied, "applied database migrations");
+        }
+        let ephemeral: Arc<dyn EphemeralStore> = match &config.redis_url {
+            Some(url) => Arc::new(RedisStore::connect(
+                url.expose(),
+                &config.redis_key_prefix,
+                config.database_pool_size,
+            )?),
+            None => Arc::new(MemoryStore::new(clock.clone())),
+        };
+        let mailer = mailer_from_config(&config)?;
+        let passwords = Arc::new(PasswordHasher::new(&config.password)?);
+        Ok(Self {
+            config: Arc::new(config),
+            db,
+            ephemeral,
+            secret_box: Arc::new(secret_box),
+            mailer,
+            passwords,
+            clock,
+        })
+    }
+}

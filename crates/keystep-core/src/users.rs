@@ -1,0 +1,231 @@
+//! People who sign in: creation, lookup, disabling, passwords. The `id` is a random UUID and
+//! becomes the stable `sub`; the username may be renamed later and is unique regardless of case.
+
+use diesel::prelude::*;
+
+use crate::clock::Clock;
+use crate::db::{is_unique_violation, DbConn};
+use crate::error::{Error, Result};
+use crate::password::{PasswordCheck, PasswordHasher};
+use crate::schema::users;
+
+/// A user as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct User {
+    /// Stable random id; the `sub` of every token.
+    pub id: String,
+    /// The name typed at sign-in, as the operator wrote it.
+    pub username: String,
+    /// Lower-cased username, unique.
+    pub username_normalized: String,
+    /// Where mails go.
+    pub email: String,
+    /// The name shown in pages and the `name` claim.
+    pub display_name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// A disabled user cannot sign in.
+    pub disabled: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// What is needed to create a user.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    /// 1–64 characters: letters, digits, `.`, `_`, `-`, `@`.
+    pub username: &'a str,
+    /// A valid mail address.
+    pub email: &'a str,
+    /// Defaults to the username when empty.
+    pub display_name: &'a str,
+    /// Checked against the password rules, then hashed.
+    pub password: &'a str,
+}
+
+/// Lower-cases a username for lookups and uniqueness.
+pub fn normalize_username(username: &str) -> String {
+    username.trim().to_lowercase()
+}
+
+/// Checks a username: 1–64 characters of letters, digits, `.`, `_`, `-`, `@`.
+pub fn check_username(username: &str) -> Result<()> {
+    let count = username.chars().count();
+    if count == 0 || count > 64 {
+        return Err(Error::invalid("username", "must be 1 to 64 characters"));
+    }
+    if !username
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+    {
+        return Err(Error::invalid(
+            "username",
+            "may contain only letters, digits, '.', '_', '-' and '@'",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a mail address (RFC 5322 addr-spec, as lettre parses it).
+pub fn check_email(email: &str) -> Result<()> {
+    email
+        .parse::<lettre::Address>()
+        .map(|_| ())
+        .map_err(|e| Error::invalid("email", format!("not a valid mail address: {e}")))
+}
+
+/// Creates a user. A taken username (in any case) is [`Error::UsernameTaken`] and writes
+/// nothing.
+pub fn create_user(
+    conn: &mut DbConn,
+    passwords: &PasswordHasher,
+    clock: &dyn Clock,
+    new: &NewUser<'_>,
+) -> Result<User> {
+    let username = new.username.trim();
+    check_username(username)?;
+    check_email(new.email.trim())?;
+    let display_name = match new.display_name.trim() {
+        "" => username,
+        name if name.chars().count() > 128 => {
+            return Err(Error::invalid("display_name", "must be at most 128 characters"))
+        }
+        name => name,
+    };
+    let password_hash = passwords.hash(new.password)?;
+    let now = clock.now();
+    let user = User {
+        id: uuid::Uuid::new_v4().to_string(),
+        username: username.to_owned(),
+        username_normalized: normalize_username(username),
+        email: new.email.trim().to_owned(),
+        display_name: display_name.to_owned(),
+        password_hash,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    diesel::insert_into(users::table)
+        .values((
+            users::id.eq(&user.id),
+            users::username.eq(&user.username),
+            users::username_normalized.eq(&user.username_normalized),
+            users::email.eq(&user.email),
+            users::display_name.eq(&user.display_name),
+            users::password_hash.eq(&user.password_hash),
+            users::disabled.eq(user.disabled),
+            users::created_at.eq(user.created_at),
+            users::updated_at.eq(user.updated_at),
+        ))
+        .execute(conn)
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                Error::UsernameTaken(username.to_owned())
+            } else {
+                Error::Database(e)
+            }
+        })?;
+    Ok(user)
+}
+
+/// Finds a user by username, in any case.
+pub fn find_by_username(conn: &mut DbConn, username: &str) -> Result<Option<User>> {
+    Ok(users::table
+        .filter(users::username_normalized.eq(normalize_username(username)))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Finds a user by id (`sub`).
+pub fn find_by_id(conn: &mut DbConn, id: &str) -> Result<Option<User>> {
+    Ok(users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Every user, ordered by username.
+pub fn list_users(conn: &mut DbConn) -> Result<Vec<User>> {
+    Ok(users::table
+        .order(users::username_normalized.asc())
+        .select(User::as_select())
+        .load(conn)?)
+}
+
+/// Disables (or re-enables) a user by username.
+pub fn set_disabled(
+    conn: &mut DbConn,
+    clock: &dyn Clock,
+    username: &str,
+    disabled: bool,
+) -> Result<User> {
+    let updated = diesel::update(
+        users::table.filter(users::username_normalized.eq(normalize_username(username))),
+    )
+    .set((users::disabled.eq(disabled), users::updated_at.eq(clock.now())))
+    .execute(conn)?;
+    if updated == 0 {
+        return Err(Error::UserNotFound(username.to_owned()));
+    }
+    find_by_username(conn, username)?.ok_or_else(|| Error::UserNotFound(username.to_owned()))
+}
+
+/// Sets a new password for the user with this id (after checking the rules).
+pub fn set_password(
+    conn: &mut DbConn,
+    passwords: &PasswordHasher,
+    clock: &dyn Clock,
+    user_id: &str,
+    password: &str,
+) -> Result<()> {
+    let hash = passwords.hash(password)?;
+    store_password_hash(conn, clock, user_id, &hash)
+}
+
+fn store_password_hash(conn: &mut DbConn, clock: &dyn Clock, user_id: &str, hash: &str) -> Result<()> {
+    let updated = diesel::update(users::table.find(user_id))
+        .set((users::password_hash.eq(hash), users::updated_at.eq(clock.now())))
+        .execute(conn)?;
+    if updated == 0 {
+        return Err(Error::UserNotFound(user_id.to_owned()));
+    }
+    Ok(())
+}
+
+/// Checks a username and password. Unknown user and wrong password are the same
+/// [`Error::InvalidCredentials`], at the same cost; a right password for a disabled account
+/// is [`Error::UserDisabled`]. A hash made with old parameters is replaced on success.
+#[tracing::instrument(skip_all)]
+pub fn verify_password(
+    conn: &mut DbConn,
+    passwords: &PasswordHasher,
+    clock: &dyn Clock,
+    username: &str,
+    password: &str,
+) -> Result<User> {
+    let Some(user) = find_by_username(conn, username)? else {
+        passwords.verify_dummy(password);
+        return Err(Error::InvalidCredentials);
+    };
+    match passwords.verify(password, &user.password_hash)? {
+        PasswordCheck::Mismatch => return Err(Error::InvalidCredentials),
+        PasswordCheck::Match => {}
+        PasswordCheck::MatchNeedsRehash => {
+            // Rules may have tightened since; the old password stays valid, only its hash
+            // moves to the configured cost.
+            match passwords.hash_for_rehash(password) {
+                Ok(hash) => store_password_hash(conn, clock, &user.id, &hash)?,
+                Err(e) => tracing::warn!(error = %e, "password rehash failed; keeping old hash"),
+            }
+        }
+    }
+    if user.disabled {
+        return Err(Error::UserDisabled);
+    }
+    Ok(user)
+}
