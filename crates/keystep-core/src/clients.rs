@@ -134,7 +134,10 @@ impl Client {
     /// Checks a presented secret in constant time. Public clients have none to match.
     pub fn verify_secret(&self, presented: &str) -> bool {
         match &self.secret_hash {
-            Some(stored) => hash_secret(presented).as_bytes().ct_eq(stored.as_bytes()).into(),
+            Some(stored) => hash_secret(presented)
+                .as_bytes()
+                .ct_eq(stored.as_bytes())
+                .into(),
             None => false,
         }
     }
@@ -195,7 +198,10 @@ pub fn check_redirect_uri(field: &'static str, uri: &str) -> Result<()> {
     let parsed = Url::parse(uri)
         .map_err(|e| Error::invalid(field, format!("{uri:?} is not an absolute URI: {e}")))?;
     if parsed.fragment().is_some() {
-        return Err(Error::invalid(field, format!("{uri:?} must not contain a fragment")));
+        return Err(Error::invalid(
+            field,
+            format!("{uri:?} must not contain a fragment"),
+        ));
     }
     match parsed.scheme() {
         "https" | "http" => {
@@ -239,7 +245,10 @@ pub fn create_client(
     let display_name = match new.display_name.trim() {
         "" => new.id.clone(),
         name if name.chars().count() > 128 => {
-            return Err(Error::invalid("display_name", "must be at most 128 characters"))
+            return Err(Error::invalid(
+                "display_name",
+                "must be at most 128 characters",
+            ))
         }
         name => name.to_owned(),
     };
@@ -373,6 +382,10 @@ mod tests {
         };
         assert!(client.verify_secret("s3cret"));
         assert!(!client.verify_secret("s3cret "));
-        assert!(!Client { secret_hash: None, ..client }.verify_secret(""));
+        assert!(!Client {
+            secret_hash: None,
+            ..client
+        }
+        .verify_secret(""));
     }
 }

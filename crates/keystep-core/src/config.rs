@@ -444,29 +444,44 @@ mod tests {
     fn bad_values_name_their_key() {
         let mut config = Config::default();
         config.password.argon2.memory_kib = 1;
-        assert_eq!(config.validate().err().map(|e| e.key), Some("password.argon2".into()));
+        assert_eq!(
+            config.validate().err().map(|e| e.key),
+            Some("password.argon2".into())
+        );
 
         let config = Config {
             public_url: Url::parse("ftp://example.com").expect("url"),
             ..Config::default()
         };
-        assert_eq!(config.validate().err().map(|e| e.key), Some("public_url".into()));
+        assert_eq!(
+            config.validate().err().map(|e| e.key),
+            Some("public_url".into())
+        );
 
         let mut config = Config::default();
         config.mail.from = "not an address".into();
-        assert_eq!(config.validate().err().map(|e| e.key), Some("mail.from".into()));
+        assert_eq!(
+            config.validate().err().map(|e| e.key),
+            Some("mail.from".into())
+        );
 
         let config = Config {
             master_key: Some(SecretString::new("c2hvcnQ=")),
             ..Config::default()
         };
-        assert_eq!(config.validate().err().map(|e| e.key), Some("master_key".into()));
+        assert_eq!(
+            config.validate().err().map(|e| e.key),
+            Some("master_key".into())
+        );
 
         let config = Config {
             redis_url: Some(SecretString::new("http://x")),
             ..Config::default()
         };
-        assert_eq!(config.validate().err().map(|e| e.key), Some("redis_url".into()));
+        assert_eq!(
+            config.validate().err().map(|e| e.key),
+            Some("redis_url".into())
+        );
     }
 
     #[test]

@@ -104,7 +104,10 @@ impl SmtpMailer {
                 (Some(p), _) => p.expose().to_owned(),
                 (None, Some(path)) => std::fs::read_to_string(path)
                     .map_err(|e| {
-                        Error::io(format!("reading mail.smtp.password_file {}", path.display()), e)
+                        Error::io(
+                            format!("reading mail.smtp.password_file {}", path.display()),
+                            e,
+                        )
                     })?
                     .trim_end()
                     .to_owned(),
@@ -159,7 +162,10 @@ mod tests {
                 body: "123456".into(),
             })
             .unwrap();
-        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].extension().and_then(|e| e.to_str()), Some("eml"));
         let text = std::fs::read_to_string(&files[0]).unwrap();
@@ -172,7 +178,11 @@ mod tests {
     fn bad_recipient_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let mailer = OutboxMailer::new("k@example.com".parse().unwrap(), dir.path()).unwrap();
-        let mail = Mail { to: "not an address".into(), subject: "s".into(), body: "b".into() };
+        let mail = Mail {
+            to: "not an address".into(),
+            subject: "s".into(),
+            body: "b".into(),
+        };
         assert!(matches!(mailer.send(&mail), Err(Error::Mail(_))));
     }
 }

@@ -64,7 +64,8 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 impl PasswordHasher {
     /// A hasher with the configured rules and cost.
     pub fn new(config: &PasswordConfig) -> Result<Self> {
-        let params = argon2_params(&config.argon2).map_err(|e| Error::invalid("password.argon2", e))?;
+        let params =
+            argon2_params(&config.argon2).map_err(|e| Error::invalid("password.argon2", e))?;
         Ok(Self {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone()),
             params,
@@ -138,7 +139,8 @@ impl PasswordHasher {
         let dummy = self.dummy_hash.get_or_init(|| {
             let mut random = [0u8; 24];
             rand::rng().fill_bytes(&mut random);
-            self.hash_unchecked(&format!("{random:?}")).unwrap_or_default()
+            self.hash_unchecked(&format!("{random:?}"))
+                .unwrap_or_default()
         });
         let _ = self.verify(password, dummy);
     }
@@ -179,8 +181,14 @@ mod tests {
         let h = hasher(64);
         let stored = h.hash("correct horse").unwrap();
         assert!(stored.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
-        assert_eq!(h.verify("correct horse", &stored).unwrap(), PasswordCheck::Match);
-        assert_eq!(h.verify("correct horsE", &stored).unwrap(), PasswordCheck::Mismatch);
+        assert_eq!(
+            h.verify("correct horse", &stored).unwrap(),
+            PasswordCheck::Match
+        );
+        assert_eq!(
+            h.verify("correct horsE", &stored).unwrap(),
+            PasswordCheck::Mismatch
+        );
         assert_ne!(stored, h.hash("correct horse").unwrap(), "salted");
     }
 
@@ -188,16 +196,31 @@ mod tests {
     fn changed_parameters_ask_for_rehash() {
         let old = hasher(64).hash("correct horse").unwrap();
         let new = hasher(128);
-        assert_eq!(new.verify("correct horse", &old).unwrap(), PasswordCheck::MatchNeedsRehash);
-        assert_eq!(new.verify("wrong horse!", &old).unwrap(), PasswordCheck::Mismatch);
+        assert_eq!(
+            new.verify("correct horse", &old).unwrap(),
+            PasswordCheck::MatchNeedsRehash
+        );
+        assert_eq!(
+            new.verify("wrong horse!", &old).unwrap(),
+            PasswordCheck::Mismatch
+        );
         let rehashed = new.hash("correct horse").unwrap();
-        assert_eq!(new.verify("correct horse", &rehashed).unwrap(), PasswordCheck::Match);
+        assert_eq!(
+            new.verify("correct horse", &rehashed).unwrap(),
+            PasswordCheck::Match
+        );
     }
 
     #[test]
     fn rules() {
         let h = hasher(64);
-        assert!(matches!(h.hash(""), Err(Error::Invalid { field: "password", .. })));
+        assert!(matches!(
+            h.hash(""),
+            Err(Error::Invalid {
+                field: "password",
+                ..
+            })
+        ));
         assert!(h.hash("short").is_err());
         assert!(h.hash(&"x".repeat(MAX_PASSWORD_LEN + 1)).is_err());
         assert!(h.hash("eight ch").is_ok());
@@ -206,12 +229,24 @@ mod tests {
     #[test]
     fn corrupt_hash_is_an_error() {
         assert!(hasher(64).verify("whatever", "not a PHC string").is_err());
-        assert!(!hasher(64).verify("whatever", "$argon2id$garbage").is_ok_and(PasswordCheck::matched));
+        assert!(!hasher(64)
+            .verify("whatever", "$argon2id$garbage")
+            .is_ok_and(PasswordCheck::matched));
     }
 
     #[test]
     fn bad_parameters_are_refused() {
-        assert!(argon2_params(&Argon2Config { memory_kib: 1, iterations: 1, parallelism: 1 }).is_err());
-        assert!(argon2_params(&Argon2Config { memory_kib: 64, iterations: 0, parallelism: 1 }).is_err());
+        assert!(argon2_params(&Argon2Config {
+            memory_kib: 1,
+            iterations: 1,
+            parallelism: 1
+        })
+        .is_err());
+        assert!(argon2_params(&Argon2Config {
+            memory_kib: 64,
+            iterations: 0,
+            parallelism: 1
+        })
+        .is_err());
     }
 }

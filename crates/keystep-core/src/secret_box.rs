@@ -45,9 +45,9 @@ pub enum MasterKeySource {
 
 /// Parses a base64 master key, checking its length.
 pub fn parse_master_key(encoded: &str) -> std::result::Result<[u8; KEY_LEN], String> {
-    let bytes = STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| "must be 32 bytes, base64-encoded (e.g. `openssl rand -base64 32`)".to_owned())?;
+    let bytes = STANDARD.decode(encoded.trim()).map_err(|_| {
+        "must be 32 bytes, base64-encoded (e.g. `openssl rand -base64 32`)".to_owned()
+    })?;
     <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map_err(|_| {
         format!(
             "must be 32 bytes, base64-encoded (e.g. `openssl rand -base64 32`); this one is {} bytes",
@@ -108,7 +108,9 @@ impl SecretBox {
     /// Decrypts a value sealed for `purpose`; anything else is [`Error::SecretTampered`].
     pub fn open(&self, purpose: &str, sealed: &str) -> Result<Vec<u8>> {
         let encoded = sealed.strip_prefix(FORMAT).ok_or(Error::SecretTampered)?;
-        let bytes = STANDARD.decode(encoded).map_err(|_| Error::SecretTampered)?;
+        let bytes = STANDARD
+            .decode(encoded)
+            .map_err(|_| Error::SecretTampered)?;
         if bytes.len() < NONCE_LEN {
             return Err(Error::SecretTampered);
         }
@@ -185,7 +187,10 @@ mod tests {
         let sealed = sb.seal("totp_secret", b"JBSWY3DPEHPK3PXP").unwrap();
         assert!(sealed.starts_with("v1."));
         assert!(!sealed.contains("JBSWY3DP"));
-        assert_eq!(sb.open("totp_secret", &sealed).unwrap(), b"JBSWY3DPEHPK3PXP");
+        assert_eq!(
+            sb.open("totp_secret", &sealed).unwrap(),
+            b"JBSWY3DPEHPK3PXP"
+        );
         // Fresh nonce each time: the same plaintext never seals to the same text.
         assert_ne!(sealed, sb.seal("totp_secret", b"JBSWY3DPEHPK3PXP").unwrap());
     }
@@ -198,14 +203,32 @@ mod tests {
         for i in 0..bytes.len() {
             bytes[i] ^= 0x01;
             let tampered = format!("v1.{}", STANDARD.encode(&bytes));
-            assert!(matches!(sb.open("totp_secret", &tampered), Err(Error::SecretTampered)));
+            assert!(matches!(
+                sb.open("totp_secret", &tampered),
+                Err(Error::SecretTampered)
+            ));
             bytes[i] ^= 0x01;
         }
-        assert!(matches!(sb.open("signing_key", &sealed), Err(Error::SecretTampered)));
-        assert!(matches!(SecretBox::new(&[8u8; KEY_LEN]).open("totp_secret", &sealed), Err(Error::SecretTampered)));
-        assert!(matches!(sb.open("totp_secret", "v1.!!"), Err(Error::SecretTampered)));
-        assert!(matches!(sb.open("totp_secret", "v1.AAAA"), Err(Error::SecretTampered)));
-        assert!(matches!(sb.open("totp_secret", "plain"), Err(Error::SecretTampered)));
+        assert!(matches!(
+            sb.open("signing_key", &sealed),
+            Err(Error::SecretTampered)
+        ));
+        assert!(matches!(
+            SecretBox::new(&[8u8; KEY_LEN]).open("totp_secret", &sealed),
+            Err(Error::SecretTampered)
+        ));
+        assert!(matches!(
+            sb.open("totp_secret", "v1.!!"),
+            Err(Error::SecretTampered)
+        ));
+        assert!(matches!(
+            sb.open("totp_secret", "v1.AAAA"),
+            Err(Error::SecretTampered)
+        ));
+        assert!(matches!(
+            sb.open("totp_secret", "plain"),
+            Err(Error::SecretTampered)
+        ));
     }
 
     #[test]

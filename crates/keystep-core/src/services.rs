@@ -37,18 +37,24 @@ impl Services {
     /// Opens everything the configuration names and applies pending migrations. Fails with a
     /// message that says which part could not be had.
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
-        config
-            .validate()
-            .map_err(|e| Error::Invalid { field: "configuration", reason: e.to_string() })?;
+        config.validate().map_err(|e| Error::Invalid {
+            field: "configuration",
+            reason: e.to_string(),
+        })?;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            Error::io(format!("creating data_dir {}", config.data_dir.display()), e)
+            Error::io(
+                format!("creating data_dir {}", config.data_dir.display()),
+                e,
+            )
         })?;
         let (secret_box, key_source) = SecretBox::from_config(&config)?;
         match &key_source {
             MasterKeySource::Generated(path) => {
                 tracing::warn!(path = %path.display(), "generated a new master key; back it up: without it, stored secrets cannot be read")
             }
-            MasterKeySource::File(path) => tracing::debug!(path = %path.display(), "master key read from file"),
+            MasterKeySource::File(path) => {
+                tracing::debug!(path = %path.display(), "master key read from file")
+            }
             MasterKeySource::Config => tracing::debug!("master key from configuration"),
         }
         let target = config

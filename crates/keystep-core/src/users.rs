@@ -91,7 +91,10 @@ pub fn create_user(
     let display_name = match new.display_name.trim() {
         "" => username,
         name if name.chars().count() > 128 => {
-            return Err(Error::invalid("display_name", "must be at most 128 characters"))
+            return Err(Error::invalid(
+                "display_name",
+                "must be at most 128 characters",
+            ))
         }
         name => name,
     };
@@ -167,7 +170,10 @@ pub fn set_disabled(
     let updated = diesel::update(
         users::table.filter(users::username_normalized.eq(normalize_username(username))),
     )
-    .set((users::disabled.eq(disabled), users::updated_at.eq(clock.now())))
+    .set((
+        users::disabled.eq(disabled),
+        users::updated_at.eq(clock.now()),
+    ))
     .execute(conn)?;
     if updated == 0 {
         return Err(Error::UserNotFound(username.to_owned()));
@@ -187,9 +193,17 @@ pub fn set_password(
     store_password_hash(conn, clock, user_id, &hash)
 }
 
-fn store_password_hash(conn: &mut DbConn, clock: &dyn Clock, user_id: &str, hash: &str) -> Result<()> {
+fn store_password_hash(
+    conn: &mut DbConn,
+    clock: &dyn Clock,
+    user_id: &str,
+    hash: &str,
+) -> Result<()> {
     let updated = diesel::update(users::table.find(user_id))
-        .set((users::password_hash.eq(hash), users::updated_at.eq(clock.now())))
+        .set((
+            users::password_hash.eq(hash),
+            users::updated_at.eq(clock.now()),
+        ))
         .execute(conn)?;
     if updated == 0 {
         return Err(Error::UserNotFound(user_id.to_owned()));

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `keystep` binary.
+
+fn main() -> std::process::ExitCode {
+    keystep_server::cli::main()
+}

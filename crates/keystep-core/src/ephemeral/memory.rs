@@ -72,7 +72,11 @@ impl MemoryStore {
     /// The live entry at `key`, dropping it when expired.
     fn live<'a>(&self, inner: &'a mut Inner, key: &str) -> Option<&'a mut Entry> {
         let now = self.clock.now_millis();
-        if inner.entries.get(key).is_some_and(|e| e.expires_at_ms <= now) {
+        if inner
+            .entries
+            .get(key)
+            .is_some_and(|e| e.expires_at_ms <= now)
+        {
             inner.entries.remove(key);
         }
         inner.entries.get_mut(key)

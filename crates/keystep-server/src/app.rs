@@ -1,0 +1,142 @@
+//! Wiring the HTTP server: state, middleware (request spans, security headers), routes, and
+//! the start and stop of the server itself.
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use keystep_core::Services;
+use keystep_web::{security_headers, AppState};
+use serde_json::json;
+use tracing_actix_web::TracingLogger;
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(get_healthz));
+}
+
+/// Builds the server on an already bound listener (port 0 in tests). `workers = 0` means one
+/// per core. The server stops gracefully on SIGTERM and SIGINT, finishing open requests for
+/// up to 10 seconds.
+pub fn build_server(
+    services: Services,
+    listener: TcpListener,
+    workers: usize,
+) -> std::io::Result<Server> {
+    let https = services.config.public_url.scheme() == "https";
+    let state = web::Data::new(AppState::new(services));
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(security_headers(https))
+            .wrap(TracingLogger::default())
+            .configure(routes)
+    })
+    .shutdown_timeout(10);
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    Ok(server.listen(listener)?.run())
+}
+
+/// `/healthz`: 200 when the database and the ephemeral store both answer, else 503. The body
+/// says which check failed; the error itself goes only to the log.
+async fn get_healthz(state: web::Data<AppState>) -> HttpResponse {
+    let services = state.services.clone();
+    let checks = web::block(move || (services.db.ping(), services.ephemeral.ping())).await;
+    let (database, ephemeral) = match checks {
+        Ok(results) => results,
+        Err(_) => return HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"})),
+    };
+    let status = |name: &str, result: &keystep_core::Result<()>| match result {
+        Ok(()) => "ok",
+        Err(e) => {
+            tracing::warn!(check = name, error = %e, "health check failed");
+            "unavailable"
+        }
+    };
+    let body = json!({
+        "status": if database.is_ok() && ephemeral.is_ok() { "ok" } else { "unavailable" },
+        "checks": {
+            "database": status("database", &database),
+            "ephemeral_store": status("ephemeral_store", &ephemeral),
+        }
+    });
+    let mut response = if database.is_ok() && ephemeral.is_ok() {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::ServiceUnavailable()
+    };
+    response
+        .insert_header(("Cache-Control", "no-store"))
+        .json(body)
+}
+
+/// A server running on its own thread and actix system, as tests and `keystep demo` use it.
+pub struct RunningServer {
+    /// The bound address (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    handle: ServerHandle,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningServer {
+    /// Binds `listen` and serves `services` on a background thread.
+    pub fn start(services: Services, listen: SocketAddr, workers: usize) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(listen)?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("keystep-{}", addr.port()))
+            .spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    match build_server(services, listener, workers) {
+                        Ok(server) => {
+                            let _ = tx.send(Ok(server.handle()));
+                            server.await
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            Ok(())
+                        }
+                    }
+                })
+            })?;
+        let handle = rx
+            .recv()
+            .map_err(|_| std::io::Error::other("server thread ended before it started"))??;
+        Ok(Self {
+            addr,
+            handle,
+            thread: Some(thread),
+        })
+    }
+
+    /// The server's base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server gracefully and waits for its thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let handle = self.handle.clone();
+            // The handle's future must be driven; a tiny runtime of its own does it.
+            let _ = std::thread::spawn(move || {
+                actix_web::rt::System::new().block_on(handle.stop(true));
+            })
+            .join();
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

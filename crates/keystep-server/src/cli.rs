@@ -1,0 +1,237 @@
+//! The command line: `keystep serve | migrate | user … | client …`. Every failure prints one
+//! clear line to stderr and exits with code 1; nothing is written when a command fails.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use keystep_core::clock::SystemClock;
+use keystep_core::config::{Config, LogFormat};
+use keystep_core::Services;
+
+use crate::commands;
+
+/// keystep: an OpenID Connect provider with TOTP step-up.
+#[derive(Debug, Parser)]
+#[command(name = "keystep", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (default: ./keystep.toml when present; also KEYSTEP_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Write logs as JSON lines (same as log.format = "json").
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the server.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage relying parties (OAuth clients).
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+/// `keystep user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        /// Username (unique, case-insensitive).
+        name: String,
+        /// Mail address.
+        #[arg(long)]
+        email: String,
+        /// Name shown on pages (default: the username).
+        #[arg(long, default_value = "")]
+        display_name: String,
+        /// Read the password from the first line of standard input; without it a strong
+        /// password is generated and printed once.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: they can no longer sign in.
+    Disable {
+        /// Username.
+        name: String,
+    },
+    /// Set a user's password, read from the first line of standard input.
+    Passwd {
+        /// Username.
+        name: String,
+    },
+}
+
+/// `keystep client …`
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; a confidential client's secret is printed once.
+    Add(ClientAdd),
+    /// List clients.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a client.
+    Remove {
+        /// Client id.
+        id: String,
+    },
+}
+
+/// `keystep client add`
+#[derive(Debug, Args)]
+pub struct ClientAdd {
+    /// The client_id.
+    pub id: String,
+    /// Allowed redirect URI (exact match); repeat for several.
+    #[arg(long = "redirect-uri", value_name = "URI", required = true)]
+    pub redirect_uris: Vec<String>,
+    /// Allowed post-logout redirect URI (exact match); repeat for several.
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A public client (SPA or native app): no secret, PKCE required.
+    #[arg(long)]
+    pub public: bool,
+    /// Second-factor policy: inherit (the global mfa.policy) or required.
+    #[arg(long, default_value = "inherit", value_name = "POLICY")]
+    pub mfa: String,
+    /// Name shown on the login page (default: the id).
+    #[arg(long, default_value = "")]
+    pub name: String,
+    /// Print the result (with the secret) as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A command's failure: the line to print.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Configuration could not be loaded.
+    #[error("{0}")]
+    Config(#[from] crate::config::LoadError),
+    /// A domain error.
+    #[error("{0}")]
+    Domain(#[from] keystep_core::Error),
+    /// Reading input or writing output failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Parses arguments, runs the command, and turns any failure into exit code 1.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config, CliError> {
+    let mut config = crate::config::load(cli.config.as_deref())?;
+    if cli.log_json {
+        config.log.format = LogFormat::Json;
+    }
+    crate::telemetry::init(&config.log);
+    Ok(config)
+}
+
+fn open(config: Config) -> Result<Services, CliError> {
+    Ok(Services::open(config, Arc::new(SystemClock))?)
+}
+
+/// Runs a parsed command.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let config = load_config(&cli)?;
+    let stdout = &mut std::io::stdout().lock();
+    match cli.command {
+        Command::Serve => crate::serve(open(config)?),
+        Command::Migrate => {
+            let services = open(config)?;
+            writeln!(stdout, "database {} is up to date", services.db.target())?;
+            Ok(())
+        }
+        Command::User(command) => {
+            let services = open(config)?;
+            match command {
+                UserCommand::Add {
+                    name,
+                    email,
+                    display_name,
+                    password_stdin,
+                    json,
+                } => {
+                    let password = if password_stdin {
+                        Some(read_password_line()?)
+                    } else {
+                        None
+                    };
+                    commands::user_add(
+                        &services,
+                        stdout,
+                        &name,
+                        &email,
+                        &display_name,
+                        password,
+                        json,
+                    )
+                }
+                UserCommand::List { json } => commands::user_list(&services, stdout, json),
+                UserCommand::Disable { name } => commands::user_disable(&services, stdout, &name),
+                UserCommand::Passwd { name } => {
+                    let password = read_password_line()?;
+                    commands::user_passwd(&services, stdout, &name, &password)
+                }
+            }
+        }
+        Command::Client(command) => {
+            let services = open(config)?;
+            match command {
+                ClientCommand::Add(add) => commands::client_add(&services, stdout, &add),
+                ClientCommand::List { json } => commands::client_list(&services, stdout, json),
+                ClientCommand::Remove { id } => commands::client_remove(&services, stdout, &id),
+            }
+        }
+    }
+}
+
+/// The first line of standard input, without its line ending. Only the line ending is
+/// removed: spaces are part of a password.
+fn read_password_line() -> Result<String, CliError> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    Ok(password.to_owned())
+}

@@ -1,0 +1,243 @@
+//! The operator commands behind the CLI. Each runs one use case in one transaction, records
+//! an audit event in the same transaction, and prints a result for people or, with `--json`,
+//! for scripts.
+
+use std::io::Write;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use diesel::Connection;
+use keystep_core::audit::{self, Actor, AuditKind, NewAuditEvent};
+use keystep_core::clients::{self, NewClient};
+use keystep_core::db::DbConn;
+use keystep_core::users::{self, NewUser};
+use keystep_core::{Error, Services};
+use rand::RngCore;
+use serde_json::json;
+
+use crate::cli::{CliError, ClientAdd};
+
+fn in_transaction<T>(
+    services: &Services,
+    f: impl FnOnce(&mut DbConn) -> keystep_core::Result<T>,
+) -> Result<T, CliError> {
+    let mut conn = services.db.conn()?;
+    Ok(conn.transaction(f)?)
+}
+
+fn print_json(out: &mut impl Write, value: &serde_json::Value) -> Result<(), CliError> {
+    writeln!(
+        out,
+        "{}",
+        serde_json::to_string_pretty(value).map_err(std::io::Error::other)?
+    )?;
+    Ok(())
+}
+
+/// A generated password: 18 random bytes, 24 characters of base64url (144 bits).
+fn generate_password() -> String {
+    let mut bytes = [0u8; 18];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `keystep user add`
+pub fn user_add(
+    services: &Services,
+    out: &mut impl Write,
+    name: &str,
+    email: &str,
+    display_name: &str,
+    password: Option<String>,
+    as_json: bool,
+) -> Result<(), CliError> {
+    let generated = password.is_none();
+    let password = password.unwrap_or_else(generate_password);
+    let user = in_transaction(services, |conn| {
+        let user = users::create_user(
+            conn,
+            &services.passwords,
+            services.clock.as_ref(),
+            &NewUser {
+                username: name,
+                email,
+                display_name,
+                password: &password,
+            },
+        )?;
+        audit::record(
+            conn,
+            services.clock.as_ref(),
+            &NewAuditEvent::new(Actor::Cli, AuditKind::UserCreated, Some(&user.id)),
+        )?;
+        Ok(user)
+    })?;
+    if as_json {
+        let mut value = json!({"id": user.id, "username": user.username, "email": user.email, "display_name": user.display_name});
+        if generated {
+            value["password"] = json!(password);
+        }
+        print_json(out, &value)
+    } else {
+        writeln!(out, "created user {} (id {})", user.username, user.id)?;
+        if generated {
+            writeln!(out, "password (shown once): {password}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `keystep user list`
+pub fn user_list(services: &Services, out: &mut impl Write, as_json: bool) -> Result<(), CliError> {
+    let list = in_transaction(services, users::list_users)?;
+    if as_json {
+        let rows: Vec<_> = list
+            .iter()
+            .map(|u| json!({"id": u.id, "username": u.username, "email": u.email, "display_name": u.display_name, "disabled": u.disabled, "created_at": u.created_at}))
+            .collect();
+        return print_json(out, &json!(rows));
+    }
+    writeln!(out, "{:<24} {:<32} {:<9} ID", "USERNAME", "EMAIL", "STATUS")?;
+    for u in list {
+        let status = if u.disabled { "disabled" } else { "active" };
+        writeln!(
+            out,
+            "{:<24} {:<32} {:<9} {}",
+            u.username, u.email, status, u.id
+        )?;
+    }
+    Ok(())
+}
+
+/// `keystep user disable`
+pub fn user_disable(services: &Services, out: &mut impl Write, name: &str) -> Result<(), CliError> {
+    let user = in_transaction(services, |conn| {
+        let user = users::set_disabled(conn, services.clock.as_ref(), name, true)?;
+        audit::record(
+            conn,
+            services.clock.as_ref(),
+            &NewAuditEvent::new(Actor::Cli, AuditKind::UserDisabled, Some(&user.id)),
+        )?;
+        Ok(user)
+    })?;
+    writeln!(out, "disabled user {}", user.username)?;
+    Ok(())
+}
+
+/// `keystep user passwd`
+pub fn user_passwd(
+    services: &Services,
+    out: &mut impl Write,
+    name: &str,
+    password: &str,
+) -> Result<(), CliError> {
+    let user = in_transaction(services, |conn| {
+        let user = users::find_by_username(conn, name)?
+            .ok_or_else(|| Error::UserNotFound(name.to_owned()))?;
+        users::set_password(
+            conn,
+            &services.passwords,
+            services.clock.as_ref(),
+            &user.id,
+            password,
+        )?;
+        audit::record(
+            conn,
+            services.clock.as_ref(),
+            &NewAuditEvent::new(Actor::Cli, AuditKind::PasswordChanged, Some(&user.id)),
+        )?;
+        Ok(user)
+    })?;
+    writeln!(out, "password changed for {}", user.username)?;
+    Ok(())
+}
+
+/// `keystep client add`
+pub fn client_add(
+    services: &Services,
+    out: &mut impl Write,
+    add: &ClientAdd,
+) -> Result<(), CliError> {
+    let new = NewClient {
+        id: add.id.clone(),
+        display_name: add.name.clone(),
+        public: add.public,
+        redirect_uris: add.redirect_uris.clone(),
+        post_logout_redirect_uris: add.post_logout_redirect_uris.clone(),
+        mfa_policy: add.mfa.parse()?,
+    };
+    let (client, secret) = in_transaction(services, |conn| {
+        let created = clients::create_client(conn, services.clock.as_ref(), &new)?;
+        let mut event = NewAuditEvent::new(Actor::Cli, AuditKind::ClientCreated, None);
+        event.client_id = Some(&new.id);
+        audit::record(conn, services.clock.as_ref(), &event)?;
+        Ok(created)
+    })?;
+    if add.json {
+        let mut value = serde_json::to_value(&client).map_err(std::io::Error::other)?;
+        value["client_secret"] = json!(secret.as_ref().map(|s| s.expose()));
+        return print_json(out, &value);
+    }
+    writeln!(
+        out,
+        "registered client {} ({})",
+        client.id,
+        if client.public {
+            "public"
+        } else {
+            "confidential"
+        }
+    )?;
+    if let Some(secret) = secret {
+        writeln!(
+            out,
+            "client_secret (shown once, store it now): {}",
+            secret.expose()
+        )?;
+    }
+    Ok(())
+}
+
+/// `keystep client list`
+pub fn client_list(
+    services: &Services,
+    out: &mut impl Write,
+    as_json: bool,
+) -> Result<(), CliError> {
+    let list = in_transaction(services, clients::list_clients)?;
+    if as_json {
+        return print_json(
+            out,
+            &serde_json::to_value(&list).map_err(std::io::Error::other)?,
+        );
+    }
+    writeln!(
+        out,
+        "{:<24} {:<12} {:<8} REDIRECT URIS",
+        "CLIENT ID", "TYPE", "MFA"
+    )?;
+    for c in list {
+        let kind = if c.public { "public" } else { "confidential" };
+        writeln!(
+            out,
+            "{:<24} {:<12} {:<8} {}",
+            c.id,
+            kind,
+            c.mfa_policy.as_str(),
+            c.redirect_uris.join(" ")
+        )?;
+    }
+    Ok(())
+}
+
+/// `keystep client remove`
+pub fn client_remove(services: &Services, out: &mut impl Write, id: &str) -> Result<(), CliError> {
+    in_transaction(services, |conn| {
+        clients::remove_client(conn, id)?;
+        let mut event = NewAuditEvent::new(Actor::Cli, AuditKind::ClientRemoved, None);
+        event.client_id = Some(id);
+        audit::record(conn, services.clock.as_ref(), &event)
+    })?;
+    writeln!(out, "removed client {id}")?;
+    Ok(())
+}
