@@ -20,10 +20,6 @@ pub enum AuditKind {
     UserDisabled,
     /// A password was set by an operator or changed by its owner.
     PasswordChanged,
-    /// A sign-in with a password succeeded.
-    PasswordVerified,
-    /// A sign-in with a password failed for a known account.
-    PasswordFailed,
     /// An operator registered a client.
     ClientCreated,
     /// An operator removed a client.
@@ -37,8 +33,6 @@ impl AuditKind {
             Self::UserCreated => "user_created",
             Self::UserDisabled => "user_disabled",
             Self::PasswordChanged => "password_changed",
-            Self::PasswordVerified => "password_verified",
-            Self::PasswordFailed => "password_failed",
             Self::ClientCreated => "client_created",
             Self::ClientRemoved => "client_removed",
         }

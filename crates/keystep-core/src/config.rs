@@ -393,8 +393,14 @@ impl Config {
                     "set either password or password_file, not both",
                 ));
             }
-            if smtp.username.is_none() && (smtp.password.is_some() || smtp.password_file.is_some())
-            {
+            let has_password = smtp.password.is_some() || smtp.password_file.is_some();
+            if smtp.username.is_some() && !has_password {
+                return Err(ConfigError::new(
+                    "mail.smtp.password",
+                    "a username is set but no password (set password or password_file)",
+                ));
+            }
+            if smtp.username.is_none() && has_password {
                 return Err(ConfigError::new(
                     "mail.smtp.username",
                     "a password is set but no username",

@@ -92,16 +92,23 @@ impl Database {
         }
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
-            .min_idle(Some(1))
+            // No connections opened in the background ahead of need: a process that exits
+            // while r2d2 is still connecting crashes inside libpq's GSSAPI teardown.
+            .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(5))
             .build(DbManager {
                 target: target.clone(),
             })
             .map_err(|e| Error::DatabaseUnavailable(format!("{target}: {e}")))?;
-        Ok(Self {
+        let database = Self {
             pool,
             target: target.clone(),
-        })
+        };
+        // Fail at start, not at the first request, when the database cannot be reached.
+        database
+            .ping()
+            .map_err(|e| Error::DatabaseUnavailable(format!("{target}: {e}")))?;
+        Ok(database)
     }
 
     /// What this pool points at.

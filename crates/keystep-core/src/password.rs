@@ -66,12 +66,15 @@ impl PasswordHasher {
     pub fn new(config: &PasswordConfig) -> Result<Self> {
         let params =
             argon2_params(&config.argon2).map_err(|e| Error::invalid("password.argon2", e))?;
-        Ok(Self {
+        let hasher = Self {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone()),
             params,
             min_length: config.min_length,
             dummy_hash: OnceLock::new(),
-        })
+        };
+        // Made now, so the first unknown-user sign-in costs one hash like every other.
+        hasher.dummy_hash();
+        Ok(hasher)
     }
 
     /// Checks a new password against the rules: not empty, at least `password.min_length`
@@ -136,13 +139,16 @@ impl PasswordHasher {
 
     /// Spends what a real verification costs, for a username that does not exist.
     pub fn verify_dummy(&self, password: &str) {
-        let dummy = self.dummy_hash.get_or_init(|| {
+        let _ = self.verify(password, self.dummy_hash());
+    }
+
+    fn dummy_hash(&self) -> &str {
+        self.dummy_hash.get_or_init(|| {
             let mut random = [0u8; 24];
             rand::rng().fill_bytes(&mut random);
             self.hash_unchecked(&format!("{random:?}"))
                 .unwrap_or_default()
-        });
-        let _ = self.verify(password, dummy);
+        })
     }
 
     fn is_current(&self, parsed: &PasswordHash<'_>) -> bool {

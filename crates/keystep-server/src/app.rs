@@ -46,7 +46,11 @@ async fn get_healthz(state: web::Data<AppState>) -> HttpResponse {
     let checks = web::block(move || (services.db.ping(), services.ephemeral.ping())).await;
     let (database, ephemeral) = match checks {
         Ok(results) => results,
-        Err(_) => return HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"})),
+        Err(_) => {
+            return HttpResponse::ServiceUnavailable()
+                .insert_header(("Cache-Control", "no-store"))
+                .json(json!({"status": "unavailable"}))
+        }
     };
     let status = |name: &str, result: &keystep_core::Result<()>| match result {
         Ok(()) => "ok",
@@ -72,7 +76,7 @@ async fn get_healthz(state: web::Data<AppState>) -> HttpResponse {
         .json(body)
 }
 
-/// A server running on its own thread and actix system, as tests and `keystep demo` use it.
+/// A server running on its own thread and actix system, as the tests use it.
 pub struct RunningServer {
     /// The bound address (the real port when 0 was asked for).
     pub addr: SocketAddr,

@@ -9,8 +9,12 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use keystep_core::config::Config;
 
-/// Environment variables with the `KEYSTEP_` prefix that are not configuration keys.
-const NOT_CONFIG: &[&str] = &["config", "test_database_url", "test_redis_url"];
+/// Whether a `KEYSTEP_…` variable (prefix stripped) is not a configuration key:
+/// `KEYSTEP_CONFIG` names the file, `KEYSTEP_TEST_*` belong to the test suite.
+fn is_not_config(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key == "config" || key.starts_with("test_")
+}
 
 /// The default configuration file, read when it exists.
 pub const DEFAULT_FILE: &str = "keystep.toml";
@@ -43,7 +47,7 @@ pub fn load(file: Option<&Path>) -> Result<Config, LoadError> {
     }
     figment = figment.merge(
         Env::prefixed("KEYSTEP_")
-            .filter(|key| !NOT_CONFIG.contains(&key.as_str()))
+            .filter(|key| !is_not_config(key.as_str()))
             .split("__"),
     );
     from_figment(&figment)
@@ -53,6 +57,10 @@ pub fn load(file: Option<&Path>) -> Result<Config, LoadError> {
 pub fn from_figment(figment: &Figment) -> Result<Config, LoadError> {
     let config: Config = figment.extract().map_err(|e| LoadError(describe(e)))?;
     config.validate().map_err(|e| LoadError(e.to_string()))?;
+    // The filter syntax belongs to tracing-subscriber, which only this crate knows.
+    tracing_subscriber::EnvFilter::try_new(&config.log.level).map_err(|e| {
+        LoadError(format!("configuration key `log.level`: not a valid filter ({e}); try info or keystep=debug,info"))
+    })?;
     Ok(config)
 }
 
@@ -133,6 +141,8 @@ mod tests {
         );
         let err = load_toml("public_url = \"ftp://x\"").unwrap_err().0;
         assert!(err.contains("`public_url`"), "{err}");
+        let err = load_toml("[log]\nlevel = \"info,=,\"").unwrap_err().0;
+        assert!(err.contains("`log.level`"), "{err}");
         let err = load_toml("[log]\nformat = \"xml\"").unwrap_err().0;
         assert!(err.contains("`log.format`"), "{err}");
     }

@@ -42,15 +42,18 @@ impl RedisStore {
         let client = redis::Client::open(url).map_err(unavailable)?;
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
-            .min_idle(Some(1))
+            .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(5))
             .build(client)
             .map_err(unavailable)?;
-        Ok(Self {
+        let store = Self {
             pool,
             prefix: prefix.to_owned(),
             incr_script: redis::Script::new(INCR_WITH_EXPIRY),
-        })
+        };
+        // Fail at start, not at the first request, when Redis cannot be reached.
+        store.ping()?;
+        Ok(store)
     }
 
     fn conn(&self) -> Result<r2d2::PooledConnection<redis::Client>> {

@@ -1,0 +1,565 @@
+//! The `keystep` binary as operators use it: real processes, real databases (SQLite, and
+//! PostgreSQL/Redis when configured). Every failure must print a clear line, exit with 1 and
+//! write nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use keystep_tests::Stack;
+
+/// Runs `keystep ARGS` against `stack` with `dir` as data_dir, feeding `stdin`.
+fn keystep(stack: &Stack, dir: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut command = base_command(dir);
+    command.args(args).envs(stack.env(&dir.join("data")));
+    run(command, stdin)
+}
+
+/// A command with no inherited KEYSTEP_ variables, run in `dir`.
+fn base_command(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keystep"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("KEYSTEP_") {
+            command.env_remove(key);
+        }
+    }
+    command.current_dir(dir).env("RUST_LOG", "warn");
+    command
+}
+
+fn run(mut command: Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_ok(output: &Output) {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        stdout(output),
+        stderr(output)
+    );
+}
+
+#[track_caller]
+fn assert_fails_with(output: &Output, needle: &str) {
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stdout: {}\nstderr: {}",
+        stdout(output),
+        stderr(output)
+    );
+    assert!(
+        stderr(output).contains(needle),
+        "stderr lacks {needle:?}: {}",
+        stderr(output)
+    );
+}
+
+fn user_count(stack: &Stack, dir: &Path) -> usize {
+    let output = keystep(stack, dir, &["user", "list", "--json"], "");
+    assert_ok(&output);
+    serde_json::from_slice::<Vec<serde_json::Value>>(&output.stdout)
+        .unwrap()
+        .len()
+}
+
+fn client_count(stack: &Stack, dir: &Path) -> usize {
+    let output = keystep(stack, dir, &["client", "list", "--json"], "");
+    assert_ok(&output);
+    serde_json::from_slice::<Vec<serde_json::Value>>(&output.stdout)
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn users_add_list_disable_passwd() {
+    for stack in Stack::all() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        let out = keystep(
+            &stack,
+            dir,
+            &[
+                "user",
+                "add",
+                "ada",
+                "--email",
+                "ada@example.com",
+                "--display-name",
+                "Ada Lovelace",
+                "--password-stdin",
+            ],
+            "analytical engine\n",
+        );
+        assert_ok(&out);
+        assert!(
+            stdout(&out).contains("created user ada"),
+            "{}",
+            stdout(&out)
+        );
+        assert!(
+            !stdout(&out).contains("analytical"),
+            "a given password is never echoed"
+        );
+
+        let out = keystep(
+            &stack,
+            dir,
+            &["user", "add", "bob", "--email", "bob@example.com", "--json"],
+            "",
+        );
+        assert_ok(&out);
+        let bob: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            bob["password"].as_str().unwrap().len() >= 20,
+            "a generated password is shown once"
+        );
+
+        let out = keystep(&stack, dir, &["user", "list"], "");
+        assert_ok(&out);
+        assert!(
+            stdout(&out).contains("ada@example.com") && stdout(&out).contains("bob@example.com"),
+            "{}: {}",
+            stack.name,
+            stdout(&out)
+        );
+
+        assert_ok(&keystep(&stack, dir, &["user", "disable", "BOB"], ""));
+        let out = keystep(&stack, dir, &["user", "list", "--json"], "");
+        let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        let disabled: Vec<_> = list
+            .iter()
+            .filter(|u| u["disabled"] == true)
+            .map(|u| u["username"].clone())
+            .collect();
+        assert_eq!(disabled, vec![serde_json::json!("bob")], "{}", stack.name);
+
+        assert_ok(&keystep(
+            &stack,
+            dir,
+            &["user", "passwd", "ada"],
+            "difference engine\n",
+        ));
+        assert_ok(&keystep(&stack, dir, &["migrate"], ""));
+    }
+}
+
+#[test]
+fn user_errors_exit_1_and_write_nothing() {
+    for stack in Stack::all() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        assert_ok(&keystep(
+            &stack,
+            dir,
+            &[
+                "user",
+                "add",
+                "ada",
+                "--email",
+                "ada@example.com",
+                "--password-stdin",
+            ],
+            "analytical engine\n",
+        ));
+
+        let dup = keystep(
+            &stack,
+            dir,
+            &[
+                "user",
+                "add",
+                "ADA",
+                "--email",
+                "other@example.com",
+                "--password-stdin",
+            ],
+            "another password\n",
+        );
+        assert_fails_with(&dup, "already exists");
+        let empty = keystep(
+            &stack,
+            dir,
+            &[
+                "user",
+                "add",
+                "carol",
+                "--email",
+                "carol@example.com",
+                "--password-stdin",
+            ],
+            "\n",
+        );
+        assert_fails_with(&empty, "password: must not be empty");
+        let bad_mail = keystep(
+            &stack,
+            dir,
+            &["user", "add", "dave", "--email", "nope", "--password-stdin"],
+            "long enough pw\n",
+        );
+        assert_fails_with(&bad_mail, "email");
+        assert_eq!(
+            user_count(&stack, dir),
+            1,
+            "{}: nothing written",
+            stack.name
+        );
+
+        assert_fails_with(
+            &keystep(&stack, dir, &["user", "disable", "nobody"], ""),
+            "no user named",
+        );
+        assert_fails_with(
+            &keystep(&stack, dir, &["user", "passwd", "ada"], "\n"),
+            "password: must not be empty",
+        );
+        assert_fails_with(
+            &keystep(
+                &stack,
+                dir,
+                &["user", "passwd", "nobody"],
+                "long enough pw\n",
+            ),
+            "no user named",
+        );
+        assert_fails_with(
+            &keystep(&stack, dir, &["user", "frobnicate"], ""),
+            "unrecognized subcommand",
+        );
+    }
+}
+
+#[test]
+fn clients_add_list_remove() {
+    for stack in Stack::all() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        let out = keystep(
+            &stack,
+            dir,
+            &[
+                "client",
+                "add",
+                "shop",
+                "--redirect-uri",
+                "https://shop.example.com/cb",
+                "--post-logout-redirect-uri",
+                "https://shop.example.com/",
+                "--mfa",
+                "required",
+                "--name",
+                "The Shop",
+                "--json",
+            ],
+            "",
+        );
+        assert_ok(&out);
+        let shop: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(shop["id"], "shop");
+        assert_eq!(shop["mfa_policy"], "required");
+        assert!(shop["client_secret"].as_str().unwrap().len() >= 40);
+        assert!(shop.get("secret_hash").is_none());
+
+        let out = keystep(
+            &stack,
+            dir,
+            &[
+                "client",
+                "add",
+                "spa",
+                "--public",
+                "--redirect-uri",
+                "http://127.0.0.1:5173/cb",
+            ],
+            "",
+        );
+        assert_ok(&out);
+        assert!(stdout(&out).contains("public") && !stdout(&out).contains("client_secret"));
+
+        let out = keystep(&stack, dir, &["client", "list"], "");
+        assert!(
+            stdout(&out).contains("https://shop.example.com/cb") && stdout(&out).contains("spa"),
+            "{}",
+            stdout(&out)
+        );
+        let listed = keystep(&stack, dir, &["client", "list", "--json"], "");
+        assert!(
+            !stdout(&listed).contains(shop["client_secret"].as_str().unwrap()),
+            "the secret is shown only once"
+        );
+
+        assert_ok(&keystep(&stack, dir, &["client", "remove", "spa"], ""));
+        assert_eq!(client_count(&stack, dir), 1, "{}", stack.name);
+    }
+}
+
+#[test]
+fn client_errors_exit_1_and_write_nothing() {
+    for stack in Stack::all() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        assert_ok(&keystep(
+            &stack,
+            dir,
+            &[
+                "client",
+                "add",
+                "shop",
+                "--redirect-uri",
+                "https://shop.example.com/cb",
+            ],
+            "",
+        ));
+
+        assert_fails_with(
+            &keystep(
+                &stack,
+                dir,
+                &[
+                    "client",
+                    "add",
+                    "shop",
+                    "--redirect-uri",
+                    "https://x.example/cb",
+                ],
+                "",
+            ),
+            "already exists",
+        );
+        assert_fails_with(
+            &keystep(
+                &stack,
+                dir,
+                &["client", "add", "new", "--redirect-uri", "not a uri"],
+                "",
+            ),
+            "redirect_uri",
+        );
+        assert_fails_with(
+            &keystep(
+                &stack,
+                dir,
+                &[
+                    "client",
+                    "add",
+                    "new",
+                    "--redirect-uri",
+                    "https://ok.example/cb",
+                    "--redirect-uri",
+                    "https://ok.example/cb#frag",
+                ],
+                "",
+            ),
+            "fragment",
+        );
+        assert_fails_with(
+            &keystep(
+                &stack,
+                dir,
+                &[
+                    "client",
+                    "add",
+                    "new",
+                    "--redirect-uri",
+                    "https://ok.example/cb",
+                    "--post-logout-redirect-uri",
+                    "javascript:alert(1)",
+                ],
+                "",
+            ),
+            "post_logout_redirect_uri",
+        );
+        assert_fails_with(
+            &keystep(
+                &stack,
+                dir,
+                &[
+                    "client",
+                    "add",
+                    "new",
+                    "--redirect-uri",
+                    "https://ok.example/cb",
+                    "--mfa",
+                    "sometimes",
+                ],
+                "",
+            ),
+            "mfa",
+        );
+        assert_fails_with(
+            &keystep(&stack, dir, &["client", "add", "new"], ""),
+            "--redirect-uri",
+        );
+        assert_eq!(
+            client_count(&stack, dir),
+            1,
+            "{}: nothing written",
+            stack.name
+        );
+
+        assert_fails_with(
+            &keystep(&stack, dir, &["client", "remove", "nobody"], ""),
+            "no client with id",
+        );
+    }
+}
+
+#[test]
+fn configuration_errors_name_the_key_and_touch_nothing() {
+    let stack = Stack::all().remove(0);
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let data = dir.join("data");
+    let cases: &[(&str, &str, &str)] = &[
+        ("KEYSTEP_LISTEN", "not-an-address", "`listen`"),
+        (
+            "KEYSTEP_PASSWORD__ARGON2__MEMORY_KIB",
+            "1",
+            "`password.argon2`",
+        ),
+        (
+            "KEYSTEP_PASSWORD__ARGON2__ITERATIONS",
+            "many",
+            "`password.argon2.iterations`",
+        ),
+        ("KEYSTEP_PUBLIC_URL", "ftp://example.com", "`public_url`"),
+        ("KEYSTEP_DATABASE_URL", "mysql://x", "`database_url`"),
+        ("KEYSTEP_LOG__FORMAT", "xml", "`log.format`"),
+        ("KEYSTEP_MASTER_KEY", "too-short", "`master_key`"),
+        ("KEYSTEP_SOMETHING_ELSE", "1", "`something_else`"),
+    ];
+    for (name, value, key) in cases {
+        let mut command = base_command(dir);
+        command
+            .args(["user", "list"])
+            .env("KEYSTEP_DATA_DIR", &data)
+            .env(name, value);
+        let out = run(command, "");
+        assert_fails_with(&out, key);
+        assert!(
+            !data.exists(),
+            "{name}: nothing may be created when the configuration is bad"
+        );
+    }
+
+    std::fs::write(
+        dir.join("bad.toml"),
+        "[mail]\nfrom = \"keystep@example.com\"\nsmtpp = 1\n",
+    )
+    .unwrap();
+    let mut command = base_command(dir);
+    command.args(["--config", "bad.toml", "migrate"]);
+    assert_fails_with(&run(command, ""), "`mail.smtpp`");
+
+    let mut command = base_command(dir);
+    command.args(["--config", "missing.toml", "migrate"]);
+    assert_fails_with(&run(command, ""), "missing.toml");
+    drop(stack);
+}
+
+/// The README's first command, as a newcomer runs it: `keystep serve` with nothing
+/// configured creates ./data with the SQLite file and the master key, answers /healthz, and
+/// stops cleanly on SIGTERM.
+#[tokio::test]
+async fn serve_with_nothing_configured_then_stop_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = base_command(dir.path());
+    // Only the port differs from the defaults, so parallel test runs do not collide.
+    command
+        .arg("serve")
+        .env("RUST_LOG", "info")
+        .env("KEYSTEP_LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let started = Instant::now();
+    let response = loop {
+        match reqwest::get(&url).await {
+            Ok(response) => break response,
+            Err(_) if started.elapsed() < Duration::from_secs(30) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => {
+                let _ = child.kill();
+                panic!("server did not come up: {e}");
+            }
+        }
+    };
+    assert_eq!(response.status(), 200);
+    let data = dir.path().join("data");
+    assert!(data.join("keystep.db").is_file());
+    assert!(data.join("master.key").is_file());
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "exit after SIGTERM: {:?}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("keystep stopped"));
+}
+
+#[test]
+fn config_file_from_keystep_config_and_test_variables_are_not_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("custom.toml"),
+        "data_dir = \"custom-data\"\n[password.argon2]\nmemory_kib = 64\niterations = 1\n",
+    )
+    .unwrap();
+    let mut command = base_command(dir.path());
+    command
+        .args([
+            "user",
+            "add",
+            "ada",
+            "--email",
+            "ada@example.com",
+            "--password-stdin",
+        ])
+        .env("KEYSTEP_CONFIG", "custom.toml")
+        .env("KEYSTEP_TEST_DATABASE_URL", "postgres://unused")
+        .env("KEYSTEP_TEST_ANYTHING", "1");
+    assert_ok(&run(command, "analytical engine\n"));
+    assert!(dir.path().join("custom-data/keystep.db").is_file());
+    assert!(!dir.path().join("data").exists());
+}

@@ -1,0 +1,64 @@
+//! The HTTP server: health, security headers, files it creates.
+
+use keystep_tests::{Stack, TestServer};
+
+#[tokio::test]
+async fn healthz_checks_database_and_ephemeral_store() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let server = TestServer::start(stack, |_| {});
+        let response = reqwest::get(server.url("/healthz")).await.unwrap();
+        assert_eq!(response.status(), 200, "{name}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["status"], "ok", "{name}");
+        assert_eq!(body["checks"]["database"], "ok", "{name}");
+        assert_eq!(body["checks"]["ephemeral_store"], "ok", "{name}");
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_security_headers() {
+    let server = TestServer::start(Stack::all().remove(0), |_| {});
+    for path in ["/healthz", "/no-such-page"] {
+        let response = reqwest::get(server.url(path)).await.unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'self'"),
+            "{path}: {csp}"
+        );
+        assert!(
+            headers.get("strict-transport-security").is_none(),
+            "no HSTS over plain http"
+        );
+    }
+}
+
+#[tokio::test]
+async fn https_public_url_adds_hsts() {
+    let server = TestServer::start(Stack::all().remove(0), |config| {
+        config.public_url = "https://id.example.com".parse().unwrap();
+    });
+    let response = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert!(response.headers().contains_key("strict-transport-security"));
+}
+
+#[tokio::test]
+async fn first_start_creates_key_and_outbox_in_data_dir() {
+    let server = TestServer::start(Stack::all().remove(0), |_| {});
+    let data = server.data_dir.path().join("data");
+    let key = data.join("master.key");
+    assert!(key.is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert!(data.join("outbox").is_dir());
+}
