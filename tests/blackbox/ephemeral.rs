@@ -52,10 +52,18 @@ fn values_expire() {
         let ttl = Duration::from_millis(200);
         store.put("short", b"v", ttl).unwrap();
         store.put("long", b"v", Duration::from_secs(60)).unwrap();
+        let left = store.ttl("long").unwrap().unwrap();
+        assert!(
+            left <= Duration::from_secs(60) && left > Duration::from_secs(50),
+            "{}: {left:?}",
+            s.backend
+        );
+        assert_eq!(store.ttl("absent").unwrap(), None, "{}", s.backend);
         store.incr("count", ttl).unwrap();
         assert!(store.get("short").unwrap().is_some(), "{}", s.backend);
         let_pass(&s, ttl);
         assert_eq!(store.get("short").unwrap(), None, "{}: expired", s.backend);
+        assert_eq!(store.ttl("short").unwrap(), None, "{}", s.backend);
         assert_eq!(
             store.take("short").unwrap(),
             None,

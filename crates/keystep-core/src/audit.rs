@@ -20,6 +20,12 @@ pub enum AuditKind {
     UserDisabled,
     /// A password was set by an operator or changed by its owner.
     PasswordChanged,
+    /// A person signed in with their password.
+    SignedIn,
+    /// A sign-in failed: wrong password for an existing account, or a disabled one.
+    SignInFailed,
+    /// A person signed out (RP-initiated logout).
+    SignedOut,
     /// An operator registered a client.
     ClientCreated,
     /// An operator removed a client.
@@ -33,6 +39,9 @@ impl AuditKind {
             Self::UserCreated => "user_created",
             Self::UserDisabled => "user_disabled",
             Self::PasswordChanged => "password_changed",
+            Self::SignedIn => "signed_in",
+            Self::SignInFailed => "sign_in_failed",
+            Self::SignedOut => "signed_out",
             Self::ClientCreated => "client_created",
             Self::ClientRemoved => "client_removed",
         }

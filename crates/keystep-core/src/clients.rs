@@ -5,18 +5,14 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use diesel::prelude::*;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use url::Url;
 
 use crate::clock::Clock;
 use crate::db::{is_unique_violation, DbConn};
 use crate::error::{Error, Result};
+use crate::opaque::{constant_time_eq, hash_token, random_token};
 use crate::schema::clients;
 
 /// Whether a client demands a second factor of everyone who signs in to it.
@@ -50,6 +46,42 @@ impl std::str::FromStr for MfaPolicy {
             other => Err(Error::invalid(
                 "mfa",
                 format!("must be inherit or required, not {other:?}"),
+            )),
+        }
+    }
+}
+
+/// The JWS algorithm a client wants its ID tokens signed with (its registered
+/// `id_token_signed_response_alg`, OIDC Dynamic Client Registration §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum IdTokenAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256: what every relying party accepts.
+    #[default]
+    RS256,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+}
+
+impl IdTokenAlg {
+    /// The JOSE name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+        }
+    }
+}
+
+impl std::str::FromStr for IdTokenAlg {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "RS256" => Ok(Self::RS256),
+            "ES256" => Ok(Self::ES256),
+            other => Err(Error::invalid(
+                "id_token_signed_response_alg",
+                format!("must be RS256 or ES256, not {other:?}"),
             )),
         }
     }
@@ -91,6 +123,8 @@ pub struct Client {
     pub mfa_policy: MfaPolicy,
     /// Unix seconds.
     pub created_at: i64,
+    /// How its ID tokens are signed.
+    pub id_token_signed_response_alg: IdTokenAlg,
 }
 
 #[derive(Queryable, Selectable)]
@@ -104,6 +138,7 @@ struct ClientRow {
     post_logout_redirect_uris: String,
     mfa_policy: String,
     created_at: i64,
+    id_token_signed_response_alg: String,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -121,6 +156,10 @@ impl TryFrom<ClientRow> for Client {
             post_logout_redirect_uris: serde_json::from_str(&row.post_logout_redirect_uris)
                 .map_err(|_| corrupt("post_logout_redirect_uris"))?,
             mfa_policy: row.mfa_policy.parse().map_err(|_| corrupt("mfa_policy"))?,
+            id_token_signed_response_alg: row
+                .id_token_signed_response_alg
+                .parse()
+                .map_err(|_| corrupt("id_token_signed_response_alg"))?,
             id: row.id,
             display_name: row.display_name,
             secret_hash: row.secret_hash,
@@ -134,10 +173,7 @@ impl Client {
     /// Checks a presented secret in constant time. Public clients have none to match.
     pub fn verify_secret(&self, presented: &str) -> bool {
         match &self.secret_hash {
-            Some(stored) => hash_secret(presented)
-                .as_bytes()
-                .ct_eq(stored.as_bytes())
-                .into(),
+            Some(stored) => constant_time_eq(&hash_token(presented), stored),
             None => false,
         }
     }
@@ -168,10 +204,8 @@ pub struct NewClient {
     pub post_logout_redirect_uris: Vec<String>,
     /// Second-factor demand.
     pub mfa_policy: MfaPolicy,
-}
-
-fn hash_secret(secret: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()))
+    /// How its ID tokens are signed.
+    pub id_token_signed_response_alg: IdTokenAlg,
 }
 
 /// Checks a client id: 1–128 characters of letters, digits, `.`, `_`, `-`.
@@ -252,20 +286,17 @@ pub fn create_client(
         }
         name => name.to_owned(),
     };
-    let secret = (!new.public).then(|| {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        ClientSecret(URL_SAFE_NO_PAD.encode(bytes))
-    });
+    let secret = (!new.public).then(|| ClientSecret(random_token()));
     let client = Client {
         id: new.id.clone(),
         display_name,
-        secret_hash: secret.as_ref().map(|s| hash_secret(s.expose())),
+        secret_hash: secret.as_ref().map(|s| hash_token(s.expose())),
         public: new.public,
         redirect_uris: dedup(&new.redirect_uris),
         post_logout_redirect_uris: dedup(&new.post_logout_redirect_uris),
         mfa_policy: new.mfa_policy,
         created_at: clock.now(),
+        id_token_signed_response_alg: new.id_token_signed_response_alg,
     };
     let to_json = |v: &Vec<String>| {
         serde_json::to_string(v).map_err(|e| Error::invalid("redirect_uri", e.to_string()))
@@ -280,6 +311,7 @@ pub fn create_client(
             clients::post_logout_redirect_uris.eq(to_json(&client.post_logout_redirect_uris)?),
             clients::mfa_policy.eq(client.mfa_policy.as_str()),
             clients::created_at.eq(client.created_at),
+            clients::id_token_signed_response_alg.eq(client.id_token_signed_response_alg.as_str()),
         ))
         .execute(conn)
         .map_err(|e| {
@@ -373,12 +405,13 @@ mod tests {
         let client = Client {
             id: "c".into(),
             display_name: "c".into(),
-            secret_hash: Some(hash_secret("s3cret")),
+            secret_hash: Some(hash_token("s3cret")),
             public: false,
             redirect_uris: vec![],
             post_logout_redirect_uris: vec![],
             mfa_policy: MfaPolicy::Inherit,
             created_at: 0,
+            id_token_signed_response_alg: IdTokenAlg::RS256,
         };
         assert!(client.verify_secret("s3cret"));
         assert!(!client.verify_secret("s3cret "));

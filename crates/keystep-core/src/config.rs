@@ -91,6 +91,17 @@ pub struct Config {
     pub password: PasswordConfig,
     /// Outgoing mail.
     pub mail: MailConfig,
+    /// SSO session lifetimes.
+    pub session: SessionConfig,
+    /// Token lifetimes.
+    pub tokens: TokensConfig,
+    /// Sign-in throttling.
+    pub login: LoginConfig,
+    /// Second factors.
+    pub mfa: MfaConfig,
+    /// A folder whose `templates/*.hbs` and `static/*` override the built-in ones (theming);
+    /// unset means the pages embedded in the binary.
+    pub web_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -108,6 +119,11 @@ impl Default for Config {
             log: LogConfig::default(),
             password: PasswordConfig::default(),
             mail: MailConfig::default(),
+            session: SessionConfig::default(),
+            tokens: TokensConfig::default(),
+            login: LoginConfig::default(),
+            mfa: MfaConfig::default(),
+            web_dir: None,
         }
     }
 }
@@ -243,6 +259,87 @@ pub enum SmtpTls {
     None,
 }
 
+/// SSO session lifetimes.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// A session unused for this many seconds ends (default 12 hours).
+    pub idle_timeout_seconds: u64,
+    /// Every session ends this many seconds after sign-in, used or not (default 7 days).
+    pub absolute_timeout_seconds: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_seconds: 12 * 3600,
+            absolute_timeout_seconds: 7 * 24 * 3600,
+        }
+    }
+}
+
+/// Token lifetimes.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// Lifetime of access tokens (JWT, RFC 9068), in seconds.
+    pub access_token_seconds: u64,
+    /// Lifetime of ID tokens, in seconds.
+    pub id_token_seconds: u64,
+    /// Lifetime of a refresh token, renewed at each rotation, in seconds (default 30 days).
+    pub refresh_token_seconds: u64,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            access_token_seconds: 600,
+            id_token_seconds: 3600,
+            refresh_token_seconds: 30 * 24 * 3600,
+        }
+    }
+}
+
+/// Throttling of wrong passwords, counted in the ephemeral store so every node sees them.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Wrong passwords for one account within the window before it is locked for the rest
+    /// of the window.
+    pub max_failures_per_account: u64,
+    /// Wrong passwords from one IP address within the window before it is refused.
+    pub max_failures_per_ip: u64,
+    /// The counting window in seconds.
+    pub failure_window_seconds: u64,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            max_failures_per_account: 5,
+            max_failures_per_ip: 50,
+            failure_window_seconds: 15 * 60,
+        }
+    }
+}
+
+/// Second factors.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaConfig {
+    /// How long a verified second factor keeps a session at aal2, in seconds (default 12
+    /// hours); after that, new tokens say aal1 and the next aal2 request steps up again.
+    pub aal2_lifetime_seconds: u64,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        Self {
+            aal2_lifetime_seconds: 12 * 3600,
+        }
+    }
+}
+
 /// Where the durable store lives, decided from `database_url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseTarget {
@@ -312,6 +409,16 @@ impl Config {
         }
     }
 
+    /// The session lifetimes in the form the session store takes.
+    pub fn session_lifetimes(&self) -> crate::sessions::SessionLifetimes {
+        let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
+        crate::sessions::SessionLifetimes {
+            idle: secs(self.session.idle_timeout_seconds),
+            absolute: secs(self.session.absolute_timeout_seconds),
+            aal2: secs(self.mfa.aal2_lifetime_seconds),
+        }
+    }
+
     /// The OpenID Connect issuer: `{public_url}/oidc`, without a trailing slash.
     pub fn issuer(&self) -> String {
         format!("{}/oidc", self.public_url.as_str().trim_end_matches('/'))
@@ -373,6 +480,84 @@ impl Config {
         }
         crate::password::argon2_params(&self.password.argon2)
             .map_err(|e| ConfigError::new("password.argon2", e))?;
+        let ranges: [(&str, u64, u64, u64); 9] = [
+            (
+                "session.idle_timeout_seconds",
+                self.session.idle_timeout_seconds,
+                60,
+                366 * 86400,
+            ),
+            (
+                "session.absolute_timeout_seconds",
+                self.session.absolute_timeout_seconds,
+                60,
+                366 * 86400,
+            ),
+            (
+                "tokens.access_token_seconds",
+                self.tokens.access_token_seconds,
+                30,
+                86400,
+            ),
+            (
+                "tokens.id_token_seconds",
+                self.tokens.id_token_seconds,
+                30,
+                86400,
+            ),
+            (
+                "tokens.refresh_token_seconds",
+                self.tokens.refresh_token_seconds,
+                60,
+                366 * 86400,
+            ),
+            (
+                "login.max_failures_per_account",
+                self.login.max_failures_per_account,
+                1,
+                1_000_000,
+            ),
+            (
+                "login.max_failures_per_ip",
+                self.login.max_failures_per_ip,
+                1,
+                1_000_000,
+            ),
+            (
+                "login.failure_window_seconds",
+                self.login.failure_window_seconds,
+                1,
+                86400,
+            ),
+            (
+                "mfa.aal2_lifetime_seconds",
+                self.mfa.aal2_lifetime_seconds,
+                60,
+                366 * 86400,
+            ),
+        ];
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError::new(
+                    key,
+                    format!("must be between {min} and {max}"),
+                ));
+            }
+        }
+        if self.session.idle_timeout_seconds > self.session.absolute_timeout_seconds {
+            return Err(ConfigError::new(
+                "session.idle_timeout_seconds",
+                "must not exceed session.absolute_timeout_seconds",
+            ));
+        }
+        if let Some(dir) = &self.web_dir {
+            if !dir.is_dir() {
+                return Err(ConfigError::new(
+                    "web_dir",
+                    format!("{} is not a directory", dir.display()),
+                ));
+            }
+        }
         if self.log.level.trim().is_empty() {
             return Err(ConfigError::new("log.level", "must not be empty"));
         }

@@ -37,6 +37,9 @@ pub enum Error {
     /// No client has this id.
     #[error("no client with id {0:?}")]
     ClientNotFound(String),
+    /// A session that was there a moment ago is gone (ended concurrently).
+    #[error("the session has ended")]
+    SessionNotFound,
     /// Wrong username or wrong password: deliberately one error for both (no enumeration).
     #[error("invalid username or password")]
     InvalidCredentials,

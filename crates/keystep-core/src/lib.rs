@@ -11,10 +11,14 @@ pub mod db;
 pub mod ephemeral;
 pub mod error;
 pub mod mail;
+pub mod opaque;
 pub mod password;
+pub mod refresh_tokens;
 pub mod schema;
 pub mod secret_box;
 pub mod services;
+pub mod sessions;
+pub mod signing_keys;
 pub mod users;
 
 pub use error::{Error, Result};

@@ -25,6 +25,7 @@ diesel::table! {
         post_logout_redirect_uris -> Text,
         mfa_policy -> Text,
         created_at -> BigInt,
+        id_token_signed_response_alg -> Text,
     }
 }
 
@@ -41,3 +42,60 @@ diesel::table! {
         detail -> Text,
     }
 }
+
+diesel::table! {
+    sso_sessions (id) {
+        id -> Text,
+        token_hash -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+        auth_time -> BigInt,
+        password_verified_at -> BigInt,
+        second_factor_verified_at -> Nullable<BigInt>,
+        second_factor_method -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Text,
+        token_hash -> Text,
+        family_id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        session_id -> Nullable<Text>,
+        scope -> Text,
+        auth_time -> BigInt,
+        acr -> Text,
+        amr -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        private_key -> Text,
+        public_jwk -> Text,
+        created_at -> BigInt,
+        retired_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(sso_sessions -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    clients,
+    audit_events,
+    sso_sessions,
+    refresh_tokens,
+    signing_keys
+);

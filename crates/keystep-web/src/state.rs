@@ -1,22 +1,52 @@
 //! Application state and the blocking-pool helper.
 
+use std::sync::Arc;
+
 use actix_web::web;
 use keystep_core::db::DbConn;
 use keystep_core::Services;
 
 use crate::error::WebError;
+use crate::templates::Templates;
 
-/// What every handler can reach: the domain services. Cloned per worker; cheap (all `Arc`s).
+/// What every handler can reach. Cloned per worker; cheap (all `Arc`s).
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// Database, ephemeral store, secret box, mailer, hasher, clock, configuration.
     pub services: Services,
+    /// Page templates and the message catalogue.
+    pub templates: Arc<Templates>,
+    /// True when keystep is reached over https (Secure cookies, HSTS).
+    pub https: bool,
 }
 
 impl AppState {
-    /// State over built services.
-    pub fn new(services: Services) -> Self {
-        Self { services }
+    /// State over built services; loads the templates (and any `web_dir` overrides).
+    pub fn new(services: Services) -> Result<Self, String> {
+        let templates = Templates::load(services.config.web_dir.as_deref())?;
+        let https = services.config.public_url.scheme() == "https";
+        Ok(Self {
+            services,
+            templates: Arc::new(templates),
+            https,
+        })
+    }
+
+    /// The issuer (`{public_url}/oidc`).
+    pub fn issuer(&self) -> String {
+        self.services.config.issuer()
+    }
+
+    /// An absolute URL for a path on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "{}{path}",
+            self.services
+                .config
+                .public_url
+                .as_str()
+                .trim_end_matches('/')
+        )
     }
 }
 

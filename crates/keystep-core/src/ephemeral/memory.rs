@@ -132,6 +132,14 @@ impl EphemeralStore for MemoryStore {
         Ok(1)
     }
 
+    fn ttl(&self, key: &str) -> Result<Option<Duration>> {
+        let now = self.clock.now_millis();
+        let mut inner = self.lock()?;
+        Ok(self
+            .live(&mut inner, key)
+            .map(|e| Duration::from_millis(u64::try_from(e.expires_at_ms - now).unwrap_or(0))))
+    }
+
     fn delete(&self, key: &str) -> Result<()> {
         self.lock()?.entries.remove(key);
         Ok(())

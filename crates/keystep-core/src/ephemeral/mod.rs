@@ -35,6 +35,10 @@ pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
     /// window, as throttling wants).
     fn incr(&self, key: &str, ttl: Duration) -> Result<u64>;
 
+    /// How long a live value has left; `None` when there is none. Lets a throttle say when
+    /// to retry.
+    fn ttl(&self, key: &str) -> Result<Option<Duration>>;
+
     /// Removes `key` (no error when absent).
     fn delete(&self, key: &str) -> Result<()>;
 

@@ -112,6 +112,16 @@ impl EphemeralStore for RedisStore {
             .map_err(unavailable)
     }
 
+    fn ttl(&self, key: &str) -> Result<Option<Duration>> {
+        let mut conn = self.conn()?;
+        // PTTL: -2 when absent, -1 when without expiry (never written so by keystep).
+        let millis: i64 = redis::cmd("PTTL")
+            .arg(self.key(key))
+            .query(&mut *conn)
+            .map_err(unavailable)?;
+        Ok(u64::try_from(millis).ok().map(Duration::from_millis))
+    }
+
     fn delete(&self, key: &str) -> Result<()> {
         let mut conn = self.conn()?;
         conn.del::<_, ()>(self.key(key)).map_err(unavailable)

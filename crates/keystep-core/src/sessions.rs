@@ -1,0 +1,251 @@
+//! SSO sessions: the server-side record behind the session cookie. The cookie holds a random
+//! token; only its hash is stored, and the token is replaced at every completed sign-in so a
+//! token planted before sign-in is worthless after it (no fixation). The record keeps when
+//! the password and the second factor were last verified, from which the assurance level
+//! (`acr`) and `amr` of new tokens are derived.
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::db::DbConn;
+use crate::error::Result;
+use crate::opaque::{hash_token, random_token};
+use crate::refresh_tokens;
+use crate::schema::sso_sessions;
+
+/// Authentication assurance levels (NIST SP 800-63B), the values of `acr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aal {
+    /// A password.
+    Aal1,
+    /// A password and a second factor.
+    Aal2,
+}
+
+impl Aal {
+    /// The `acr` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aal1 => "aal1",
+            Self::Aal2 => "aal2",
+        }
+    }
+
+    /// Parses an `acr` value; unknown values are `None` (callers ignore them, OIDC Core
+    /// §3.1.2.1 lets the OP choose among the requested values).
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "aal1" => Some(Self::Aal1),
+            "aal2" => Some(Self::Aal2),
+            _ => None,
+        }
+    }
+}
+
+/// How long sessions live, from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLifetimes {
+    /// Ends a session unused for this many seconds.
+    pub idle: i64,
+    /// Ends every session this many seconds after it started.
+    pub absolute: i64,
+    /// How long a verified second factor keeps the session at aal2.
+    pub aal2: i64,
+}
+
+/// A live SSO session.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = sso_sessions)]
+pub struct Session {
+    /// The public id, sent as `sid`.
+    pub id: String,
+    /// Hash of the cookie token.
+    pub token_hash: String,
+    /// Whose session.
+    pub user_id: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds, updated at most once a minute.
+    pub last_seen_at: i64,
+    /// Absolute end, Unix seconds.
+    pub expires_at: i64,
+    /// The last completed interactive sign-in (the `auth_time` claim).
+    pub auth_time: i64,
+    /// When the password was last verified.
+    pub password_verified_at: i64,
+    /// When a second factor was last verified, if ever in this session.
+    pub second_factor_verified_at: Option<i64>,
+    /// Which second factor (`totp`, `recovery_code`).
+    pub second_factor_method: Option<String>,
+    /// Where it started.
+    pub ip: Option<String>,
+    /// The browser it started in.
+    pub user_agent: Option<String>,
+}
+
+impl Session {
+    /// The level this session gives new tokens now.
+    pub fn aal(&self, now: i64, lifetimes: &SessionLifetimes) -> Aal {
+        match self.second_factor_verified_at {
+            Some(at) if now - at < lifetimes.aal2 => Aal::Aal2,
+            _ => Aal::Aal1,
+        }
+    }
+
+    /// The `amr` values (RFC 8176) for tokens issued now: `pwd`, plus `otp` and `mfa` while
+    /// the second factor counts.
+    pub fn amr(&self, now: i64, lifetimes: &SessionLifetimes) -> Vec<String> {
+        let mut amr = vec!["pwd".to_owned()];
+        if self.aal(now, lifetimes) == Aal::Aal2 {
+            amr.push("otp".to_owned());
+            amr.push("mfa".to_owned());
+        }
+        amr
+    }
+}
+
+/// Where a sign-in came from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Device<'a> {
+    /// The client IP.
+    pub ip: Option<&'a str>,
+    /// The User-Agent header (cut to 512 characters).
+    pub user_agent: Option<&'a str>,
+}
+
+/// Records a completed password sign-in and returns the session with a fresh cookie token.
+/// A live session of the same person (from `previous_token`) is continued under a new token,
+/// keeping its id and second-factor record; one of another person is ended first.
+pub fn sign_in_with_password(
+    conn: &mut DbConn,
+    clock: &dyn Clock,
+    lifetimes: &SessionLifetimes,
+    user_id: &str,
+    previous_token: Option<&str>,
+    device: Device<'_>,
+) -> Result<(Session, String)> {
+    let now = clock.now();
+    let token = random_token();
+    if let Some(previous) = previous_token {
+        if let Some(session) = find_live(conn, clock, lifetimes, previous)? {
+            if session.user_id == user_id {
+                diesel::update(sso_sessions::table.find(&session.id))
+                    .set((
+                        sso_sessions::token_hash.eq(hash_token(&token)),
+                        sso_sessions::auth_time.eq(now),
+                        sso_sessions::password_verified_at.eq(now),
+                        sso_sessions::last_seen_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                let session =
+                    find_by_id(conn, &session.id)?.ok_or(crate::Error::SessionNotFound)?;
+                return Ok((session, token));
+            }
+            end(conn, clock, &session.id)?;
+        }
+    }
+    let user_agent = device
+        .user_agent
+        .map(|ua| ua.chars().take(512).collect::<String>());
+    let session = Session {
+        id: uuid::Uuid::new_v4().to_string(),
+        token_hash: hash_token(&token),
+        user_id: user_id.to_owned(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + lifetimes.absolute,
+        auth_time: now,
+        password_verified_at: now,
+        second_factor_verified_at: None,
+        second_factor_method: None,
+        ip: device.ip.map(str::to_owned),
+        user_agent,
+    };
+    diesel::insert_into(sso_sessions::table)
+        .values((
+            sso_sessions::id.eq(&session.id),
+            sso_sessions::token_hash.eq(&session.token_hash),
+            sso_sessions::user_id.eq(&session.user_id),
+            sso_sessions::created_at.eq(session.created_at),
+            sso_sessions::last_seen_at.eq(session.last_seen_at),
+            sso_sessions::expires_at.eq(session.expires_at),
+            sso_sessions::auth_time.eq(session.auth_time),
+            sso_sessions::password_verified_at.eq(session.password_verified_at),
+            sso_sessions::ip.eq(&session.ip),
+            sso_sessions::user_agent.eq(&session.user_agent),
+        ))
+        .execute(conn)?;
+    Ok((session, token))
+}
+
+/// The session by id.
+pub fn find_by_id(conn: &mut DbConn, id: &str) -> Result<Option<Session>> {
+    Ok(sso_sessions::table
+        .find(id)
+        .select(Session::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The live session behind a cookie token, if any. An idle or expired session is ended
+/// here; a live one has its last-seen time refreshed (at most once a minute, to keep reads
+/// from becoming writes).
+pub fn find_live(
+    conn: &mut DbConn,
+    clock: &dyn Clock,
+    lifetimes: &SessionLifetimes,
+    token: &str,
+) -> Result<Option<Session>> {
+    let Some(session) = sso_sessions::table
+        .filter(sso_sessions::token_hash.eq(hash_token(token)))
+        .select(Session::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let now = clock.now();
+    if session.expires_at <= now || session.last_seen_at + lifetimes.idle <= now {
+        end(conn, clock, &session.id)?;
+        return Ok(None);
+    }
+    if now - session.last_seen_at >= 60 {
+        diesel::update(sso_sessions::table.find(&session.id))
+            .set(sso_sessions::last_seen_at.eq(now))
+            .execute(conn)?;
+    }
+    Ok(Some(session))
+}
+
+/// Ends a session and the refresh tokens bound to it (offline_access tokens are not bound
+/// and survive).
+pub fn end(conn: &mut DbConn, clock: &dyn Clock, session_id: &str) -> Result<()> {
+    refresh_tokens::revoke_for_session(conn, clock, session_id)?;
+    diesel::delete(sso_sessions::table.find(session_id)).execute(conn)?;
+    Ok(())
+}
+
+/// Every live session of a person, newest first.
+pub fn list_for_user(conn: &mut DbConn, clock: &dyn Clock, user_id: &str) -> Result<Vec<Session>> {
+    let now = clock.now();
+    Ok(sso_sessions::table
+        .filter(sso_sessions::user_id.eq(user_id))
+        .filter(sso_sessions::expires_at.gt(now))
+        .order(sso_sessions::created_at.desc())
+        .select(Session::as_select())
+        .load(conn)?)
+}
+
+/// Ends every session of a person (after a password or MFA reset).
+pub fn end_all_for_user(conn: &mut DbConn, clock: &dyn Clock, user_id: &str) -> Result<usize> {
+    let ids: Vec<String> = sso_sessions::table
+        .filter(sso_sessions::user_id.eq(user_id))
+        .select(sso_sessions::id)
+        .load(conn)?;
+    for id in &ids {
+        end(conn, clock, id)?;
+    }
+    Ok(ids.len())
+}

@@ -1,0 +1,349 @@
+//! The authorization endpoint (`/oidc/auth`, GET and POST) and its resumption after the
+//! hosted login (`/oidc/auth/resume`). The request is checked ([`checks`]), the SSO session
+//! read, and then either a code is issued at once or the sign-in is handed to the pages
+//! through a pending interaction.
+
+pub mod checks;
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use keystep_core::clients::{self, Client, MfaPolicy};
+use keystep_core::db::DbConn;
+use keystep_core::sessions::{self, Aal, Session};
+use keystep_core::{users, Services};
+use keystep_web::cookies::{self, CookieKind};
+use keystep_web::interaction::Interaction;
+use keystep_web::page::{self, PageError};
+use keystep_web::{run_blocking, AppState};
+use serde_json::json;
+
+use self::checks::{validate, Failure, Prompt, Redirector, ResponseMode, ValidatedAuthorize};
+use crate::code::{self, CodeGrant};
+use crate::params::Params;
+
+/// What the authorization request comes to.
+enum Outcome {
+    /// An error page.
+    Page(PageError),
+    /// A response (code or error) for the relying party.
+    Respond {
+        redirect_uri: String,
+        mode: ResponseMode,
+        fields: Vec<(String, String)>,
+    },
+    /// The person must sign in: go to the hosted login.
+    Login { interaction_id: String },
+}
+
+/// `GET /oidc/auth`
+pub async fn get_authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let input = req.query_string().as_bytes().to_vec();
+    authorize(&state, &req, &input).await
+}
+
+/// `POST /oidc/auth` (OIDC Core §3.1.2.1: the endpoint must accept POST too).
+pub async fn post_authorize(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Bytes,
+) -> HttpResponse {
+    authorize(&state, &req, &body).await
+}
+
+async fn authorize(state: &AppState, req: &HttpRequest, input: &[u8]) -> HttpResponse {
+    let params = match Params::parse(input) {
+        Ok(p) => p,
+        Err(e) => return page::error_page(state, req, &PageError::bad_request(e)),
+    };
+    let session_token = cookies::read(req, CookieKind::Session, state.https);
+    let outcome = run_blocking(state, move |services, conn| {
+        let client = match params.get("client_id") {
+            Some(id) => clients::find_client(conn, id)?,
+            None => None,
+        };
+        let (validated, client) = match validate(&params, |_| client) {
+            Ok(v) => v,
+            Err(failure) => return Ok(failure_outcome(services, failure)),
+        };
+        decide(
+            services,
+            conn,
+            &validated,
+            &client,
+            session_token.as_deref(),
+            None,
+        )
+    })
+    .await;
+    respond(state, req, outcome)
+}
+
+/// `GET /oidc/auth/resume?interaction=…`: back from the hosted login.
+pub async fn get_resume(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<ResumeQuery>,
+) -> HttpResponse {
+    let id = query.into_inner().interaction;
+    let session_token = cookies::read(&req, CookieKind::Session, state.https);
+    let outcome = run_blocking(&state, move |services, conn| {
+        let Some(interaction) = Interaction::load(services.ephemeral.as_ref(), &id)? else {
+            return Ok(Outcome::Page(PageError::new(
+                StatusCode::BAD_REQUEST,
+                "login.expired",
+            )));
+        };
+        let Ok(validated) =
+            serde_json::from_value::<ValidatedAuthorize>(interaction.request.clone())
+        else {
+            return Ok(Outcome::Page(PageError::new(
+                StatusCode::BAD_REQUEST,
+                "login.expired",
+            )));
+        };
+        let Some(client) = clients::find_client(conn, &validated.client_id)? else {
+            return Ok(Outcome::Page(PageError::new(
+                StatusCode::BAD_REQUEST,
+                "error.unknown_client",
+            )));
+        };
+        let outcome = decide(
+            services,
+            conn,
+            &validated,
+            &client,
+            session_token.as_deref(),
+            Some(&interaction),
+        )?;
+        if matches!(outcome, Outcome::Respond { .. }) {
+            Interaction::remove(services.ephemeral.as_ref(), &interaction.id)?;
+        }
+        Ok(outcome)
+    })
+    .await;
+    respond(&state, &req, outcome)
+}
+
+/// The resume query.
+#[derive(Debug, serde::Deserialize)]
+pub struct ResumeQuery {
+    /// The interaction id.
+    pub interaction: String,
+}
+
+fn failure_outcome(services: &Services, failure: Failure) -> Outcome {
+    match failure {
+        Failure::Page {
+            message_key,
+            detail,
+        } => {
+            tracing::info!(detail, "authorization request refused with a page");
+            Outcome::Page(PageError::new(StatusCode::BAD_REQUEST, message_key))
+        }
+        Failure::Redirect(e) => {
+            let mut fields = vec![
+                ("error".to_owned(), e.error.to_owned()),
+                ("error_description".to_owned(), e.description),
+            ];
+            if let Some(state) = e.state {
+                fields.push(("state".to_owned(), state));
+            }
+            fields.push(("iss".to_owned(), services.config.issuer()));
+            Outcome::Respond {
+                redirect_uri: e.redirect_uri,
+                mode: e.response_mode,
+                fields,
+            }
+        }
+    }
+}
+
+/// The live session of an enabled person, if the cookie names one.
+fn current_session(
+    services: &Services,
+    conn: &mut DbConn,
+    token: Option<&str>,
+) -> keystep_core::Result<Option<Session>> {
+    let Some(token) = token else { return Ok(None) };
+    let lifetimes = services.config.session_lifetimes();
+    let Some(session) = sessions::find_live(conn, services.clock.as_ref(), &lifetimes, token)?
+    else {
+        return Ok(None);
+    };
+    match users::find_by_id(conn, &session.user_id)? {
+        Some(user) if !user.disabled => Ok(Some(session)),
+        _ => {
+            sessions::end(conn, services.clock.as_ref(), &session.id)?;
+            Ok(None)
+        }
+    }
+}
+
+/// Decides what this request needs, given the session (and, on resumption, the interaction
+/// the person just went through).
+fn decide(
+    services: &Services,
+    conn: &mut DbConn,
+    request: &ValidatedAuthorize,
+    client: &Client,
+    session_token: Option<&str>,
+    interaction: Option<&Interaction>,
+) -> keystep_core::Result<Outcome> {
+    let now = services.clock.now();
+    let r = Redirector::new(
+        request.redirect_uri.clone(),
+        request.response_mode,
+        request.state.clone(),
+    );
+    let session = current_session(services, conn, session_token)?;
+
+    // A sign-in completed during this interaction satisfies prompt=login and max_age.
+    let fresh = |s: &Session| interaction.is_some_and(|i| s.auth_time >= i.created_at);
+    let too_old = |s: &Session| request.max_age.is_some_and(|max| now - s.auth_time > max);
+    let must_sign_in = match &session {
+        None => true,
+        Some(s) => !fresh(s) && (request.prompt == Some(Prompt::Login) || too_old(s)),
+    };
+    if must_sign_in {
+        if request.prompt == Some(Prompt::None) {
+            return Ok(failure_outcome(
+                services,
+                r.error("login_required", "the person must sign in"),
+            ));
+        }
+        if let Some(existing) = interaction {
+            return Ok(Outcome::Login {
+                interaction_id: existing.id.clone(),
+            });
+        }
+        let started = Interaction {
+            id: Interaction::new_id(),
+            client_id: client.id.clone(),
+            client_name: client.display_name.clone(),
+            login_hint: request.login_hint.clone(),
+            ui_locales: request.ui_locales.clone(),
+            created_at: now,
+            force_login: session.is_some(),
+            request: serde_json::to_value(request)
+                .map_err(|e| keystep_core::Error::EphemeralUnavailable(e.to_string()))?,
+        };
+        started.save(services.ephemeral.as_ref())?;
+        return Ok(Outcome::Login {
+            interaction_id: started.id,
+        });
+    }
+    let Some(session) = session else {
+        return Ok(failure_outcome(
+            services,
+            r.error("login_required", "the person must sign in"),
+        ));
+    };
+
+    let lifetimes = services.config.session_lifetimes();
+    let level = session.aal(now, &lifetimes);
+    // The client's minimum is enforced here, whatever the URL says.
+    let needed = request.requested_acr.max(match client.mfa_policy {
+        MfaPolicy::Required => Some(Aal::Aal2),
+        MfaPolicy::Inherit => None,
+    });
+    let essential_unmet = request
+        .essential_acr
+        .as_ref()
+        .is_some_and(|values| !values.iter().any(|v| v == level.as_str()));
+    let policy_unmet = client.mfa_policy == MfaPolicy::Required && level < Aal::Aal2;
+    if essential_unmet || policy_unmet {
+        // Second factors are not available on this server yet: an aal2 requirement cannot
+        // be met by stepping up.
+        let description = format!(
+            "{} is required but this sign-in reached {}",
+            needed.unwrap_or(Aal::Aal2).as_str(),
+            level.as_str()
+        );
+        let error = if request.prompt == Some(Prompt::None) {
+            "interaction_required"
+        } else {
+            "unmet_authentication_requirements"
+        };
+        return Ok(failure_outcome(services, r.error(error, description)));
+    }
+
+    let grant = CodeGrant {
+        client_id: client.id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        user_id: session.user_id.clone(),
+        session_id: session.id.clone(),
+        scope: request.scope.to_string(),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        auth_time: session.auth_time,
+        acr: level.as_str().to_owned(),
+        amr: session.amr(now, &lifetimes),
+        claims: request.claims.clone(),
+    };
+    let code = code::issue(services.ephemeral.as_ref(), &grant)?;
+    let mut fields = vec![("code".to_owned(), code)];
+    if let Some(state) = &request.state {
+        fields.push(("state".to_owned(), state.clone()));
+    }
+    fields.push(("iss".to_owned(), services.config.issuer()));
+    Ok(Outcome::Respond {
+        redirect_uri: request.redirect_uri.clone(),
+        mode: request.response_mode,
+        fields,
+    })
+}
+
+fn respond(
+    state: &AppState,
+    req: &HttpRequest,
+    outcome: Result<Outcome, keystep_web::WebError>,
+) -> HttpResponse {
+    match outcome {
+        Err(e) => page::error_page(state, req, &PageError::from(e)),
+        Ok(Outcome::Page(error)) => page::error_page(state, req, &error),
+        Ok(Outcome::Login { interaction_id }) => HttpResponse::Found()
+            .insert_header((
+                "Location",
+                state.url(&format!("/login?interaction={interaction_id}")),
+            ))
+            .insert_header(("Cache-Control", "no-store"))
+            .finish(),
+        Ok(Outcome::Respond {
+            redirect_uri,
+            mode: ResponseMode::Query,
+            fields,
+        }) => {
+            let Ok(mut url) = url::Url::parse(&redirect_uri) else {
+                return page::error_page(
+                    state,
+                    req,
+                    &PageError::new(StatusCode::BAD_REQUEST, "error.bad_redirect_uri"),
+                );
+            };
+            url.query_pairs_mut().extend_pairs(fields.iter());
+            HttpResponse::Found()
+                .insert_header(("Location", url.to_string()))
+                .insert_header(("Cache-Control", "no-store"))
+                .finish()
+        }
+        Ok(Outcome::Respond {
+            redirect_uri,
+            mode: ResponseMode::FormPost,
+            fields,
+        }) => {
+            let lang = page::lang(state, req, None);
+            let fields: Vec<_> = fields
+                .into_iter()
+                .map(|(name, value)| json!({"name": name, "value": value}))
+                .collect();
+            page::render(
+                state,
+                StatusCode::OK,
+                "form_post",
+                &lang,
+                json!({"action": redirect_uri, "fields": fields}),
+            )
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! RP-Initiated Logout 1.0 (`/oidc/session/end`, GET and POST). With a valid `id_token_hint`
+//! for the current session, the person is signed out at once; otherwise they are asked to
+//! confirm (a CSRF-protected form), so a stray link cannot sign anyone out. Only a
+//! `post_logout_redirect_uri` registered for the client named by the hint or `client_id` is
+//! redirected to, with `state`. Ending the session revokes the refresh tokens bound to it;
+//! offline_access tokens survive.
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use keystep_core::audit::{self, Actor, AuditKind, NewAuditEvent};
+use keystep_core::clients::{self, Client};
+use keystep_core::sessions;
+use keystep_web::cookies::{self, CookieKind};
+use keystep_web::csrf;
+use keystep_web::page::{self, PageError};
+use keystep_web::request::ClientInfo;
+use keystep_web::{run_blocking, AppState};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::keys::VerifyError;
+use crate::params::Params;
+use crate::Oidc;
+
+/// What the hint tells us.
+#[derive(Debug, Deserialize)]
+struct HintClaims {
+    sub: String,
+    aud: Value,
+    #[serde(default)]
+    sid: Option<String>,
+}
+
+impl HintClaims {
+    fn client_id(&self) -> Option<&str> {
+        match &self.aud {
+            Value::String(s) => Some(s),
+            Value::Array(a) => a.first().and_then(Value::as_str),
+            _ => None,
+        }
+    }
+}
+
+/// What to do.
+enum Decision {
+    /// Signed out; go here (or show the signed-out page).
+    SignedOut { redirect: Option<String> },
+    /// Ask the person.
+    Confirm {
+        client: Option<Client>,
+        redirect: Option<String>,
+        state: Option<String>,
+    },
+    /// The request is contradictory.
+    Bad(String),
+}
+
+/// `GET /oidc/session/end`
+pub async fn get_end_session(
+    state: web::Data<AppState>,
+    oidc: web::Data<Oidc>,
+    req: HttpRequest,
+) -> HttpResponse {
+    let input = req.query_string().as_bytes().to_vec();
+    end_session(state, oidc, req, input).await
+}
+
+/// `POST /oidc/session/end`
+pub async fn post_end_session(
+    state: web::Data<AppState>,
+    oidc: web::Data<Oidc>,
+    req: HttpRequest,
+    body: Bytes,
+) -> HttpResponse {
+    end_session(state, oidc, req, body.to_vec()).await
+}
+
+fn with_state(uri: &str, state: Option<&str>) -> String {
+    match (url::Url::parse(uri), state) {
+        (Ok(mut url), Some(state)) => {
+            url.query_pairs_mut().append_pair("state", state);
+            url.to_string()
+        }
+        _ => uri.to_owned(),
+    }
+}
+
+async fn end_session(
+    state: web::Data<AppState>,
+    oidc: web::Data<Oidc>,
+    req: HttpRequest,
+    input: Vec<u8>,
+) -> HttpResponse {
+    let params = match Params::parse(&input) {
+        Ok(p) => p,
+        Err(e) => return page::error_page(&state, &req, &PageError::bad_request(e)),
+    };
+    let lang = page::lang(&state, &req, params.get("ui_locales"));
+    let session_token = cookies::read(&req, CookieKind::Session, state.https);
+    let info = ClientInfo::from_request(&req);
+    let oidc = oidc.into_inner();
+    let decision = run_blocking(&state, move |services, conn| {
+        let hint = match params.get("id_token_hint") {
+            Some(token) => match oidc.keys.verify::<HintClaims>(services, conn, token, None, false) {
+                Ok(claims) => Some(claims),
+                Err(VerifyError::Invalid(e)) => {
+                    tracing::info!(error = %e, "id_token_hint did not verify; asking the person instead");
+                    None
+                }
+                Err(VerifyError::Unavailable(e)) => return Err(e),
+            },
+            None => None,
+        };
+        let client_id = match (hint.as_ref().and_then(HintClaims::client_id), params.get("client_id")) {
+            (Some(a), Some(b)) if a != b => return Ok(Decision::Bad("client_id does not match the id_token_hint".into())),
+            (Some(a), _) => Some(a.to_owned()),
+            (None, b) => b.map(str::to_owned),
+        };
+        let client = match &client_id {
+            Some(id) => clients::find_client(conn, id)?,
+            None => None,
+        };
+        let state_param = params.get("state").map(str::to_owned);
+        let redirect = match (params.get("post_logout_redirect_uri"), &client) {
+            (Some(uri), Some(c)) if c.has_post_logout_redirect_uri(uri) => Some(uri.to_owned()),
+            (Some(uri), _) => {
+                tracing::info!(uri, "post_logout_redirect_uri not registered for the client; not redirecting");
+                None
+            }
+            (None, _) => None,
+        };
+        let lifetimes = services.config.session_lifetimes();
+        let session = match &session_token {
+            Some(token) => sessions::find_live(conn, services.clock.as_ref(), &lifetimes, token)?,
+            None => None,
+        };
+        let hint_matches = hint.as_ref().is_some_and(|h| match &session {
+            None => true,
+            Some(s) => h.sub == s.user_id && h.sid.as_ref().is_none_or(|sid| *sid == s.id),
+        });
+        if !hint_matches {
+            return Ok(Decision::Confirm { client, redirect, state: state_param });
+        }
+        if let Some(session) = session {
+            sessions::end(conn, services.clock.as_ref(), &session.id)?;
+            let mut event = NewAuditEvent::new(Actor::User(session.user_id.clone()), AuditKind::SignedOut, Some(&session.user_id));
+            event.client_id = client_id.as_deref();
+            event.ip = info.ip.as_deref();
+            event.user_agent = info.user_agent.as_deref();
+            audit::record(conn, services.clock.as_ref(), &event)?;
+        }
+        Ok(Decision::SignedOut { redirect: redirect.map(|r| with_state(&r, state_param.as_deref())) })
+    })
+    .await;
+    match decision {
+        Err(e) => page::error_page(&state, &req, &PageError::from(e)),
+        Ok(Decision::Bad(detail)) => {
+            page::error_page(&state, &req, &PageError::bad_request(detail))
+        }
+        Ok(Decision::SignedOut { redirect }) => signed_out(&state, &lang, redirect),
+        Ok(Decision::Confirm {
+            client,
+            redirect,
+            state: state_param,
+        }) => {
+            let token = csrf::issue(&req, state.https);
+            let context = json!({
+                "csrf_token": token.token,
+                "client_name": client.as_ref().map(|c| c.display_name.clone()),
+                "client_id": client.as_ref().map(|c| c.id.clone()),
+                "post_logout_redirect_uri": redirect,
+                "state": state_param,
+            });
+            let mut response = page::render(&state, StatusCode::OK, "logout", &lang, context);
+            if let Some(cookie) = token.cookie {
+                let _ = response.add_cookie(&cookie);
+            }
+            response
+        }
+    }
+}
+
+fn signed_out(state: &AppState, lang: &str, redirect: Option<String>) -> HttpResponse {
+    let mut response = match redirect {
+        Some(location) => HttpResponse::Found()
+            .insert_header(("Location", location))
+            .insert_header(("Cache-Control", "no-store"))
+            .finish(),
+        None => page::message_page(
+            state,
+            StatusCode::OK,
+            lang,
+            "logout.done_title",
+            "logout.done_heading",
+            &[page::message(state, lang, "logout.done_body", &[])],
+        ),
+    };
+    let _ = response.add_cookie(&cookies::removal(CookieKind::Session, state.https));
+    response
+}
+
+/// The confirmation form.
+#[derive(Debug, Deserialize)]
+pub struct ConfirmForm {
+    /// CSRF token.
+    #[serde(default)]
+    pub csrf_token: String,
+    /// The client, if known.
+    pub client_id: Option<String>,
+    /// Where to go afterwards (checked again).
+    pub post_logout_redirect_uri: Option<String>,
+    /// Echoed.
+    pub state: Option<String>,
+}
+
+/// `POST /oidc/session/end/confirm`
+pub async fn post_confirm(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<ConfirmForm>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    let lang = page::lang(&state, &req, None);
+    if !csrf::verify(&req, state.https, &form.csrf_token) {
+        return page::error_page(
+            &state,
+            &req,
+            &PageError::bad_request("the form expired; start signing out again"),
+        );
+    }
+    let session_token = cookies::read(&req, CookieKind::Session, state.https);
+    let info = ClientInfo::from_request(&req);
+    let result = run_blocking(&state, move |services, conn| {
+        let client = match form.client_id.as_deref() {
+            Some(id) => clients::find_client(conn, id)?,
+            None => None,
+        };
+        let redirect = match (form.post_logout_redirect_uri.as_deref(), &client) {
+            (Some(uri), Some(c)) if c.has_post_logout_redirect_uri(uri) => {
+                Some(with_state(uri, form.state.as_deref()))
+            }
+            _ => None,
+        };
+        let lifetimes = services.config.session_lifetimes();
+        if let Some(token) = session_token {
+            if let Some(session) =
+                sessions::find_live(conn, services.clock.as_ref(), &lifetimes, &token)?
+            {
+                sessions::end(conn, services.clock.as_ref(), &session.id)?;
+                let mut event = NewAuditEvent::new(
+                    Actor::User(session.user_id.clone()),
+                    AuditKind::SignedOut,
+                    Some(&session.user_id),
+                );
+                event.client_id = client.as_ref().map(|c| c.id.as_str());
+                event.ip = info.ip.as_deref();
+                event.user_agent = info.user_agent.as_deref();
+                audit::record(conn, services.clock.as_ref(), &event)?;
+            }
+        }
+        Ok(redirect)
+    })
+    .await;
+    match result {
+        Ok(redirect) => signed_out(&state, &lang, redirect),
+        Err(e) => page::error_page(&state, &req, &PageError::from(e)),
+    }
+}

@@ -1,0 +1,443 @@
+//! Signing keys: the one module that owns key material and `kid`s. Keys are generated at
+//! first start (RSA-2048 for RS256, P-256 for ES256), their private parts sealed by the secret
+//! box and stored in the database, so every node signs with the same keys. Signing goes
+//! through jsonwebtoken's aws-lc-rs backend (constant-time); never the `rsa` crate
+//! (RUSTSEC-2023-0071). Each node caches the keys and re-reads them every 30 seconds, so a
+//! rotation reaches every node without a restart. Retired keys stay in the JWKS until the
+//! last token they signed has expired.
+
+use std::sync::{Arc, RwLock};
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use keystep_core::db::DbConn;
+use keystep_core::signing_keys::{self, StoredKey};
+use keystep_core::{Error, Services};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// The secret-box purpose of sealed private keys.
+const SEAL_PURPOSE: &str = "signing_key";
+/// How often a node re-reads the keys (seconds of the injected clock).
+const REFRESH_SECONDS: i64 = 30;
+
+/// A key ready to sign and verify.
+struct LoadedKey {
+    kid: String,
+    alg: Algorithm,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    jwk: Value,
+    created_at: i64,
+    retired_at: Option<i64>,
+}
+
+struct Cache {
+    loaded_at: i64,
+    keys: Arc<Vec<Arc<LoadedKey>>>,
+}
+
+/// Why a token did not verify.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Bad signature, unknown key, wrong issuer or type, expired, malformed.
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// The keys could not be read.
+    #[error(transparent)]
+    Unavailable(#[from] Error),
+}
+
+/// The node's view of the signing keys.
+#[derive(Default)]
+pub struct KeyStore {
+    cache: RwLock<Option<Cache>>,
+}
+
+impl std::fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyStore")
+    }
+}
+
+fn key_error(what: &str) -> Error {
+    Error::MasterKey(format!("signing key: {what}"))
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// RFC 7638 thumbprint of a public JWK: SHA-256 over the required members in lexical order.
+fn thumbprint(jwk: &Value) -> String {
+    let canonical = match jwk["kty"].as_str() {
+        Some("RSA") => format!(
+            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+            jwk["e"].as_str().unwrap_or_default(),
+            jwk["n"].as_str().unwrap_or_default()
+        ),
+        _ => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            jwk["crv"].as_str().unwrap_or_default(),
+            jwk["x"].as_str().unwrap_or_default(),
+            jwk["y"].as_str().unwrap_or_default()
+        ),
+    };
+    b64(&Sha256::digest(canonical.as_bytes()))
+}
+
+/// A new key pair: (PKCS#8 DER, public JWK with kid).
+fn generate(alg: Algorithm) -> Result<(Vec<u8>, Value), Error> {
+    let (pkcs8, mut jwk) = match alg {
+        Algorithm::RS256 => {
+            let pair = RsaKeyPair::generate(KeySize::Rsa2048)
+                .map_err(|_| key_error("RSA generation failed"))?;
+            let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair)
+                .map_err(|_| key_error("RSA export failed"))?;
+            let public = pair.public_key();
+            let jwk = json!({
+                "kty": "RSA",
+                "n": b64(public.modulus().big_endian_without_leading_zero()),
+                "e": b64(public.exponent().big_endian_without_leading_zero()),
+            });
+            (der.as_ref().to_vec(), jwk)
+        }
+        Algorithm::ES256 => {
+            let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+                .map_err(|_| key_error("EC generation failed"))?;
+            let der = pair
+                .to_pkcs8v1()
+                .map_err(|_| key_error("EC export failed"))?;
+            let point = pair.public_key().as_ref();
+            // Uncompressed SEC1 point: 0x04 || X (32 bytes) || Y (32 bytes).
+            if point.len() != 65 || point[0] != 4 {
+                return Err(key_error("unexpected EC public key encoding"));
+            }
+            let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..65])});
+            (der.as_ref().to_vec(), jwk)
+        }
+        other => return Err(key_error(&format!("unsupported algorithm {other:?}"))),
+    };
+    let kid = thumbprint(&jwk);
+    jwk["kid"] = json!(kid);
+    jwk["use"] = json!("sig");
+    jwk["alg"] = json!(alg_name(alg));
+    Ok((pkcs8, jwk))
+}
+
+fn alg_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::ES256 => "ES256",
+        _ => "RS256",
+    }
+}
+
+fn parse_alg(name: &str) -> Option<Algorithm> {
+    match name {
+        "RS256" => Some(Algorithm::RS256),
+        "ES256" => Some(Algorithm::ES256),
+        _ => None,
+    }
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let body = STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in body.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+fn load(services: &Services, stored: &StoredKey) -> Result<LoadedKey, Error> {
+    let alg = parse_alg(&stored.alg).ok_or_else(|| key_error("unknown algorithm in store"))?;
+    let der = services
+        .secret_box
+        .open(SEAL_PURPOSE, &stored.private_key)?;
+    let jwk: Value = serde_json::from_str(&stored.public_jwk)
+        .map_err(|_| key_error("stored JWK is not JSON"))?;
+    let field = |name: &str| jwk[name].as_str().unwrap_or_default().to_owned();
+    let (encoding, decoding) = match alg {
+        Algorithm::RS256 => (
+            // jsonwebtoken takes PKCS#8 RSA keys through its PEM reader.
+            EncodingKey::from_rsa_pem(pem("PRIVATE KEY", &der).as_bytes())
+                .map_err(|e| key_error(&e.to_string()))?,
+            DecodingKey::from_rsa_components(&field("n"), &field("e"))
+                .map_err(|e| key_error(&e.to_string()))?,
+        ),
+        _ => (
+            EncodingKey::from_ec_der(&der),
+            DecodingKey::from_ec_components(&field("x"), &field("y"))
+                .map_err(|e| key_error(&e.to_string()))?,
+        ),
+    };
+    Ok(LoadedKey {
+        kid: stored.kid.clone(),
+        alg,
+        encoding,
+        decoding,
+        jwk,
+        created_at: stored.created_at,
+        retired_at: stored.retired_at,
+    })
+}
+
+/// How long a retired key stays published: the longest token lifetime, plus a minute.
+fn retention(services: &Services) -> i64 {
+    let tokens = &services.config.tokens;
+    i64::try_from(tokens.id_token_seconds.max(tokens.access_token_seconds)).unwrap_or(i64::MAX / 2)
+        + 60
+}
+
+fn create_key(services: &Services, conn: &mut DbConn, alg: Algorithm) -> Result<String, Error> {
+    let (pkcs8, jwk) = generate(alg)?;
+    let kid = jwk["kid"].as_str().unwrap_or_default().to_owned();
+    signing_keys::insert(
+        conn,
+        &StoredKey {
+            kid: kid.clone(),
+            alg: alg_name(alg).to_owned(),
+            private_key: services.secret_box.seal(SEAL_PURPOSE, &pkcs8)?,
+            public_jwk: jwk.to_string(),
+            created_at: services.clock.now(),
+            retired_at: None,
+        },
+    )?;
+    Ok(kid)
+}
+
+impl KeyStore {
+    /// An empty store; keys are read on first use.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes sure an active RS256 and an active ES256 key exist (first start).
+    pub fn ensure(&self, services: &Services, conn: &mut DbConn) -> Result<(), Error> {
+        let stored = signing_keys::list(conn)?;
+        for alg in [Algorithm::RS256, Algorithm::ES256] {
+            if !stored
+                .iter()
+                .any(|k| k.alg == alg_name(alg) && k.retired_at.is_none())
+            {
+                let kid = create_key(services, conn, alg)?;
+                tracing::info!(kid, alg = alg_name(alg), "generated signing key");
+            }
+        }
+        self.invalidate();
+        Ok(())
+    }
+
+    /// Generates new active keys, retires the old ones and drops keys retired long enough
+    /// ago that nothing they signed is still valid. Returns the new kids.
+    pub fn rotate(&self, services: &Services, conn: &mut DbConn) -> Result<Vec<String>, Error> {
+        let mut kids = Vec::new();
+        for alg in [Algorithm::RS256, Algorithm::ES256] {
+            signing_keys::retire_active(conn, services.clock.as_ref(), alg_name(alg))?;
+            kids.push(create_key(services, conn, alg)?);
+        }
+        signing_keys::delete_retired_before(conn, services.clock.now() - retention(services))?;
+        self.invalidate();
+        Ok(kids)
+    }
+
+    fn invalidate(&self) {
+        if let Ok(mut cache) = self.cache.write() {
+            *cache = None;
+        }
+    }
+
+    fn keys(
+        &self,
+        services: &Services,
+        conn: &mut DbConn,
+    ) -> Result<Arc<Vec<Arc<LoadedKey>>>, Error> {
+        let now = services.clock.now();
+        if let Ok(cache) = self.cache.read() {
+            if let Some(cache) = cache
+                .as_ref()
+                .filter(|c| now - c.loaded_at < REFRESH_SECONDS && now >= c.loaded_at)
+            {
+                return Ok(cache.keys.clone());
+            }
+        }
+        let cutoff = now - retention(services);
+        let mut keys = Vec::new();
+        for stored in signing_keys::list(conn)? {
+            if stored.retired_at.is_some_and(|at| at < cutoff) {
+                continue;
+            }
+            keys.push(Arc::new(load(services, &stored)?));
+        }
+        let keys = Arc::new(keys);
+        if let Ok(mut cache) = self.cache.write() {
+            *cache = Some(Cache {
+                loaded_at: now,
+                keys: keys.clone(),
+            });
+        }
+        Ok(keys)
+    }
+
+    /// Signs `claims` as a JWS with the newest active key of `alg`, with header `typ`.
+    pub fn sign<T: Serialize>(
+        &self,
+        services: &Services,
+        conn: &mut DbConn,
+        alg: Algorithm,
+        typ: &str,
+        claims: &T,
+    ) -> Result<String, Error> {
+        let keys = self.keys(services, conn)?;
+        let key = keys
+            .iter()
+            .filter(|k| k.alg == alg && k.retired_at.is_none())
+            .max_by_key(|k| k.created_at)
+            .ok_or_else(|| key_error("no active key; run `keystep keys rotate`"))?;
+        let mut header = Header::new(alg);
+        header.kid = Some(key.kid.clone());
+        header.typ = Some(typ.to_owned());
+        jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|e| key_error(&e.to_string()))
+    }
+
+    /// The JWKS document: active keys and retired keys still within their retention.
+    pub fn jwks(&self, services: &Services, conn: &mut DbConn) -> Result<Value, Error> {
+        let keys = self.keys(services, conn)?;
+        Ok(json!({ "keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() }))
+    }
+
+    /// Verifies a JWS signed by one of our published keys, issued by `issuer`, with header
+    /// `typ` when given. `check_exp = false` accepts expired tokens (an `id_token_hint` may
+    /// be expired, RP-Initiated Logout §2).
+    pub fn verify<T: DeserializeOwned>(
+        &self,
+        services: &Services,
+        conn: &mut DbConn,
+        token: &str,
+        typ: Option<&str>,
+        check_exp: bool,
+    ) -> Result<T, VerifyError> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        if let Some(expected) = typ {
+            if !header
+                .typ
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case(expected))
+            {
+                return Err(VerifyError::Invalid(format!("typ is not {expected}")));
+            }
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| VerifyError::Invalid("no kid".into()))?;
+        let keys = self.keys(services, conn)?;
+        let key = keys
+            .iter()
+            .find(|k| k.kid == kid && k.alg == header.alg)
+            .ok_or_else(|| VerifyError::Invalid("unknown key".into()))?;
+        let mut validation = Validation::new(key.alg);
+        validation.set_issuer(&[services.config.issuer()]);
+        validation.validate_aud = false;
+        validation.validate_exp = check_exp;
+        validation.leeway = 0;
+        validation.required_spec_claims.clear();
+        validation.set_required_spec_claims(if check_exp {
+            &["exp", "iss"][..]
+        } else {
+            &["iss"][..]
+        });
+        let data = jsonwebtoken::decode::<T>(token, &key.decoding, &validation)
+            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        Ok(data.claims)
+    }
+
+    /// Every stored key with its status, for `keystep keys list`.
+    pub fn describe(services: &Services, conn: &mut DbConn) -> Result<Vec<Value>, Error> {
+        let cutoff = services.clock.now() - retention(services);
+        Ok(signing_keys::list(conn)?
+            .into_iter()
+            .map(|k| {
+                let status = match k.retired_at {
+                    None => "active",
+                    Some(at) if at >= cutoff => "retired (still published)",
+                    Some(_) => "retired (unpublished)",
+                };
+                json!({"kid": k.kid, "alg": k.alg, "status": status, "created_at": k.created_at, "retired_at": k.retired_at})
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbprint_matches_rfc_7638_example() {
+        // RFC 7638 §3.1.
+        let jwk = json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+        });
+        assert_eq!(
+            thumbprint(&jwk),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    #[test]
+    fn generated_keys_sign_and_verify() {
+        for alg in [Algorithm::RS256, Algorithm::ES256] {
+            let (pkcs8, jwk) = generate(alg).unwrap();
+            let stored = StoredKey {
+                kid: jwk["kid"].as_str().unwrap().to_owned(),
+                alg: alg_name(alg).into(),
+                private_key: String::new(),
+                public_jwk: jwk.to_string(),
+                created_at: 0,
+                retired_at: None,
+            };
+            let encoding = match alg {
+                Algorithm::RS256 => {
+                    EncodingKey::from_rsa_pem(pem("PRIVATE KEY", &pkcs8).as_bytes()).unwrap()
+                }
+                _ => EncodingKey::from_ec_der(&pkcs8),
+            };
+            let token = jsonwebtoken::encode(
+                &Header::new(alg),
+                &json!({"iss": "x", "exp": 4_000_000_000u64}),
+                &encoding,
+            )
+            .unwrap();
+            let v: Value = serde_json::from_str(&stored.public_jwk).unwrap();
+            let decoding = match alg {
+                Algorithm::RS256 => DecodingKey::from_rsa_components(
+                    v["n"].as_str().unwrap(),
+                    v["e"].as_str().unwrap(),
+                )
+                .unwrap(),
+                _ => DecodingKey::from_ec_components(
+                    v["x"].as_str().unwrap(),
+                    v["y"].as_str().unwrap(),
+                )
+                .unwrap(),
+            };
+            let mut validation = Validation::new(alg);
+            validation.set_issuer(&["x"]);
+            assert!(
+                jsonwebtoken::decode::<Value>(&token, &decoding, &validation).is_ok(),
+                "{alg:?}"
+            );
+        }
+    }
+}

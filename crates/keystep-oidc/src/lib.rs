@@ -1,0 +1,105 @@
+//! keystep-oidc: the OpenID Connect protocol, machine-facing — discovery, JWKS and keys,
+//! the authorization endpoint (an ordered list of checks), the token endpoint (one file per
+//! grant), userinfo, revocation, introspection and RP-initiated logout. It never renders the
+//! login itself: it hands the person to `/login` through a pending interaction and takes
+//! them back at `/oidc/auth/resume`.
+
+pub mod authorize;
+pub mod code;
+pub mod discovery;
+pub mod end_session;
+pub mod error;
+pub mod introspection;
+pub mod keys;
+pub mod params;
+pub mod revocation;
+pub mod token;
+pub mod tokens;
+pub mod userinfo;
+
+use actix_web::{web, HttpResponse};
+use keystep_core::Services;
+use keystep_web::{run_blocking, AppState};
+
+use crate::keys::KeyStore;
+
+/// The protocol's state shared by every worker.
+#[derive(Debug)]
+pub struct Oidc {
+    /// Signing keys.
+    pub keys: KeyStore,
+    discovery: String,
+}
+
+impl Oidc {
+    /// Builds the state and makes sure signing keys exist (generating them on first start).
+    pub fn start(services: &Services, languages: &[String]) -> keystep_core::Result<Self> {
+        let keys = KeyStore::new();
+        let mut conn = services.db.conn()?;
+        keys.ensure(services, &mut conn)?;
+        let discovery = discovery::metadata(&services.config, languages).to_string();
+        Ok(Self { keys, discovery })
+    }
+}
+
+/// Registers the protocol's routes (under `/oidc`).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/oidc/.well-known/openid-configuration",
+        web::get().to(get_discovery),
+    )
+    .route("/oidc/jwks", web::get().to(get_jwks))
+    .route("/oidc/auth", web::get().to(authorize::get_authorize))
+    .route("/oidc/auth", web::post().to(authorize::post_authorize))
+    .route("/oidc/auth/resume", web::get().to(authorize::get_resume))
+    .route("/oidc/token", web::post().to(token::post_token))
+    .route("/oidc/me", web::get().to(userinfo::get_userinfo))
+    .route("/oidc/me", web::post().to(userinfo::post_userinfo))
+    .route(
+        "/oidc/token/revocation",
+        web::post().to(revocation::post_revocation),
+    )
+    .route(
+        "/oidc/token/introspection",
+        web::post().to(introspection::post_introspection),
+    )
+    .route(
+        "/oidc/session/end",
+        web::get().to(end_session::get_end_session),
+    )
+    .route(
+        "/oidc/session/end",
+        web::post().to(end_session::post_end_session),
+    )
+    .route(
+        "/oidc/session/end/confirm",
+        web::post().to(end_session::post_confirm),
+    );
+}
+
+/// `GET /oidc/.well-known/openid-configuration`
+async fn get_discovery(oidc: web::Data<Oidc>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .body(oidc.discovery.clone())
+}
+
+/// `GET /oidc/jwks`
+async fn get_jwks(state: web::Data<AppState>, oidc: web::Data<Oidc>) -> HttpResponse {
+    let oidc = oidc.into_inner();
+    match run_blocking(&state, move |services, conn| oidc.keys.jwks(services, conn)).await {
+        Ok(jwks) => HttpResponse::Ok()
+            .content_type("application/jwk-set+json")
+            .insert_header(("Cache-Control", "public, max-age=300"))
+            .insert_header(("Access-Control-Allow-Origin", "*"))
+            .json(jwks),
+        Err(e) => {
+            tracing::warn!(error = %e, "JWKS unavailable");
+            HttpResponse::ServiceUnavailable()
+                .insert_header(("Cache-Control", "no-store"))
+                .finish()
+        }
+    }
+}

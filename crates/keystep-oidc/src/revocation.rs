@@ -1,0 +1,69 @@
+//! Token revocation (RFC 7009): a client revokes its own refresh or access tokens. Revoking a
+//! refresh token revokes its whole grant, including the access tokens issued under it. Unknown
+//! tokens, and other clients' tokens, are answered 200 as well (§2.2), so the endpoint tells
+//! nobody which tokens exist.
+
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use keystep_core::refresh_tokens;
+use keystep_web::{run_blocking, AppState};
+
+use crate::error::TokenError;
+use crate::keys::VerifyError;
+use crate::params::Params;
+use crate::token::client_auth;
+use crate::tokens::{self, AccessClaims};
+use crate::Oidc;
+
+/// `POST /oidc/token/revocation`
+pub async fn post_revocation(
+    state: web::Data<AppState>,
+    oidc: web::Data<Oidc>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, TokenError> {
+    let params = Params::parse(&body).map_err(TokenError::invalid_request)?;
+    let presented = client_auth::presented(&req, &params)?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| TokenError::invalid_request("token is missing"))?
+        .to_owned();
+    let oidc = oidc.into_inner();
+    let result = run_blocking(&state, move |services, conn| {
+        let client = match client_auth::authenticate(conn, &presented)? {
+            Ok(client) => client,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Some(grant) = refresh_tokens::find_by_token(conn, &token)? {
+            if grant.client_id == client.id {
+                refresh_tokens::revoke_family(conn, services.clock.as_ref(), &grant.family_id)?;
+                tokens::revoke_grant_access_tokens(services, &grant.family_id)?;
+                tracing::info!(client_id = %client.id, "refresh token revoked");
+            }
+            return Ok(Ok(()));
+        }
+        // An access token: valid signature suffices, expired ones need no revoking.
+        match oidc
+            .keys
+            .verify::<AccessClaims>(services, conn, &token, Some("at+jwt"), true)
+        {
+            Ok(claims) if claims.client_id == client.id => {
+                tokens::revoke_access_token(
+                    services.ephemeral.as_ref(),
+                    &claims.jti,
+                    claims.exp,
+                    services.clock.now(),
+                )?;
+                tracing::info!(client_id = %client.id, "access token revoked");
+            }
+            Ok(_) | Err(VerifyError::Invalid(_)) => {}
+            Err(VerifyError::Unavailable(e)) => return Err(e),
+        }
+        Ok(Ok(()))
+    })
+    .await?;
+    result?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .finish())
+}

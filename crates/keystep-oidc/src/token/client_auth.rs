@@ -1,0 +1,105 @@
+//! Client authentication at the token, revocation and introspection endpoints (RFC 6749
+//! §2.3.1): `client_secret_basic`, `client_secret_post`, or `none` for public clients. One
+//! method per request; the secret is compared in constant time.
+
+use actix_web::HttpRequest;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use keystep_core::clients::{self, Client};
+use keystep_core::db::DbConn;
+
+use crate::error::TokenError;
+use crate::params::Params;
+
+/// Credentials as presented, before the database is asked.
+#[derive(Debug, Clone)]
+pub struct PresentedClient {
+    client_id: String,
+    secret: Option<String>,
+}
+
+fn form_decode(value: &str) -> Option<String> {
+    url::form_urlencoded::parse(format!("x={value}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Reads the client's credentials from the Authorization header or the form.
+pub fn presented(req: &HttpRequest, params: &Params) -> Result<PresentedClient, TokenError> {
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let basic = header.and_then(|h| {
+        h.strip_prefix("Basic ")
+            .or_else(|| h.strip_prefix("basic "))
+    });
+    match basic {
+        Some(encoded) => {
+            if params.get("client_secret").is_some() {
+                return Err(TokenError::invalid_request(
+                    "use one client authentication method, not several",
+                ));
+            }
+            let decoded = STANDARD
+                .decode(encoded.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| TokenError::invalid_client("malformed Basic credentials"))?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(|| TokenError::invalid_client("malformed Basic credentials"))?;
+            // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
+            let id = form_decode(id)
+                .ok_or_else(|| TokenError::invalid_client("malformed Basic credentials"))?;
+            let secret = form_decode(secret)
+                .ok_or_else(|| TokenError::invalid_client("malformed Basic credentials"))?;
+            if let Some(form_id) = params.get("client_id") {
+                if form_id != id {
+                    return Err(TokenError::invalid_request(
+                        "client_id does not match the Authorization header",
+                    ));
+                }
+            }
+            Ok(PresentedClient {
+                client_id: id,
+                secret: Some(secret),
+            })
+        }
+        None => {
+            let id = params
+                .get("client_id")
+                .ok_or_else(|| TokenError::invalid_client("client authentication is required"))?;
+            Ok(PresentedClient {
+                client_id: id.to_owned(),
+                secret: params.get("client_secret").map(str::to_owned),
+            })
+        }
+    }
+}
+
+/// Checks presented credentials against the registered client.
+pub fn authenticate(
+    conn: &mut DbConn,
+    presented: &PresentedClient,
+) -> keystep_core::Result<Result<Client, TokenError>> {
+    let Some(client) = clients::find_client(conn, &presented.client_id)? else {
+        return Ok(Err(TokenError::invalid_client(
+            "unknown client or wrong credentials",
+        )));
+    };
+    let ok = match (&presented.secret, client.public) {
+        (None, true) => true,
+        (Some(_), true) => false,
+        (Some(secret), false) => client.verify_secret(secret),
+        (None, false) => false,
+    };
+    if ok {
+        Ok(Ok(client))
+    } else {
+        tracing::warn!(client_id = %presented.client_id, "client authentication failed");
+        Ok(Err(TokenError::invalid_client(
+            "unknown client or wrong credentials",
+        )))
+    }
+}

@@ -1,0 +1,83 @@
+//! The refresh_token grant (RFC 6749 §6): the token is spent and replaced in its family; the
+//! scope may only narrow; a token presented after rotation revokes its family and the access
+//! tokens of the grant.
+
+use keystep_core::clients::Client;
+use keystep_core::db::DbConn;
+use keystep_core::refresh_tokens::{self, Rotation};
+use keystep_core::{users, Services};
+
+use super::GrantResult;
+use crate::error::TokenError;
+use crate::keys::KeyStore;
+use crate::params::{Params, Scopes};
+use crate::tokens::{self, Grant, RefreshPlan, SignIn};
+
+/// Rotates a refresh token.
+pub fn grant(
+    services: &Services,
+    keys: &KeyStore,
+    conn: &mut DbConn,
+    client: &Client,
+    params: &Params,
+) -> keystep_core::Result<GrantResult> {
+    let Some(presented) = params.get("refresh_token") else {
+        return Ok(Err(TokenError::invalid_request("refresh_token is missing")));
+    };
+    let old = match refresh_tokens::spend(conn, services.clock.as_ref(), presented, &client.id)? {
+        Rotation::Rotated(old) => old,
+        Rotation::Invalid => {
+            return Ok(Err(TokenError::invalid_grant(
+                "the refresh token is invalid, expired or revoked",
+            )))
+        }
+        Rotation::Reused { family_id } => {
+            tokens::revoke_grant_access_tokens(services, &family_id)?;
+            return Ok(Err(TokenError::invalid_grant(
+                "the refresh token was already used; the grant is revoked",
+            )));
+        }
+    };
+    let granted = Scopes::parse(&old.scope);
+    let scope = match params.get("scope") {
+        Some(requested) => {
+            let requested = Scopes::parse(requested);
+            if !requested.is_subset_of(&granted) {
+                return Ok(Err(TokenError::invalid_scope(
+                    "the scope may only narrow what was granted",
+                )));
+            }
+            requested
+        }
+        None => granted,
+    };
+    let user = match users::find_by_id(conn, &old.user_id)? {
+        Some(user) if !user.disabled => user,
+        _ => {
+            return Ok(Err(TokenError::invalid_grant(
+                "the account is no longer active",
+            )))
+        }
+    };
+    let sign_in = SignIn {
+        session_id: old.session_id.clone(),
+        auth_time: old.auth_time,
+        acr: old.acr.clone(),
+        amr: old.amr_values(),
+    };
+    let issued = tokens::issue(
+        services,
+        keys,
+        conn,
+        &Grant {
+            client,
+            user: Some(&user),
+            sign_in: Some(&sign_in),
+            scope: &scope,
+            nonce: None,
+            claims: None,
+            refresh: RefreshPlan::Continue(old.family_id.clone()),
+        },
+    )?;
+    Ok(Ok(issued.body))
+}

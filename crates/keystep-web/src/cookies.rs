@@ -1,0 +1,52 @@
+//! The cookies keystep sets: the SSO session and the CSRF token. Both HttpOnly and
+//! SameSite=Lax (sent on the top-level navigation from a relying party, not on cross-site
+//! subrequests); Secure with the `__Host-` prefix when keystep is reached over https.
+
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::HttpRequest;
+
+/// Which cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieKind {
+    /// The SSO session token.
+    Session,
+    /// The CSRF double-submit token.
+    Csrf,
+}
+
+impl CookieKind {
+    /// The cookie's name for this deployment.
+    pub fn name(self, https: bool) -> &'static str {
+        match (self, https) {
+            (Self::Session, true) => "__Host-keystep_session",
+            (Self::Session, false) => "keystep_session",
+            (Self::Csrf, true) => "__Host-keystep_csrf",
+            (Self::Csrf, false) => "keystep_csrf",
+        }
+    }
+}
+
+/// A cookie carrying `value`, living as long as the browser session.
+pub fn build(kind: CookieKind, value: String, https: bool) -> Cookie<'static> {
+    Cookie::build(kind.name(https), value)
+        .path("/")
+        .http_only(true)
+        .secure(https)
+        .same_site(SameSite::Lax)
+        .finish()
+}
+
+/// A cookie that removes `kind` from the browser.
+pub fn removal(kind: CookieKind, https: bool) -> Cookie<'static> {
+    let mut cookie = build(kind, String::new(), https);
+    cookie.set_max_age(CookieDuration::ZERO);
+    cookie
+}
+
+/// The value of `kind` sent with the request.
+pub fn read(req: &HttpRequest, kind: CookieKind, https: bool) -> Option<String> {
+    req.cookie(kind.name(https))
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+}

@@ -1,0 +1,144 @@
+//! The message catalogue: every string a person reads comes from here, by key, in the
+//! language negotiated from `ui_locales` (OIDC Core §3.1.2.1) and then `Accept-Language`.
+//! English is built in; a catalogue is one TOML file per language in `web/locales/`.
+
+use std::collections::HashMap;
+
+/// The built-in catalogues: (language tag, TOML).
+const EMBEDDED: &[(&str, &str)] = &[("en", include_str!("../../../web/locales/en.toml"))];
+
+/// The language used when nothing the person asked for is available.
+pub const DEFAULT_LANG: &str = "en";
+
+/// Messages by language and dotted key (`login.title`).
+#[derive(Debug, Default)]
+pub struct Messages {
+    catalogs: HashMap<String, HashMap<String, String>>,
+}
+
+impl Messages {
+    /// The built-in catalogues.
+    pub fn embedded() -> Result<Self, String> {
+        let mut messages = Self::default();
+        for (lang, text) in EMBEDDED {
+            messages.add(lang, text)?;
+        }
+        Ok(messages)
+    }
+
+    /// Adds (or overrides) a language from TOML text.
+    pub fn add(&mut self, lang: &str, text: &str) -> Result<(), String> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| format!("locale {lang}: {e}"))?;
+        let catalog = self.catalogs.entry(lang.to_owned()).or_default();
+        flatten("", &toml::Value::Table(table), catalog);
+        Ok(())
+    }
+
+    /// Languages available.
+    pub fn languages(&self) -> impl Iterator<Item = &str> {
+        self.catalogs.keys().map(String::as_str)
+    }
+
+    /// The message for `key` in `lang`, falling back to English.
+    pub fn get(&self, lang: &str, key: &str) -> Option<&str> {
+        self.catalogs
+            .get(lang)
+            .and_then(|c| c.get(key))
+            .or_else(|| self.catalogs.get(DEFAULT_LANG).and_then(|c| c.get(key)))
+            .map(String::as_str)
+    }
+
+    /// The message with `{name}` placeholders replaced.
+    pub fn format(&self, lang: &str, key: &str, args: &[(&str, &str)]) -> Option<String> {
+        let mut text = self.get(lang, key)?.to_owned();
+        for (name, value) in args {
+            text = text.replace(&format!("{{{name}}}"), value);
+        }
+        Some(text)
+    }
+
+    /// Picks a language: the first of `ui_locales` (space-separated BCP 47 tags) that is
+    /// available, else the best of `Accept-Language`, else English.
+    pub fn negotiate(&self, ui_locales: Option<&str>, accept_language: Option<&str>) -> String {
+        let available = |tag: &str| -> Option<String> {
+            let tag = tag.trim().to_ascii_lowercase();
+            let primary = tag.split(['-', '_']).next().unwrap_or_default().to_owned();
+            [tag, primary]
+                .into_iter()
+                .find(|t| self.catalogs.contains_key(t))
+        };
+        if let Some(found) = ui_locales
+            .into_iter()
+            .flat_map(str::split_whitespace)
+            .find_map(available)
+        {
+            return found;
+        }
+        let mut ranked: Vec<(f32, &str)> = accept_language
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|part| {
+                let mut pieces = part.split(';');
+                let tag = pieces.next()?.trim();
+                let q = pieces
+                    .find_map(|p| p.trim().strip_prefix("q="))
+                    .and_then(|q| q.parse().ok())
+                    .unwrap_or(1.0);
+                (!tag.is_empty() && tag != "*").then_some((q, tag))
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        ranked
+            .into_iter()
+            .find_map(|(_, tag)| available(tag))
+            .unwrap_or_else(|| DEFAULT_LANG.to_owned())
+    }
+}
+
+fn flatten(prefix: &str, value: &toml::Value, out: &mut HashMap<String, String>) {
+    match value {
+        toml::Value::Table(table) => {
+            for (k, v) in table {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        toml::Value::String(s) => {
+            out.insert(prefix.to_owned(), s.clone());
+        }
+        other => {
+            out.insert(prefix.to_owned(), other.to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_format_and_negotiation() {
+        let mut m = Messages::embedded().unwrap();
+        assert_eq!(m.get("en", "login.title"), Some("Sign in"));
+        assert_eq!(
+            m.format("en", "login.subtitle", &[("client", "Shop")])
+                .unwrap(),
+            "to continue to Shop"
+        );
+        assert_eq!(m.get("en", "no.such.key"), None);
+        m.add("zh-cn", "[login]\ntitle = \"登录\"\n").unwrap();
+        assert_eq!(m.negotiate(Some("fr zh-CN"), None), "zh-cn");
+        assert_eq!(
+            m.negotiate(None, Some("de;q=0.9, zh-CN;q=0.8, en;q=0.5")),
+            "zh-cn"
+        );
+        assert_eq!(m.negotiate(None, Some("de, fr;q=0.5")), "en");
+        assert_eq!(m.negotiate(None, None), "en");
+        // A key missing in a language falls back to English.
+        assert_eq!(m.get("zh-cn", "login.password"), Some("Password"));
+    }
+}
