@@ -6,5 +6,7 @@
 
 mod config_files;
 mod ephemeral;
+mod login;
+mod oidc;
 mod server;
 mod storage;

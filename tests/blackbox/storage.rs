@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use diesel::connection::SimpleConnection;
 use keystep_core::audit::{self, Actor, AuditKind, NewAuditEvent};
-use keystep_core::clients::{self, MfaPolicy, NewClient};
+use keystep_core::clients::{self, IdTokenAlg, MfaPolicy, NewClient};
 use keystep_core::clock::ManualClock;
 use keystep_core::config::{Argon2Config, PasswordConfig};
 use keystep_core::db::Database;
@@ -251,6 +251,7 @@ fn clients_register_verify_and_remove() {
             ],
             post_logout_redirect_uris: vec!["https://shop.example.com/".into()],
             mfa_policy: MfaPolicy::Required,
+            id_token_signed_response_alg: IdTokenAlg::ES256,
         };
         let (client, secret) = clients::create_client(&mut conn, &clock, &new).unwrap();
         let secret = secret.expect("confidential clients get a secret");

@@ -255,12 +255,16 @@ impl TestServer {
     /// Starts a server on `stack`; `configure` may adjust the configuration first.
     pub fn start(stack: Stack, configure: impl FnOnce(&mut Config)) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut config = stack.config(data_dir.path().join("data"));
+        // The issuer and every redirect keystep makes use the real port.
+        config.public_url = format!("http://{}", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
         configure(&mut config);
         let clock = Arc::new(ManualClock::starting_now());
         let services = Services::open(config, clock.clone() as Arc<dyn Clock>).unwrap();
-        let server =
-            RunningServer::start(services.clone(), "127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        let server = RunningServer::start_on(services.clone(), listener, 1).unwrap();
         Self {
             server,
             services,
@@ -275,3 +279,5 @@ impl TestServer {
         format!("{}{path}", self.server.url())
     }
 }
+
+pub mod browser;

@@ -19,6 +19,7 @@ pub mod secret_box;
 pub mod services;
 pub mod sessions;
 pub mod signing_keys;
+pub mod throttle;
 pub mod users;
 
 pub use error::{Error, Result};

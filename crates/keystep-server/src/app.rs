@@ -12,7 +12,19 @@ use tracing_actix_web::TracingLogger;
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(get_healthz));
+    cfg.route("/healthz", web::get().to(get_healthz))
+        .route("/static/{file}", web::get().to(keystep_web::get_static))
+        .configure(keystep_oidc::routes)
+        .configure(keystep_usercenter::routes);
+}
+
+/// Anything else: a page saying so.
+async fn not_found(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
+    let error = keystep_web::page::PageError::new(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "error.not_found",
+    );
+    keystep_web::page::error_page(&state, &req, &error)
 }
 
 /// Builds the server on an already bound listener (port 0 in tests). `workers = 0` means one
@@ -23,14 +35,27 @@ pub fn build_server(
     listener: TcpListener,
     workers: usize,
 ) -> std::io::Result<Server> {
-    let https = services.config.public_url.scheme() == "https";
-    let state = web::Data::new(AppState::new(services));
+    let state = AppState::new(services).map_err(std::io::Error::other)?;
+    let https = state.https;
+    let languages: Vec<String> = state
+        .templates
+        .messages()
+        .languages()
+        .map(str::to_owned)
+        .collect();
+    let oidc =
+        keystep_oidc::Oidc::start(&state.services, &languages).map_err(std::io::Error::other)?;
+    let state = web::Data::new(state);
+    let oidc = web::Data::new(oidc);
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(oidc.clone())
+            .app_data(web::FormConfig::default().limit(16 * 1024))
             .wrap(security_headers(https))
             .wrap(TracingLogger::default())
             .configure(routes)
+            .default_service(web::to(not_found))
     })
     .shutdown_timeout(10);
     if workers > 0 {
@@ -87,7 +112,15 @@ pub struct RunningServer {
 impl RunningServer {
     /// Binds `listen` and serves `services` on a background thread.
     pub fn start(services: Services, listen: SocketAddr, workers: usize) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(listen)?;
+        Self::start_on(services, TcpListener::bind(listen)?, workers)
+    }
+
+    /// Serves `services` on an already bound listener, on a background thread.
+    pub fn start_on(
+        services: Services,
+        listener: TcpListener,
+        workers: usize,
+    ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()

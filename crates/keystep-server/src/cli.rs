@@ -41,6 +41,23 @@ pub enum Command {
     /// Manage relying parties (OAuth clients).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage the token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `keystep keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create new signing keys and retire the current ones (they stay published until the
+    /// tokens they signed have expired). Running servers pick them up within 30 seconds.
+    Rotate,
+    /// List the signing keys.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `keystep user …`
@@ -120,6 +137,9 @@ pub struct ClientAdd {
     /// Name shown on the login page (default: the id).
     #[arg(long, default_value = "")]
     pub name: String,
+    /// ID token signing algorithm: RS256 (default) or ES256.
+    #[arg(long, default_value = "RS256", value_name = "ALG")]
+    pub id_token_alg: String,
     /// Print the result (with the secret) as JSON.
     #[arg(long)]
     pub json: bool,
@@ -213,6 +233,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     let password = read_password_line()?;
                     commands::user_passwd(&services, stdout, &name, &password)
                 }
+            }
+        }
+        Command::Keys(command) => {
+            let services = open(config)?;
+            match command {
+                KeysCommand::Rotate => commands::keys_rotate(&services, stdout),
+                KeysCommand::List { json } => commands::keys_list(&services, stdout, json),
             }
         }
         Command::Client(command) => {

@@ -165,6 +165,7 @@ pub fn client_add(
         redirect_uris: add.redirect_uris.clone(),
         post_logout_redirect_uris: add.post_logout_redirect_uris.clone(),
         mfa_policy: add.mfa.parse()?,
+        id_token_signed_response_alg: add.id_token_alg.parse()?,
     };
     let (client, secret) = in_transaction(services, |conn| {
         let created = clients::create_client(conn, services.clock.as_ref(), &new)?;
@@ -239,5 +240,38 @@ pub fn client_remove(services: &Services, out: &mut impl Write, id: &str) -> Res
         audit::record(conn, services.clock.as_ref(), &event)
     })?;
     writeln!(out, "removed client {id}")?;
+    Ok(())
+}
+
+/// `keystep keys rotate`
+pub fn keys_rotate(services: &Services, out: &mut impl Write) -> Result<(), CliError> {
+    let store = keystep_oidc::keys::KeyStore::new();
+    let kids = in_transaction(services, |conn| store.rotate(services, conn))?;
+    writeln!(out, "new signing keys: {}", kids.join(", "))?;
+    writeln!(
+        out,
+        "the previous keys stay published until the tokens they signed have expired"
+    )?;
+    Ok(())
+}
+
+/// `keystep keys list`
+pub fn keys_list(services: &Services, out: &mut impl Write, as_json: bool) -> Result<(), CliError> {
+    let keys = in_transaction(services, |conn| {
+        keystep_oidc::keys::KeyStore::describe(services, conn)
+    })?;
+    if as_json {
+        return print_json(out, &json!(keys));
+    }
+    writeln!(out, "{:<45} {:<6} STATUS", "KID", "ALG")?;
+    for key in keys {
+        writeln!(
+            out,
+            "{:<45} {:<6} {}",
+            key["kid"].as_str().unwrap_or_default(),
+            key["alg"].as_str().unwrap_or_default(),
+            key["status"].as_str().unwrap_or_default()
+        )?;
+    }
     Ok(())
 }

@@ -1,0 +1,274 @@
+//! The hosted login: one message for wrong username or password, throttling shared through
+//! the ephemeral store, CSRF, disabled accounts, and a new session token at every sign-in.
+
+use std::time::Duration;
+
+use keystep_core::users;
+use keystep_server::app::RunningServer;
+use keystep_tests::browser::{World, PASSWORD, REDIRECT_URI};
+use keystep_tests::Stack;
+
+fn authorize_url(w: &World) -> String {
+    format!(
+        "{}?client_id=app&redirect_uri={}&response_type=code&scope=openid&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        w.server.url("/oidc/auth"),
+        url::form_urlencoded::byte_serialize(REDIRECT_URI.as_bytes()).collect::<String>()
+    )
+}
+
+fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("keystep_session="))
+}
+
+#[tokio::test]
+async fn the_login_page_names_the_client_and_helps_password_managers() {
+    let w = World::new(Stack::all().remove(0));
+    let browser = w.browser();
+    let to_login = browser
+        .authorize(&format!("{}&login_hint=ada", authorize_url(&w)))
+        .await;
+    let page = browser.login_page(&to_login.location).await;
+    assert!(page.html.contains("The App"), "client display name");
+    assert!(
+        page.html.contains(r#"name="username""#)
+            && page.html.contains(r#"autocomplete="username""#)
+    );
+    assert!(
+        page.html.contains(r#"name="password""#)
+            && page.html.contains(r#"autocomplete="current-password""#)
+    );
+    assert!(
+        page.html.contains(r#"value="ada""#),
+        "login_hint prefills the username"
+    );
+    assert!(page.html.contains(r#"<meta name="viewport""#));
+
+    let unknown = browser.get(&w.server.url("/login?interaction=nope")).await;
+    assert_eq!(unknown.status(), 400);
+    let direct = browser.get(&w.server.url("/login")).await;
+    assert_eq!(
+        direct.status(),
+        200,
+        "the login works without an application too"
+    );
+}
+
+#[tokio::test]
+async fn wrong_username_and_wrong_password_look_the_same() {
+    for stack in Stack::all() {
+        let w = World::new(stack);
+        let browser = w.browser();
+        let base = w.server.url("");
+        let to_login = browser.authorize(&authorize_url(&w)).await;
+        let page = browser.login_page(&to_login.location).await;
+        let wrong_password = browser
+            .submit_login(&base, &page, "ada", "not the password")
+            .await;
+        assert_eq!(wrong_password.status(), 401);
+        let wrong_password = wrong_password.text().await.unwrap();
+        let unknown_user = browser
+            .submit_login(&base, &page, "nobody", "not the password")
+            .await;
+        assert_eq!(unknown_user.status(), 401);
+        let unknown_user = unknown_user.text().await.unwrap();
+        let message = "The username or password is not right.";
+        assert!(wrong_password.contains(message) && unknown_user.contains(message));
+        assert!(
+            unknown_user.contains(r#"value="nobody""#),
+            "the username is kept"
+        );
+        assert!(
+            !wrong_password.contains("not the password"),
+            "the password is never echoed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn failures_lock_the_account_for_the_window_on_every_node() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let uses_redis = stack.redis_url.is_some();
+        let w = World::with(stack, |c| {
+            c.login.max_failures_per_account = 3;
+            c.login.failure_window_seconds = 2;
+        });
+        let browser = w.browser();
+        let base = w.server.url("");
+        let page = browser
+            .login_page(&browser.authorize(&authorize_url(&w)).await.location)
+            .await;
+        for _ in 0..3 {
+            assert_eq!(
+                browser
+                    .submit_login(&base, &page, "ada", "wrong")
+                    .await
+                    .status(),
+                401
+            );
+        }
+        let locked = browser.submit_login(&base, &page, "ADA", PASSWORD).await;
+        assert_eq!(
+            locked.status(),
+            429,
+            "{name}: even the right password waits out the lock"
+        );
+        assert!(locked.text().await.unwrap().contains("try again after"));
+
+        if uses_redis {
+            // A second node on the same Redis sees the same lock.
+            let services = keystep_core::Services::open(
+                (*w.server.services.config).clone(),
+                w.server.clock.clone(),
+            )
+            .unwrap();
+            let other = RunningServer::start(services, "127.0.0.1:0".parse().unwrap(), 1).unwrap();
+            let other_browser = w.browser();
+            let other_base = other.url();
+            let login = other_browser
+                .login_page(&format!("{other_base}/login"))
+                .await;
+            assert_eq!(
+                other_browser
+                    .submit_login(&other_base, &login, "ada", PASSWORD)
+                    .await
+                    .status(),
+                429,
+                "{name}: lock shared"
+            );
+            std::thread::sleep(Duration::from_millis(2100));
+        } else {
+            w.server.clock.advance(Duration::from_secs(3));
+        }
+        let after = browser.submit_login(&base, &page, "ada", PASSWORD).await;
+        assert_eq!(after.status(), 303, "{name}: the lock ends with the window");
+    }
+}
+
+#[tokio::test]
+async fn failures_from_one_address_are_limited_too() {
+    let w = World::with(Stack::all().remove(0), |c| c.login.max_failures_per_ip = 3);
+    let browser = w.browser();
+    let base = w.server.url("");
+    let page = browser.login_page(&w.server.url("/login")).await;
+    for name in ["a1", "a2", "a3"] {
+        assert_eq!(
+            browser
+                .submit_login(&base, &page, name, "wrong")
+                .await
+                .status(),
+            401
+        );
+    }
+    assert_eq!(
+        browser
+            .submit_login(&base, &page, "ada", PASSWORD)
+            .await
+            .status(),
+        429
+    );
+}
+
+#[tokio::test]
+async fn disabled_accounts_cannot_sign_in() {
+    let w = World::new(Stack::all().remove(0));
+    {
+        let services = &w.server.services;
+        let mut conn = services.db.conn().unwrap();
+        users::set_disabled(&mut conn, services.clock.as_ref(), "ada", true).unwrap();
+    }
+    let browser = w.browser();
+    let page = browser
+        .login_page(&browser.authorize(&authorize_url(&w)).await.location)
+        .await;
+    let response = browser
+        .submit_login(&w.server.url(""), &page, "ada", PASSWORD)
+        .await;
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("disabled"));
+}
+
+#[tokio::test]
+async fn the_form_needs_its_csrf_token() {
+    let w = World::new(Stack::all().remove(0));
+    let browser = w.browser();
+    let mut page = browser
+        .login_page(&browser.authorize(&authorize_url(&w)).await.location)
+        .await;
+    page.csrf_token = "forged".into();
+    let response = browser
+        .submit_login(&w.server.url(""), &page, "ada", PASSWORD)
+        .await;
+    assert_eq!(response.status(), 400);
+    assert!(
+        session_cookie(&response).is_none(),
+        "no session from a forged form"
+    );
+    // A browser with no CSRF cookie at all is refused as well.
+    let fresh = w.browser();
+    let response = fresh
+        .submit_login(&w.server.url(""), &page, "ada", PASSWORD)
+        .await;
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn every_sign_in_replaces_the_session_token() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let browser = w.browser();
+        let base = w.server.url("");
+        let page = browser
+            .login_page(&browser.authorize(&authorize_url(&w)).await.location)
+            .await;
+        let first = browser.submit_login(&base, &page, "ada", PASSWORD).await;
+        let first_cookie = session_cookie(&first).expect("session cookie");
+        assert!(
+            first_cookie.contains("HttpOnly")
+                && first_cookie.contains("SameSite=Lax")
+                && first_cookie.contains("Path=/"),
+            "{first_cookie}"
+        );
+        assert!(
+            !first_cookie.contains("Secure"),
+            "plain http: no Secure flag"
+        );
+
+        let again = browser
+            .authorize(&format!("{}&prompt=login", authorize_url(&w)))
+            .await;
+        let page = browser.login_page(&again.location).await;
+        let second = browser.submit_login(&base, &page, "ada", PASSWORD).await;
+        let second_cookie = session_cookie(&second).expect("new session cookie");
+        assert_ne!(first_cookie, second_cookie, "{name}");
+
+        // The old token is worthless now.
+        let old_value = first_cookie
+            .split(';')
+            .next()
+            .unwrap()
+            .trim_start_matches("keystep_session=")
+            .to_owned();
+        let thief = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let response = thief
+            .get(format!("{}&prompt=none", authorize_url(&w)))
+            .header("cookie", format!("keystep_session={old_value}"))
+            .send()
+            .await
+            .unwrap();
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        assert!(
+            location.contains("error=login_required"),
+            "{name}: {location}"
+        );
+    }
+}

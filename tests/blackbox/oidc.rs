@@ -1,0 +1,1124 @@
+//! The OpenID Connect provider end to end over real HTTP: a relying party built on the
+//! `openidconnect` crate, a cookie-holding browser posting the hosted login form, on every
+//! configured stack.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use keystep_tests::browser::{hidden_value, World, PASSWORD, POST_LOGOUT_URI, REDIRECT_URI};
+use keystep_tests::Stack;
+use openidconnect::core::{CoreAuthenticationFlow, CoreUserInfoClaims};
+use openidconnect::{
+    AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, Scope,
+    TokenResponse,
+};
+use serde_json::Value;
+
+/// RFC 7636 appendix B.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+fn authorize_url(w: &World, client_id: &str, extra: &[(&str, &str)]) -> String {
+    let mut url = url::Url::parse(&w.server.url("/oidc/auth")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("response_type", "code")
+        .append_pair("state", "st-1")
+        .append_pair("nonce", "n-1")
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256");
+    let has_scope = extra.iter().any(|(k, _)| *k == "scope");
+    if !has_scope {
+        url.query_pairs_mut()
+            .append_pair("scope", "openid profile email");
+    }
+    url.query_pairs_mut().extend_pairs(extra);
+    url.to_string()
+}
+
+fn jwt_part(token: &str, index: usize) -> Value {
+    let part = token.split('.').nth(index).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Signs ada in for `app` and exchanges the code; returns the token response.
+async fn sign_in_and_exchange(
+    w: &World,
+    browser: &keystep_tests::browser::Browser,
+    extra: &[(&str, &str)],
+) -> Value {
+    let callback = browser
+        .sign_in(
+            &w.server.url(""),
+            &authorize_url(w, "app", extra),
+            "ada",
+            PASSWORD,
+        )
+        .await;
+    let code = callback
+        .param("code")
+        .unwrap_or_else(|| panic!("no code: {}", callback.location))
+        .to_owned();
+    let response = w.exchange(&code, Some(VERIFIER)).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn introspect(w: &World, token: &str) -> Value {
+    let response = w
+        .post_form("/oidc/token/introspection", &[("token", token)], true)
+        .await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn refresh(w: &World, token: &str) -> reqwest::Response {
+    w.post_form(
+        "/oidc/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+        true,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn discovery_and_jwks() {
+    for stack in Stack::all() {
+        let w = World::new(stack);
+        let meta: Value = reqwest::get(w.server.url("/oidc/.well-known/openid-configuration"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(meta["issuer"], w.issuer());
+        for field in [
+            "authorization_endpoint",
+            "token_endpoint",
+            "userinfo_endpoint",
+            "jwks_uri",
+            "end_session_endpoint",
+            "introspection_endpoint",
+            "revocation_endpoint",
+        ] {
+            assert!(
+                meta[field].as_str().unwrap().starts_with(&w.issuer()),
+                "{field}"
+            );
+        }
+        assert_eq!(
+            meta["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
+        assert_eq!(
+            meta["acr_values_supported"],
+            serde_json::json!(["aal1", "aal2"])
+        );
+        assert_eq!(
+            meta["response_modes_supported"],
+            serde_json::json!(["query", "form_post"])
+        );
+        assert_eq!(meta["claims_parameter_supported"], true);
+        assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
+        let algs = meta["id_token_signing_alg_values_supported"]
+            .as_array()
+            .unwrap();
+        assert!(algs.contains(&"RS256".into()) && algs.contains(&"ES256".into()));
+        for claim in ["acr", "amr", "auth_time", "sid"] {
+            assert!(
+                meta["claims_supported"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&claim.into()),
+                "{claim}"
+            );
+        }
+        let jwks: Value = reqwest::get(meta["jwks_uri"].as_str().unwrap())
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let algs: Vec<_> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["alg"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            algs.contains(&"RS256".into()) && algs.contains(&"ES256".into()),
+            "{algs:?}"
+        );
+        assert!(
+            jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|k| k.get("d").is_none()),
+            "no private parts"
+        );
+    }
+}
+
+#[tokio::test]
+async fn code_flow_with_pkce_through_a_certified_style_client() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let rp = w.rp().await;
+        let browser = w.browser();
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, csrf, nonce) = rp
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("email".into()))
+            .add_scope(Scope::new("profile".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        let callback = browser
+            .sign_in(&w.server.url(""), url.as_str(), "ada", PASSWORD)
+            .await;
+        assert!(callback.location.starts_with(REDIRECT_URI), "{name}");
+        assert_eq!(callback.param("state"), Some(csrf.secret().as_str()));
+        assert_eq!(
+            callback.param("iss"),
+            Some(w.issuer().as_str()),
+            "RFC 9207 iss"
+        );
+
+        let tokens = rp
+            .exchange_code(AuthorizationCode::new(
+                callback.param("code").unwrap().to_owned(),
+            ))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&w.http)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: token exchange failed: {e:?}"));
+        let id_token = tokens.id_token().expect("id_token");
+        let claims = id_token
+            .claims(&rp.id_token_verifier(), &nonce)
+            .unwrap_or_else(|e| panic!("{name}: ID token rejected: {e}"));
+        assert_eq!(claims.subject().as_str(), w.user_id);
+        assert_eq!(
+            claims.auth_context_ref().map(|a| a.as_str().to_owned()),
+            Some("aal1".into())
+        );
+        let amr: Vec<String> = claims
+            .auth_method_refs()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect();
+        assert_eq!(amr, vec!["pwd"]);
+        assert!(claims.auth_time().is_some());
+        assert!(tokens.refresh_token().is_some());
+        assert_eq!(tokens.token_type().as_ref(), "bearer");
+
+        let payload = jwt_part(&id_token.to_string(), 1);
+        assert!(payload["sid"].is_string());
+        assert_eq!(
+            payload["at_hash"],
+            keystep_oidc_at_hash(tokens.access_token().secret())
+        );
+        assert!(
+            payload.get("email").is_none(),
+            "profile claims only when asked via claims"
+        );
+        let access_header = jwt_part(tokens.access_token().secret(), 0);
+        assert_eq!(access_header["typ"], "at+jwt");
+        assert_eq!(access_header["alg"], "ES256");
+        let access = jwt_part(tokens.access_token().secret(), 1);
+        assert_eq!(access["client_id"], "app");
+        assert_eq!(access["acr"], "aal1");
+        assert!(access["jti"].is_string() && access["auth_time"].is_number());
+
+        let info: CoreUserInfoClaims = rp
+            .user_info(tokens.access_token().to_owned(), None)
+            .unwrap()
+            .request_async(&w.http)
+            .await
+            .unwrap();
+        assert_eq!(info.subject().as_str(), w.user_id);
+        assert_eq!(
+            info.email().map(|e| e.as_str().to_owned()),
+            Some("ada@example.com".into())
+        );
+
+        // The SSO session serves the next request without a page.
+        let again = browser.authorize(&authorize_url(&w, "app", &[])).await;
+        assert!(
+            again.location.starts_with(REDIRECT_URI) && again.param("code").is_some(),
+            "{name}: {}",
+            again.location
+        );
+    }
+}
+
+fn keystep_oidc_at_hash(access_token: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(access_token.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+#[tokio::test]
+async fn token_response_headers_and_userinfo_errors() {
+    for stack in Stack::all() {
+        let w = World::new(stack);
+        let response = w.exchange("nope", Some(VERIFIER)).await;
+        assert_eq!(response.status(), 400);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_grant");
+
+        let response = w.http.get(w.server.url("/oidc/me")).send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        assert!(response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer"));
+        let response = w
+            .http
+            .get(w.server.url("/oidc/me"))
+            .bearer_auth("garbage")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        assert!(response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\""));
+
+        let tokens = sign_in_and_exchange(&w, &w.browser(), &[]).await;
+        assert_eq!(tokens["token_type"], "Bearer");
+        let access = tokens["access_token"].as_str().unwrap();
+        let response = w
+            .http
+            .post(w.server.url("/oidc/me"))
+            .form(&[("access_token", access)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "userinfo by POST form");
+    }
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let tokens = sign_in_and_exchange(&w, &w.browser(), &[]).await;
+        let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+        let response = refresh(&w, &first).await;
+        assert_eq!(response.status(), 200, "{name}");
+        let rotated: Value = response.json().await.unwrap();
+        let second = rotated["refresh_token"].as_str().unwrap().to_owned();
+        assert_ne!(first, second, "rotated on use");
+        assert!(rotated["id_token"].is_string());
+        let id = jwt_part(rotated["id_token"].as_str().unwrap(), 1);
+        assert_eq!(
+            id["auth_time"],
+            jwt_part(tokens["id_token"].as_str().unwrap(), 1)["auth_time"],
+            "auth_time kept"
+        );
+        let access_from_second = rotated["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(introspect(&w, &access_from_second).await["active"], true);
+
+        // Narrowing is allowed, widening is not.
+        let narrowed: Value = w
+            .post_form(
+                "/oidc/token",
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &second),
+                    ("scope", "openid email"),
+                ],
+                true,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(narrowed["scope"], "openid email", "{name}");
+        let third = narrowed["refresh_token"].as_str().unwrap().to_owned();
+        let widened = w
+            .post_form(
+                "/oidc/token",
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &third),
+                    ("scope", "openid email offline_access"),
+                ],
+                true,
+            )
+            .await;
+        let widened: Value = widened.json().await.unwrap();
+        assert_eq!(widened["error"], "invalid_scope");
+
+        // The first token again: theft assumed, the whole family goes.
+        let reused = refresh(&w, &first).await;
+        assert_eq!(reused.status(), 400);
+        assert_eq!(
+            reused.json::<Value>().await.unwrap()["error"],
+            "invalid_grant"
+        );
+        let after = refresh(&w, &third).await;
+        assert_eq!(
+            after.json::<Value>().await.unwrap()["error"],
+            "invalid_grant",
+            "{name}: family revoked"
+        );
+        assert_eq!(
+            introspect(&w, &access_from_second).await,
+            serde_json::json!({"active": false}),
+            "{name}: access tokens of the grant end too"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reused_code_is_refused_and_revokes_what_it_issued() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let browser = w.browser();
+        let callback = browser
+            .sign_in(
+                &w.server.url(""),
+                &authorize_url(&w, "app", &[]),
+                "ada",
+                PASSWORD,
+            )
+            .await;
+        let code = callback.param("code").unwrap().to_owned();
+        let tokens: Value = w
+            .exchange(&code, Some(VERIFIER))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let again = w.exchange(&code, Some(VERIFIER)).await;
+        assert_eq!(again.status(), 400);
+        assert_eq!(
+            again.json::<Value>().await.unwrap()["error"],
+            "invalid_grant"
+        );
+        assert_eq!(
+            introspect(&w, tokens["access_token"].as_str().unwrap()).await["active"],
+            false,
+            "{name}"
+        );
+        let refreshed = refresh(&w, tokens["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(
+            refreshed.json::<Value>().await.unwrap()["error"],
+            "invalid_grant",
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn codes_are_bound_to_verifier_client_and_redirect_uri() {
+    for stack in Stack::all() {
+        let w = World::new(stack);
+        let browser = w.browser();
+        let base = w.server.url("");
+        let error_of = |r: reqwest::Response| async move {
+            r.json::<Value>().await.unwrap()["error"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+
+        let code = browser
+            .sign_in(&base, &authorize_url(&w, "app", &[]), "ada", PASSWORD)
+            .await
+            .param("code")
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            error_of(
+                w.exchange(&code, Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK"))
+                    .await
+            )
+            .await,
+            "invalid_grant",
+            "wrong verifier"
+        );
+        // The failed attempt used the code up.
+        assert_eq!(
+            error_of(w.exchange(&code, Some(VERIFIER)).await).await,
+            "invalid_grant"
+        );
+
+        let code = browser
+            .authorize(&authorize_url(&w, "app", &[]))
+            .await
+            .param("code")
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            error_of(w.exchange(&code, None).await).await,
+            "invalid_grant",
+            "missing verifier"
+        );
+
+        let code = browser
+            .authorize(&authorize_url(&w, "app", &[]))
+            .await
+            .param("code")
+            .unwrap()
+            .to_owned();
+        let response = w
+            .post_form(
+                "/oidc/token",
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", "https://rp.example/other"),
+                    ("code_verifier", VERIFIER),
+                ],
+                true,
+            )
+            .await;
+        assert_eq!(
+            error_of(response).await,
+            "invalid_grant",
+            "other redirect_uri"
+        );
+
+        // Another client cannot redeem app's code; the public client authenticates with none.
+        let code = browser
+            .authorize(&authorize_url(&w, "app", &[]))
+            .await
+            .param("code")
+            .unwrap()
+            .to_owned();
+        let response = w
+            .post_form(
+                "/oidc/token",
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT_URI),
+                    ("code_verifier", VERIFIER),
+                    ("client_id", "spa"),
+                ],
+                false,
+            )
+            .await;
+        assert_eq!(error_of(response).await, "invalid_grant");
+        let code = browser
+            .authorize(&authorize_url(&w, "spa", &[]))
+            .await
+            .param("code")
+            .unwrap()
+            .to_owned();
+        let response = w
+            .post_form(
+                "/oidc/token",
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT_URI),
+                    ("code_verifier", VERIFIER),
+                    ("client_id", "spa"),
+                ],
+                false,
+            )
+            .await;
+        assert_eq!(response.status(), 200, "public client with PKCE");
+    }
+}
+
+#[tokio::test]
+async fn client_authentication_errors() {
+    for stack in Stack::all() {
+        let w = World::new(stack);
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("scope", "reports:read"),
+        ];
+        let wrong = w
+            .http
+            .post(w.server.url("/oidc/token"))
+            .basic_auth("app", Some("wrong"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401);
+        assert!(wrong.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic"));
+        assert_eq!(
+            wrong.json::<Value>().await.unwrap()["error"],
+            "invalid_client"
+        );
+        let unknown = w
+            .http
+            .post(w.server.url("/oidc/token"))
+            .basic_auth("ghost", Some("x"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unknown.status(), 401);
+
+        // client_secret_post works as well as basic.
+        let post = w
+            .post_form(
+                "/oidc/token",
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", "app"),
+                    ("client_secret", &w.client_secret),
+                ],
+                false,
+            )
+            .await;
+        assert_eq!(post.status(), 200);
+        let cc: Value = w
+            .post_form("/oidc/token", &form, true)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(cc["scope"], "reports:read");
+        assert!(cc.get("refresh_token").is_none() && cc.get("id_token").is_none());
+        let seen = introspect(&w, cc["access_token"].as_str().unwrap()).await;
+        assert_eq!(seen["active"], true);
+        assert_eq!(seen["sub"], "app");
+
+        let spa = w
+            .post_form(
+                "/oidc/token",
+                &[("grant_type", "client_credentials"), ("client_id", "spa")],
+                false,
+            )
+            .await;
+        assert_eq!(
+            spa.json::<Value>().await.unwrap()["error"],
+            "unauthorized_client"
+        );
+        let bad_grant = w
+            .post_form(
+                "/oidc/token",
+                &[
+                    ("grant_type", "password"),
+                    ("username", "ada"),
+                    ("password", PASSWORD),
+                ],
+                true,
+            )
+            .await;
+        assert_eq!(
+            bad_grant.json::<Value>().await.unwrap()["error"],
+            "unsupported_grant_type"
+        );
+        let twice = w
+            .post_form(
+                "/oidc/token",
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("grant_type", "client_credentials"),
+                ],
+                true,
+            )
+            .await;
+        assert_eq!(
+            twice.json::<Value>().await.unwrap()["error"],
+            "invalid_request"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_client_and_unregistered_redirect_uri_are_pages_never_redirects() {
+    for stack in Stack::all() {
+        let w = World::new(stack);
+        let browser = w.browser();
+        let bad_redirect = authorize_url(&w, "app", &[])
+            .replace("rp.example%2Fcallback", "evil.example%2Fcallback");
+        for url in [bad_redirect, authorize_url(&w, "ghost", &[])] {
+            let response = browser.get(&url).await;
+            assert_eq!(response.status(), 400, "{url}");
+            assert!(response.headers().get("location").is_none());
+            let html = response.text().await.unwrap();
+            assert!(html.contains("<h1>"), "an error page");
+        }
+        // After the client and redirect URI check out, errors go back to the RP with state.
+        let response = browser
+            .authorize(
+                &authorize_url(&w, "app", &[("response_type", "token")])
+                    .replace("response_type=code&", ""),
+            )
+            .await;
+        assert_eq!(response.param("error"), Some("unsupported_response_type"));
+        assert_eq!(response.param("state"), Some("st-1"));
+        assert_eq!(response.param("iss"), Some(w.issuer().as_str()));
+        let no_pkce = authorize_url(&w, "spa", &[]).replace(
+            &format!("&code_challenge={CHALLENGE}&code_challenge_method=S256"),
+            "",
+        );
+        assert_eq!(
+            browser.authorize(&no_pkce).await.param("error"),
+            Some("invalid_request"),
+            "public clients need PKCE"
+        );
+        let plain = authorize_url(&w, "app", &[])
+            .replace("code_challenge_method=S256", "code_challenge_method=plain");
+        assert_eq!(
+            browser.authorize(&plain).await.param("error"),
+            Some("invalid_request")
+        );
+    }
+}
+
+#[tokio::test]
+async fn prompt_none_with_and_without_a_session() {
+    for stack in Stack::all() {
+        let w = World::new(stack);
+        let browser = w.browser();
+        let none = authorize_url(&w, "app", &[("prompt", "none")]);
+        let answer = browser.authorize(&none).await;
+        assert!(answer.location.starts_with(REDIRECT_URI));
+        assert_eq!(answer.param("error"), Some("login_required"));
+        assert_eq!(answer.param("state"), Some("st-1"));
+
+        sign_in_and_exchange(&w, &browser, &[]).await;
+        let answer = browser.authorize(&none).await;
+        assert!(answer.param("code").is_some(), "{}", answer.location);
+    }
+}
+
+#[tokio::test]
+async fn max_age_and_prompt_login_ask_for_the_password_again() {
+    for stack in Stack::all() {
+        let w = World::new(stack);
+        let browser = w.browser();
+        let base = w.server.url("");
+        let first = sign_in_and_exchange(&w, &browser, &[]).await;
+        let first_auth_time = jwt_part(first["id_token"].as_str().unwrap(), 1)["auth_time"]
+            .as_i64()
+            .unwrap();
+
+        w.server.clock.advance(Duration::from_secs(120));
+        // Within max_age: no page.
+        let fresh = browser
+            .authorize(&authorize_url(&w, "app", &[("max_age", "600")]))
+            .await;
+        assert!(fresh.param("code").is_some());
+        // Beyond it: the login page; prompt=none cannot show it.
+        let old = browser
+            .authorize(&authorize_url(&w, "app", &[("max_age", "60")]))
+            .await;
+        assert!(
+            old.location
+                .starts_with(&format!("{base}/login?interaction=")),
+            "{}",
+            old.location
+        );
+        let none = browser
+            .authorize(&authorize_url(
+                &w,
+                "app",
+                &[("max_age", "60"), ("prompt", "none")],
+            ))
+            .await;
+        assert_eq!(none.param("error"), Some("login_required"));
+
+        let tokens = sign_in_and_exchange(&w, &browser, &[("max_age", "60")]).await;
+        let auth_time = jwt_part(tokens["id_token"].as_str().unwrap(), 1)["auth_time"]
+            .as_i64()
+            .unwrap();
+        assert!(
+            auth_time >= first_auth_time + 120,
+            "auth_time moved to the new sign-in"
+        );
+
+        // prompt=login always shows the login page, even right after a sign-in.
+        let again = browser
+            .authorize(&authorize_url(&w, "app", &[("prompt", "login")]))
+            .await;
+        assert!(again.location.contains("/login?interaction="));
+        let tokens = sign_in_and_exchange(&w, &browser, &[("prompt", "login")]).await;
+        assert!(tokens["id_token"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn essential_acr_that_cannot_be_met_is_refused() {
+    let w = World::new(Stack::all().remove(0));
+    let browser = w.browser();
+    sign_in_and_exchange(&w, &browser, &[]).await;
+    let claims = r#"{"id_token":{"acr":{"essential":true,"values":["aal2"]}}}"#;
+    let answer = browser
+        .authorize(&authorize_url(&w, "app", &[("claims", claims)]))
+        .await;
+    assert_eq!(
+        answer.param("error"),
+        Some("unmet_authentication_requirements")
+    );
+    // A voluntary acr_values is a wish: the OP answers with what it has.
+    let answer = browser
+        .authorize(&authorize_url(&w, "app", &[("acr_values", "aal2")]))
+        .await;
+    assert!(answer.param("code").is_some());
+}
+
+#[tokio::test]
+async fn form_post_response_mode() {
+    let w = World::new(Stack::all().remove(0));
+    let browser = w.browser();
+    sign_in_and_exchange(&w, &browser, &[]).await;
+    let response = browser
+        .get(&authorize_url(&w, "app", &[("response_mode", "form_post")]))
+        .await;
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains(&format!("action=\"{REDIRECT_URI}\"")),
+        "{html}"
+    );
+    assert!(hidden_value(&html, "code").is_some());
+    assert_eq!(hidden_value(&html, "state").as_deref(), Some("st-1"));
+    assert!(html.contains("/static/autosubmit.js"));
+}
+
+#[tokio::test]
+async fn logout_with_a_valid_hint_signs_out_at_once() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let browser = w.browser();
+        let online = sign_in_and_exchange(&w, &browser, &[]).await;
+        let offline_code = browser
+            .authorize(&authorize_url(
+                &w,
+                "app",
+                &[("scope", "openid offline_access")],
+            ))
+            .await;
+        let offline: Value = w
+            .exchange(offline_code.param("code").unwrap(), Some(VERIFIER))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(&w.server.url("/oidc/session/end")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("id_token_hint", online["id_token"].as_str().unwrap())
+            .append_pair("post_logout_redirect_uri", POST_LOGOUT_URI)
+            .append_pair("state", "bye-1");
+        let response = browser.get(url.as_str()).await;
+        assert_eq!(response.status(), 302, "{name}");
+        assert_eq!(
+            response.headers()["location"].to_str().unwrap(),
+            format!("{POST_LOGOUT_URI}?state=bye-1")
+        );
+
+        let none = browser
+            .authorize(&authorize_url(&w, "app", &[("prompt", "none")]))
+            .await;
+        assert_eq!(
+            none.param("error"),
+            Some("login_required"),
+            "{name}: session ended"
+        );
+        assert_eq!(
+            refresh(&w, online["refresh_token"].as_str().unwrap())
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()["error"],
+            "invalid_grant",
+            "{name}: session-bound refresh token revoked"
+        );
+        assert_eq!(
+            refresh(&w, offline["refresh_token"].as_str().unwrap())
+                .await
+                .status(),
+            200,
+            "{name}: offline_access survives logout"
+        );
+    }
+}
+
+#[tokio::test]
+async fn logout_without_a_hint_asks_first() {
+    for stack in Stack::all() {
+        let w = World::new(stack);
+        let browser = w.browser();
+        sign_in_and_exchange(&w, &browser, &[]).await;
+        let url = format!(
+            "{}?client_id=app&post_logout_redirect_uri={}&state=s2",
+            w.server.url("/oidc/session/end"),
+            url::form_urlencoded::byte_serialize(POST_LOGOUT_URI.as_bytes()).collect::<String>()
+        );
+        let page = browser.get(&url).await;
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        let csrf = hidden_value(&html, "csrf_token").expect("confirmation form with CSRF token");
+        assert!(
+            browser
+                .authorize(&authorize_url(&w, "app", &[("prompt", "none")]))
+                .await
+                .param("code")
+                .is_some(),
+            "not signed out before confirming"
+        );
+
+        // Without the CSRF token nothing happens.
+        let forged = browser
+            .http
+            .post(w.server.url("/oidc/session/end/confirm"))
+            .form(&[("client_id", "app")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 400);
+        assert!(browser
+            .authorize(&authorize_url(&w, "app", &[("prompt", "none")]))
+            .await
+            .param("code")
+            .is_some());
+
+        let confirmed = browser
+            .http
+            .post(w.server.url("/oidc/session/end/confirm"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("client_id", "app"),
+                ("post_logout_redirect_uri", POST_LOGOUT_URI),
+                ("state", "s2"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(confirmed.status(), 302);
+        assert_eq!(
+            confirmed.headers()["location"].to_str().unwrap(),
+            format!("{POST_LOGOUT_URI}?state=s2")
+        );
+        assert_eq!(
+            browser
+                .authorize(&authorize_url(&w, "app", &[("prompt", "none")]))
+                .await
+                .param("error"),
+            Some("login_required")
+        );
+
+        // An unregistered post_logout_redirect_uri is never redirected to.
+        let evil = format!(
+            "{}?client_id=app&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F",
+            w.server.url("/oidc/session/end")
+        );
+        let html = browser.get(&evil).await.text().await.unwrap();
+        assert!(!html.contains("evil.example"));
+    }
+}
+
+#[tokio::test]
+async fn introspection_and_revocation() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let tokens = sign_in_and_exchange(&w, &w.browser(), &[]).await;
+        let access = tokens["access_token"].as_str().unwrap();
+        let refresh_token = tokens["refresh_token"].as_str().unwrap();
+        let seen = introspect(&w, access).await;
+        assert_eq!(seen["active"], true, "{name}");
+        assert_eq!(seen["client_id"], "app");
+        assert_eq!(seen["sub"], w.user_id);
+        assert_eq!(seen["acr"], "aal1");
+        assert!(
+            seen["auth_time"].is_number() && seen["exp"].is_number() && seen["iat"].is_number()
+        );
+        assert_eq!(seen["scope"], "openid profile email");
+        assert_eq!(
+            introspect(&w, refresh_token).await["token_type"],
+            "refresh_token"
+        );
+
+        // Introspection needs a confidential client.
+        let anonymous = w
+            .post_form(
+                "/oidc/token/introspection",
+                &[("token", access), ("client_id", "spa")],
+                false,
+            )
+            .await;
+        assert_eq!(anonymous.status(), 401);
+
+        // Revoking the access token ends it (RFC 7009); unknown tokens get 200 too.
+        assert_eq!(
+            w.post_form("/oidc/token/revocation", &[("token", access)], true)
+                .await
+                .status(),
+            200
+        );
+        assert_eq!(
+            introspect(&w, access).await,
+            serde_json::json!({"active": false}),
+            "{name}"
+        );
+        let me = w
+            .http
+            .get(w.server.url("/oidc/me"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), 401);
+        assert_eq!(
+            w.post_form(
+                "/oidc/token/revocation",
+                &[("token", "no-such-token")],
+                true
+            )
+            .await
+            .status(),
+            200
+        );
+
+        // Revoking the refresh token ends the grant.
+        assert_eq!(
+            w.post_form(
+                "/oidc/token/revocation",
+                &[
+                    ("token", refresh_token),
+                    ("token_type_hint", "refresh_token")
+                ],
+                true
+            )
+            .await
+            .status(),
+            200
+        );
+        assert_eq!(introspect(&w, refresh_token).await["active"], false);
+        assert_eq!(
+            refresh(&w, refresh_token)
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()["error"],
+            "invalid_grant"
+        );
+    }
+}
+
+#[tokio::test]
+async fn es256_id_tokens_for_clients_that_ask() {
+    let w = World::new(Stack::all().remove(0));
+    {
+        let services = &w.server.services;
+        let mut conn = services.db.conn().unwrap();
+        keystep_core::clients::create_client(
+            &mut conn,
+            services.clock.as_ref(),
+            &keystep_core::clients::NewClient {
+                id: "ec".into(),
+                public: true,
+                redirect_uris: vec![REDIRECT_URI.into()],
+                id_token_signed_response_alg: keystep_core::clients::IdTokenAlg::ES256,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    let browser = w.browser();
+    let callback = browser
+        .sign_in(
+            &w.server.url(""),
+            &authorize_url(&w, "ec", &[]),
+            "ada",
+            PASSWORD,
+        )
+        .await;
+    let response = w
+        .post_form(
+            "/oidc/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", callback.param("code").unwrap()),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", VERIFIER),
+                ("client_id", "ec"),
+            ],
+            false,
+        )
+        .await;
+    let tokens: Value = response.json().await.unwrap();
+    assert_eq!(
+        jwt_part(tokens["id_token"].as_str().unwrap(), 0)["alg"],
+        "ES256"
+    );
+}
+
+#[tokio::test]
+async fn key_rotation_reaches_running_servers_and_old_tokens_still_verify() {
+    for stack in Stack::all() {
+        let w = World::new(stack);
+        let rp = w.rp().await;
+        let before = sign_in_and_exchange(&w, &w.browser(), &[]).await;
+        let old_kid = jwt_part(before["id_token"].as_str().unwrap(), 0)["kid"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // What `keystep keys rotate` does, from another process's point of view.
+        {
+            let services = &w.server.services;
+            let mut conn = services.db.conn().unwrap();
+            keystep_oidc::keys::KeyStore::new()
+                .rotate(services, &mut conn)
+                .unwrap();
+        }
+        w.server.clock.advance(Duration::from_secs(31));
+        let jwks: Value = reqwest::get(w.server.url("/oidc/jwks"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let kids: Vec<String> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            kids.len(),
+            4,
+            "two active, two retired but published: {kids:?}"
+        );
+        assert!(kids.contains(&old_kid));
+
+        let after = sign_in_and_exchange(&w, &w.browser(), &[]).await;
+        let new_kid = jwt_part(after["id_token"].as_str().unwrap(), 0)["kid"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_ne!(new_kid, old_kid, "new tokens use the new key");
+        assert_eq!(
+            introspect(&w, before["access_token"].as_str().unwrap()).await["active"],
+            true,
+            "old tokens still verify"
+        );
+        drop(rp);
+    }
+}
