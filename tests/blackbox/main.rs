@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod config_files;
+mod demo;
 mod ephemeral;
 mod login;
 mod oidc;

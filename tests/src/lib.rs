@@ -254,6 +254,20 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on `stack`; `configure` may adjust the configuration first.
     pub fn start(stack: Stack, configure: impl FnOnce(&mut Config)) -> Self {
+        Self::start_inner(stack, configure, false).0
+    }
+
+    /// Starts a server as `keystep demo` does; returns it with the demo person's password.
+    pub fn start_demo(stack: Stack) -> (Self, String) {
+        let (server, password) = Self::start_inner(stack, |_| {}, true);
+        (server, password.unwrap_or_default())
+    }
+
+    fn start_inner(
+        stack: Stack,
+        configure: impl FnOnce(&mut Config),
+        demo: bool,
+    ) -> (Self, Option<String>) {
         let data_dir = tempfile::tempdir().unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut config = stack.config(data_dir.path().join("data"));
@@ -264,14 +278,29 @@ impl TestServer {
         configure(&mut config);
         let clock = Arc::new(ManualClock::starting_now());
         let services = Services::open(config, clock.clone() as Arc<dyn Clock>).unwrap();
-        let server = RunningServer::start_on(services.clone(), listener, 1).unwrap();
-        Self {
-            server,
-            services,
-            clock,
-            data_dir,
-            stack,
-        }
+        let (demo, password) = if demo {
+            let setup = keystep_server::demo::prepare(&services).unwrap();
+            let relying_party = keystep_server::demo::Demo::new(&services, &setup).unwrap();
+            (
+                Some(keystep_server::demo::data(relying_party)),
+                Some(setup.password),
+            )
+        } else {
+            (None, None)
+        };
+        let workers = if demo.is_some() { 2 } else { 1 };
+        let server =
+            RunningServer::start_with_demo(services.clone(), listener, workers, demo).unwrap();
+        (
+            Self {
+                server,
+                services,
+                clock,
+                data_dir,
+                stack,
+            },
+            password,
+        )
     }
 
     /// The absolute URL of `path` on this server.

@@ -35,6 +35,16 @@ pub fn build_server(
     listener: TcpListener,
     workers: usize,
 ) -> std::io::Result<Server> {
+    build_server_with_demo(services, listener, workers, None)
+}
+
+/// [`build_server`], with the demo relying party at `/demo` when given.
+pub fn build_server_with_demo(
+    services: Services,
+    listener: TcpListener,
+    workers: usize,
+    demo: Option<web::Data<crate::demo::Demo>>,
+) -> std::io::Result<Server> {
     let state = AppState::new(services).map_err(std::io::Error::other)?;
     let https = state.https;
     let languages: Vec<String> = state
@@ -48,6 +58,7 @@ pub fn build_server(
     let state = web::Data::new(state);
     let oidc = web::Data::new(oidc);
     let mut server = HttpServer::new(move || {
+        let demo = demo.clone();
         App::new()
             .app_data(state.clone())
             .app_data(oidc.clone())
@@ -55,6 +66,12 @@ pub fn build_server(
             .wrap(security_headers(https))
             .wrap(TracingLogger::default())
             .configure(routes)
+            .configure(move |cfg| {
+                if let Some(demo) = demo {
+                    cfg.app_data(demo);
+                    crate::demo::routes(cfg);
+                }
+            })
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(10);
@@ -121,13 +138,23 @@ impl RunningServer {
         listener: TcpListener,
         workers: usize,
     ) -> std::io::Result<Self> {
+        Self::start_with_demo(services, listener, workers, None)
+    }
+
+    /// Like [`RunningServer::start_on`], with the demo relying party when given.
+    pub fn start_with_demo(
+        services: Services,
+        listener: TcpListener,
+        workers: usize,
+        demo: Option<web::Data<crate::demo::Demo>>,
+    ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name(format!("keystep-{}", addr.port()))
             .spawn(move || {
                 actix_web::rt::System::new().block_on(async move {
-                    match build_server(services, listener, workers) {
+                    match build_server_with_demo(services, listener, workers, demo) {
                         Ok(server) => {
                             let _ = tx.send(Ok(server.handle()));
                             server.await

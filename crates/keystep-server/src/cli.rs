@@ -33,6 +33,8 @@ pub struct Cli {
 pub enum Command {
     /// Start the server.
     Serve,
+    /// Start the server with a demo person, a demo client and a relying party at /demo.
+    Demo,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage users.
@@ -197,6 +199,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let stdout = &mut std::io::stdout().lock();
     match cli.command {
         Command::Serve => crate::serve(open(config)?),
+        Command::Demo => crate::demo(open(config)?),
         Command::Migrate => {
             let services = open(config)?;
             writeln!(stdout, "database {} is up to date", services.db.target())?;

@@ -6,12 +6,43 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod telemetry;
 
 use keystep_core::Services;
 
 /// `keystep serve`: binds `listen`, serves until SIGTERM or SIGINT, then drains.
 pub fn serve(services: Services) -> Result<(), cli::CliError> {
+    serve_with_demo(services, None)
+}
+
+/// `keystep demo`: like serve, with a demo person and client and the relying party at
+/// `/demo`; the demo password is printed once.
+pub fn demo(services: Services) -> Result<(), cli::CliError> {
+    let setup = demo::prepare(&services)?;
+    let relying_party = demo::Demo::new(&services, &setup).map_err(std::io::Error::other)?;
+    let base = services
+        .config
+        .public_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
+    println!();
+    println!("  keystep demo is starting.");
+    println!("  Open {base}/demo and sign in as:");
+    println!("    username: {}", demo::DEMO_USER);
+    println!(
+        "    password: {}   (shown once; a new one at every start)",
+        setup.password
+    );
+    println!();
+    serve_with_demo(services, Some(demo::data(relying_party)))
+}
+
+fn serve_with_demo(
+    services: Services,
+    demo: Option<actix_web::web::Data<demo::Demo>>,
+) -> Result<(), cli::CliError> {
     let config = services.config.clone();
     let listener = std::net::TcpListener::bind(config.listen).map_err(|e| {
         std::io::Error::new(
@@ -27,7 +58,7 @@ pub fn serve(services: Services) -> Result<(), cli::CliError> {
         "keystep is listening"
     );
     actix_web::rt::System::new()
-        .block_on(async move { app::build_server(services, listener, 0)?.await })?;
+        .block_on(async move { app::build_server_with_demo(services, listener, 0, demo)?.await })?;
     tracing::info!("keystep stopped");
     Ok(())
 }

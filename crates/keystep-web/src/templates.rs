@@ -26,6 +26,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "form_post",
         include_str!("../../../web/templates/form_post.hbs"),
     ),
+    ("demo", include_str!("../../../web/templates/demo.hbs")),
 ];
 
 /// Static files: (name, content type, content).
@@ -173,5 +174,68 @@ impl HelperDef for Translate {
             .format(lang, key, &args)
             .ok_or_else(|| RenderErrorReason::Other(format!("no message {key:?}")))?;
         Ok(ScopedJson::Derived(Value::String(text)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Every template renders with a sample context in strict mode, and every string comes
+    /// from the catalogue (no raw key leaks into the page).
+    #[test]
+    fn every_template_renders() {
+        let templates = Templates::load(None).unwrap();
+        let samples = [
+            (
+                "login",
+                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "client_name": "Shop", "username": "ada", "error": "Wrong"}),
+            ),
+            (
+                "login",
+                json!({"lang": "en", "csrf_token": "t", "interaction": "", "client_name": null, "username": "", "error": null}),
+            ),
+            (
+                "message",
+                json!({"lang": "en", "title": "T", "heading": "H", "paragraphs": ["p"], "alert": null, "notice": null, "link_href": null, "link_text": null}),
+            ),
+            (
+                "logout",
+                json!({"lang": "en", "csrf_token": "t", "client_name": "Shop", "client_id": "shop", "post_logout_redirect_uri": "https://x/", "state": "s"}),
+            ),
+            (
+                "form_post",
+                json!({"lang": "en", "action": "https://x/cb", "fields": [{"name": "code", "value": "c"}]}),
+            ),
+            (
+                "demo",
+                json!({"lang": "en", "signed_in": false, "username": "demo", "name": null, "acr": null, "amr": "", "auth_time": null, "sid": null, "claims_json": "null", "userinfo_json": null, "notice": null, "error": null}),
+            ),
+            (
+                "demo",
+                json!({"lang": "en", "signed_in": true, "username": "demo", "name": "Demo", "acr": "aal1", "amr": "pwd", "auth_time": "1", "sid": "s", "claims_json": "{}", "userinfo_json": "{}", "notice": "n", "error": "e"}),
+            ),
+        ];
+        for (name, context) in samples {
+            let html = templates
+                .render(name, &context)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(html.starts_with("<!doctype html>"), "{name}");
+            assert!(
+                !html.contains("login.") && !html.contains("common."),
+                "{name}: a catalogue key leaked"
+            );
+        }
+        assert_eq!(TEMPLATES.len(), 6, "a new template needs a sample here");
+    }
+
+    #[test]
+    fn text_is_escaped() {
+        let templates = Templates::load(None).unwrap();
+        let html = templates
+            .render("login", &json!({"lang": "en", "csrf_token": "t", "interaction": "", "client_name": "<script>x</script>", "username": "\"><b>", "error": null}))
+            .unwrap();
+        assert!(!html.contains("<script>x") && !html.contains("\"><b>"));
     }
 }

@@ -1,0 +1,486 @@
+//! `keystep demo`: the server with a demo person, a demo client and a small relying party at
+//! `/demo`, written with the `openidconnect` crate exactly as an integrator would, so a
+//! newcomer sees the whole flow in a browser: sign in, the ID token's `acr`, `amr` and
+//! `auth_time`, userinfo, refresh, sign out. The relying party talks to keystep over HTTP at
+//! `public_url`, like any other; its own state is in memory (a demo, one node).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use keystep_core::clients::{self, NewClient};
+use keystep_core::opaque::random_token;
+use keystep_core::users::{self, NewUser};
+use keystep_core::{Error, Services};
+use keystep_web::page;
+use keystep_web::AppState;
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, Scope, TokenResponse,
+};
+use serde_json::{json, Value};
+
+/// The demo person's username.
+pub const DEMO_USER: &str = "demo";
+/// The demo client's id.
+pub const DEMO_CLIENT: &str = "keystep-demo";
+const COOKIE: &str = "keystep_demo";
+
+type Rp = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// What `prepare` set up.
+#[derive(Debug)]
+pub struct DemoSetup {
+    /// The demo person's new password, to print once.
+    pub password: String,
+    /// The demo client's secret.
+    pub client_secret: String,
+}
+
+/// Creates (or resets) the demo person and registers the demo client anew, so its secret is
+/// known to this process.
+pub fn prepare(services: &Services) -> keystep_core::Result<DemoSetup> {
+    let base = services
+        .config
+        .public_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
+    let password = random_token()[..20].to_owned();
+    let mut conn = services.db.conn()?;
+    diesel::Connection::transaction(&mut *conn, |conn| {
+        let clock = services.clock.as_ref();
+        match users::find_by_username(conn, DEMO_USER)? {
+            Some(user) => {
+                users::set_password(conn, &services.passwords, clock, &user.id, &password)?
+            }
+            None => {
+                users::create_user(
+                    conn,
+                    &services.passwords,
+                    clock,
+                    &NewUser {
+                        username: DEMO_USER,
+                        email: "demo@example.com",
+                        display_name: "Demo Person",
+                        password: &password,
+                    },
+                )?;
+            }
+        }
+        match clients::remove_client(conn, DEMO_CLIENT) {
+            Ok(()) | Err(Error::ClientNotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let (_, secret) = clients::create_client(
+            conn,
+            clock,
+            &NewClient {
+                id: DEMO_CLIENT.into(),
+                display_name: "keystep demo application".into(),
+                redirect_uris: vec![format!("{base}/demo/callback")],
+                post_logout_redirect_uris: vec![format!("{base}/demo")],
+                ..NewClient::default()
+            },
+        )?;
+        let client_secret = secret.map(|s| s.expose().to_owned()).unwrap_or_default();
+        Ok(DemoSetup {
+            password: password.clone(),
+            client_secret,
+        })
+    })
+}
+
+/// The relying party's state.
+pub struct Demo {
+    base: String,
+    client_secret: String,
+    http: openidconnect::reqwest::Client,
+    rp: Mutex<Option<Rp>>,
+    sessions: Mutex<HashMap<String, DemoSession>>,
+}
+
+#[derive(Default, Clone)]
+struct DemoSession {
+    pending: Option<(String, String, String)>,
+    id_token: Option<String>,
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+    claims: Option<Value>,
+    userinfo: Option<Value>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+impl Demo {
+    /// The relying party for `public_url`, with the demo client's secret.
+    pub fn new(services: &Services, setup: &DemoSetup) -> Result<Self, String> {
+        let http = openidconnect::reqwest::ClientBuilder::new()
+            // Following redirects from the provider would be an SSRF vector.
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            base: services
+                .config
+                .public_url
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
+            client_secret: setup.client_secret.clone(),
+            http,
+            rp: Mutex::new(None),
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    async fn rp(&self) -> Result<Rp, String> {
+        if let Some(rp) = self.rp.lock().map_err(|_| "poisoned")?.clone() {
+            return Ok(rp);
+        }
+        let issuer = IssuerUrl::new(format!("{}/oidc", self.base)).map_err(|e| e.to_string())?;
+        let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
+            .await
+            .map_err(|e| format!("discovery failed: {e}"))?;
+        let redirect =
+            RedirectUrl::new(format!("{}/demo/callback", self.base)).map_err(|e| e.to_string())?;
+        let rp = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(DEMO_CLIENT.into()),
+            Some(ClientSecret::new(self.client_secret.clone())),
+        )
+        .set_redirect_uri(redirect);
+        *self.rp.lock().map_err(|_| "poisoned")? = Some(rp.clone());
+        Ok(rp)
+    }
+
+    fn session(&self, id: &str) -> DemoSession {
+        self.sessions
+            .lock()
+            .ok()
+            .and_then(|s| s.get(id).cloned())
+            .unwrap_or_default()
+    }
+
+    fn save(&self, id: &str, session: DemoSession) {
+        if let Ok(mut sessions) = self.sessions.lock() {
+            sessions.insert(id.to_owned(), session);
+        }
+    }
+}
+
+/// Registers `/demo…`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/demo", web::get().to(get_demo))
+        .route("/demo/login", web::get().to(get_login))
+        .route("/demo/callback", web::get().to(get_callback))
+        .route("/demo/userinfo", web::post().to(post_userinfo))
+        .route("/demo/refresh", web::post().to(post_refresh))
+        .route("/demo/logout", web::get().to(get_logout));
+}
+
+/// The demo session id from the cookie, or a new one.
+fn session_id(req: &HttpRequest) -> (String, Option<Cookie<'static>>) {
+    match req
+        .cookie(COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() == 43)
+    {
+        Some(id) => (id, None),
+        None => {
+            let id = random_token();
+            // SameSite=Strict: the demo's POST buttons need no CSRF token of their own.
+            let cookie = Cookie::build(COOKIE, id.clone())
+                .path("/demo")
+                .http_only(true)
+                .same_site(SameSite::Strict)
+                .finish();
+            (id, Some(cookie))
+        }
+    }
+}
+
+fn redirect(location: &str, cookie: Option<Cookie<'static>>) -> HttpResponse {
+    let mut response = HttpResponse::Found()
+        .insert_header(("Location", location.to_owned()))
+        .insert_header(("Cache-Control", "no-store"))
+        .finish();
+    if let Some(cookie) = cookie {
+        let _ = response.add_cookie(&cookie);
+    }
+    response
+}
+
+fn time_text(unix: i64) -> String {
+    format!("{unix} ({} UTC)", {
+        let of_day = unix.rem_euclid(86_400);
+        format!(
+            "{:02}:{:02}:{:02}",
+            of_day / 3600,
+            (of_day % 3600) / 60,
+            of_day % 60
+        )
+    })
+}
+
+async fn get_demo(
+    state: web::Data<AppState>,
+    demo: web::Data<Demo>,
+    req: HttpRequest,
+) -> HttpResponse {
+    let (id, cookie) = session_id(&req);
+    let mut session = demo.session(&id);
+    let lang = page::lang(&state, &req, None);
+    let claims = session.claims.clone().unwrap_or(Value::Null);
+    let amr = claims["amr"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    let context = json!({
+        "signed_in": session.claims.is_some(),
+        "username": DEMO_USER,
+        "name": claims["name"].as_str().or(claims["sub"].as_str()).unwrap_or_default(),
+        "acr": claims["acr"],
+        "amr": amr,
+        "auth_time": claims["auth_time"].as_i64().map(time_text),
+        "sid": claims["sid"],
+        "claims_json": serde_json::to_string_pretty(&claims).unwrap_or_default(),
+        "userinfo_json": session.userinfo.as_ref().map(|u| serde_json::to_string_pretty(u).unwrap_or_default()),
+        "notice": session.notice.take(),
+        "error": session.error.take(),
+    });
+    demo.save(&id, session);
+    let mut response = page::render(&state, StatusCode::OK, "demo", &lang, context);
+    if let Some(cookie) = cookie {
+        let _ = response.add_cookie(&cookie);
+    }
+    response
+}
+
+async fn get_login(demo: web::Data<Demo>, req: HttpRequest) -> HttpResponse {
+    let (id, cookie) = session_id(&req);
+    let rp = match demo.rp().await {
+        Ok(rp) => rp,
+        Err(e) => return fail(&demo, &id, cookie, e),
+    };
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = rp
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .add_extra_param("claims", r#"{"id_token":{"name":null,"email":null}}"#)
+        .set_pkce_challenge(challenge)
+        .url();
+    let mut session = demo.session(&id);
+    session.pending = Some((
+        state.secret().clone(),
+        nonce.secret().clone(),
+        verifier.secret().clone(),
+    ));
+    demo.save(&id, session);
+    redirect(url.as_str(), cookie)
+}
+
+fn fail(demo: &Demo, id: &str, cookie: Option<Cookie<'static>>, detail: String) -> HttpResponse {
+    tracing::warn!(detail, "demo relying party");
+    let mut session = demo.session(id);
+    session.error = Some(detail);
+    demo.save(id, session);
+    redirect("/demo", cookie)
+}
+
+/// The callback query.
+#[derive(Debug, serde::Deserialize)]
+struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+async fn get_callback(
+    demo: web::Data<Demo>,
+    req: HttpRequest,
+    query: web::Query<Callback>,
+) -> HttpResponse {
+    let (id, cookie) = session_id(&req);
+    let query = query.into_inner();
+    let mut session = demo.session(&id);
+    let Some((expected_state, nonce, verifier)) = session.pending.take() else {
+        return fail(
+            &demo,
+            &id,
+            cookie,
+            "no sign-in was started in this browser".into(),
+        );
+    };
+    demo.save(&id, session.clone());
+    if query.state.as_deref() != Some(expected_state.as_str()) {
+        return fail(
+            &demo,
+            &id,
+            cookie,
+            "state does not match (possible CSRF)".into(),
+        );
+    }
+    if let Some(error) = query.error {
+        return fail(
+            &demo,
+            &id,
+            cookie,
+            format!("{error}: {}", query.error_description.unwrap_or_default()),
+        );
+    }
+    // RFC 9207: the response must come from our issuer.
+    if query.iss.as_deref() != Some(format!("{}/oidc", demo.base).as_str()) {
+        return fail(
+            &demo,
+            &id,
+            cookie,
+            "iss does not match the issuer (mix-up attack?)".into(),
+        );
+    }
+    let Some(code) = query.code else {
+        return fail(&demo, &id, cookie, "no code in the response".into());
+    };
+    let rp = match demo.rp().await {
+        Ok(rp) => rp,
+        Err(e) => return fail(&demo, &id, cookie, e),
+    };
+    let request = match rp.exchange_code(AuthorizationCode::new(code)) {
+        Ok(r) => r,
+        Err(e) => return fail(&demo, &id, cookie, e.to_string()),
+    };
+    let tokens = match request
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier))
+        .request_async(&demo.http)
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => return fail(&demo, &id, cookie, format!("token exchange failed: {e}")),
+    };
+    let Some(id_token) = tokens.id_token() else {
+        return fail(&demo, &id, cookie, "no ID token".into());
+    };
+    if let Err(e) = id_token.claims(&rp.id_token_verifier(), &Nonce::new(nonce)) {
+        return fail(&demo, &id, cookie, format!("ID token rejected: {e}"));
+    }
+    session.claims = claims_of(&id_token.to_string());
+    session.id_token = Some(id_token.to_string());
+    session.access_token = Some(tokens.access_token().secret().clone());
+    session.refresh_token = tokens.refresh_token().map(|r| r.secret().clone());
+    session.userinfo = None;
+    demo.save(&id, session);
+    redirect("/demo", cookie)
+}
+
+/// The payload of a JWT whose signature was already verified.
+fn claims_of(jwt: &str) -> Option<Value> {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1)?;
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()?,
+    )
+    .ok()
+}
+
+async fn post_userinfo(demo: web::Data<Demo>, req: HttpRequest) -> HttpResponse {
+    let (id, cookie) = session_id(&req);
+    let mut session = demo.session(&id);
+    let (Some(access), Ok(rp)) = (session.access_token.clone(), demo.rp().await) else {
+        return redirect("/demo", cookie);
+    };
+    let request = match rp.user_info(openidconnect::AccessToken::new(access), None) {
+        Ok(r) => r,
+        Err(e) => return fail(&demo, &id, cookie, e.to_string()),
+    };
+    let result: Result<CoreUserInfoClaims, _> = request.request_async(&demo.http).await;
+    match result {
+        Ok(info) => session.userinfo = serde_json::to_value(&info).ok(),
+        Err(e) => session.error = Some(format!("userinfo failed: {e}")),
+    }
+    demo.save(&id, session);
+    redirect("/demo", cookie)
+}
+
+async fn post_refresh(
+    state: web::Data<AppState>,
+    demo: web::Data<Demo>,
+    req: HttpRequest,
+) -> HttpResponse {
+    let (id, cookie) = session_id(&req);
+    let mut session = demo.session(&id);
+    let (Some(refresh), Ok(rp)) = (session.refresh_token.clone(), demo.rp().await) else {
+        return redirect("/demo", cookie);
+    };
+    let token = RefreshToken::new(refresh);
+    let request = match rp.exchange_refresh_token(&token) {
+        Ok(r) => r,
+        Err(e) => return fail(&demo, &id, cookie, e.to_string()),
+    };
+    match request.request_async(&demo.http).await {
+        Ok(tokens) => {
+            session.access_token = Some(tokens.access_token().secret().clone());
+            session.refresh_token = tokens.refresh_token().map(|r| r.secret().clone());
+            if let Some(id_token) = tokens.id_token() {
+                session.claims = claims_of(&id_token.to_string()).or(session.claims);
+                session.id_token = Some(id_token.to_string());
+            }
+            let lang = page::lang(&state, &req, None);
+            session.notice = Some(page::message(&state, &lang, "demo.refreshed", &[]));
+        }
+        Err(e) => session.error = Some(format!("refresh failed: {e}")),
+    }
+    demo.save(&id, session);
+    redirect("/demo", cookie)
+}
+
+async fn get_logout(demo: web::Data<Demo>, req: HttpRequest) -> HttpResponse {
+    let (id, cookie) = session_id(&req);
+    let session = demo.session(&id);
+    demo.save(&id, DemoSession::default());
+    let mut url = match url::Url::parse(&format!("{}/oidc/session/end", demo.base)) {
+        Ok(url) => url,
+        Err(e) => return fail(&demo, &id, cookie, e.to_string()),
+    };
+    {
+        let mut query = url.query_pairs_mut();
+        if let Some(hint) = &session.id_token {
+            query.append_pair("id_token_hint", hint);
+        }
+        query
+            .append_pair("client_id", DEMO_CLIENT)
+            .append_pair("post_logout_redirect_uri", &format!("{}/demo", demo.base));
+    }
+    redirect(url.as_str(), cookie)
+}
+
+/// Wraps the demo for the app factory.
+pub fn data(demo: Demo) -> web::Data<Demo> {
+    web::Data::from(Arc::new(demo))
+}
