@@ -185,6 +185,11 @@ fn load_config(cli: &Cli) -> Result<Config, CliError> {
     if cli.log_json {
         config.log.format = LogFormat::Json;
     }
+    // Operator commands print their result on stdout; their log shows only what went wrong
+    // (RUST_LOG still wins).
+    if !matches!(cli.command, Command::Serve | Command::Demo) {
+        config.log.level = "warn".to_owned();
+    }
     crate::telemetry::init(&config.log);
     Ok(config)
 }

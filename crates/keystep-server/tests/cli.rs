@@ -483,59 +483,75 @@ fn configuration_errors_name_the_key_and_touch_nothing() {
     drop(stack);
 }
 
-/// The README's first command, as a newcomer runs it: `keystep serve` with nothing
-/// configured creates ./data with the SQLite file and the master key, answers /healthz, and
-/// stops cleanly on SIGTERM.
+/// The README's first command (`demo`) and `serve`, as a newcomer runs them: with nothing
+/// configured they create ./data with the SQLite file and the master key, answer /healthz,
+/// and stop cleanly on SIGTERM. The demo also prints its password and serves /demo.
 #[tokio::test]
-async fn serve_with_nothing_configured_then_stop_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut command = base_command(dir.path());
-    // Only the port differs from the defaults, so parallel test runs do not collide.
-    command
-        .arg("serve")
-        .env("RUST_LOG", "info")
-        .env("KEYSTEP_LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
+async fn serve_and_demo_with_nothing_configured_then_stop_on_sigterm() {
+    for command_name in ["demo", "serve"] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut command = base_command(dir.path());
+        // Only the address differs from the defaults, so parallel test runs do not collide.
+        command
+            .arg(command_name)
+            .env("RUST_LOG", "info")
+            .env("KEYSTEP_LISTEN", format!("127.0.0.1:{port}"))
+            .env("KEYSTEP_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
 
-    let url = format!("http://127.0.0.1:{port}/healthz");
-    let started = Instant::now();
-    let response = loop {
-        match reqwest::get(&url).await {
-            Ok(response) => break response,
-            Err(_) if started.elapsed() < Duration::from_secs(30) => {
-                tokio::time::sleep(Duration::from_millis(100)).await
+        let base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        let response = loop {
+            match reqwest::get(format!("{base}/healthz")).await {
+                Ok(response) => break response,
+                Err(_) if started.elapsed() < Duration::from_secs(30) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    panic!("{command_name}: server did not come up: {e}");
+                }
             }
-            Err(e) => {
-                let _ = child.kill();
-                panic!("server did not come up: {e}");
-            }
+        };
+        assert_eq!(response.status(), 200);
+        let data = dir.path().join("data");
+        assert!(data.join("keystep.db").is_file());
+        assert!(data.join("master.key").is_file());
+        let demo = reqwest::get(format!("{base}/demo")).await.unwrap().status();
+        assert_eq!(
+            demo,
+            if command_name == "demo" { 200 } else { 404 },
+            "{command_name}"
+        );
+
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "exit after SIGTERM: {:?}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(String::from_utf8_lossy(&output.stderr).contains("keystep stopped"));
+        if command_name == "demo" {
+            let printed = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                printed.contains("username: demo") && printed.contains("password: "),
+                "{printed}"
+            );
         }
-    };
-    assert_eq!(response.status(), 200);
-    let data = dir.path().join("data");
-    assert!(data.join("keystep.db").is_file());
-    assert!(data.join("master.key").is_file());
-
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "exit after SIGTERM: {:?}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(String::from_utf8_lossy(&output.stderr).contains("keystep stopped"));
+    }
 }
 
 #[test]
@@ -562,4 +578,85 @@ fn config_file_from_keystep_config_and_test_variables_are_not_keys() {
     assert_ok(&run(command, "analytical engine\n"));
     assert!(dir.path().join("custom-data/keystep.db").is_file());
     assert!(!dir.path().join("data").exists());
+}
+
+#[test]
+fn signing_keys_rotate_and_list() {
+    for stack in Stack::all() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        // A fresh store has no keys until a server starts or keys are rotated.
+        let out = keystep(&stack, dir, &["keys", "rotate"], "");
+        assert_ok(&out);
+        assert!(stdout(&out).contains("new signing keys"));
+        assert_ok(&keystep(&stack, dir, &["keys", "rotate"], ""));
+        let out = keystep(&stack, dir, &["keys", "list", "--json"], "");
+        assert_ok(&out);
+        let keys: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            keys.len(),
+            4,
+            "{}: two generations of RS256 and ES256",
+            stack.name
+        );
+        assert_eq!(keys.iter().filter(|k| k["status"] == "active").count(), 2);
+        assert!(
+            keys.iter().any(|k| k["alg"] == "ES256") && keys.iter().any(|k| k["alg"] == "RS256")
+        );
+        let out = keystep(&stack, dir, &["keys", "list"], "");
+        assert!(
+            stdout(&out).contains("retired (still published)"),
+            "{}",
+            stdout(&out)
+        );
+        assert!(
+            stderr(&out).is_empty(),
+            "operator commands are quiet: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn client_id_token_algorithm() {
+    let stack = Stack::all().remove(0);
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let out = keystep(
+        &stack,
+        dir,
+        &[
+            "client",
+            "add",
+            "ec",
+            "--public",
+            "--redirect-uri",
+            "https://ec.example/cb",
+            "--id-token-alg",
+            "ES256",
+            "--json",
+        ],
+        "",
+    );
+    assert_ok(&out);
+    let client: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(client["id_token_signed_response_alg"], "ES256");
+    assert_fails_with(
+        &keystep(
+            &stack,
+            dir,
+            &[
+                "client",
+                "add",
+                "hs",
+                "--redirect-uri",
+                "https://ec.example/cb",
+                "--id-token-alg",
+                "HS256",
+            ],
+            "",
+        ),
+        "id_token_signed_response_alg",
+    );
+    assert_eq!(client_count(&stack, dir), 1);
 }
