@@ -761,21 +761,23 @@ async fn max_age_and_prompt_login_ask_for_the_password_again() {
 }
 
 #[tokio::test]
-async fn essential_acr_that_cannot_be_met_is_refused() {
-    let w = World::new(Stack::all().remove(0));
+async fn aal2_without_a_second_factor_and_without_enrollment_is_unmet() {
+    let w = World::with(Stack::all().remove(0), |c| c.mfa.enroll_at_login = false);
     let browser = w.browser();
     sign_in_and_exchange(&w, &browser, &[]).await;
     let claims = r#"{"id_token":{"acr":{"essential":true,"values":["aal2"]}}}"#;
+    for extra in [("claims", claims), ("acr_values", "aal2")] {
+        let answer = browser.authorize(&authorize_url(&w, "app", &[extra])).await;
+        assert_eq!(
+            answer.param("error"),
+            Some("unmet_authentication_requirements"),
+            "{extra:?}"
+        );
+        assert_eq!(answer.param("state"), Some("st-1"));
+    }
+    // aal1 is what the session has: no page.
     let answer = browser
-        .authorize(&authorize_url(&w, "app", &[("claims", claims)]))
-        .await;
-    assert_eq!(
-        answer.param("error"),
-        Some("unmet_authentication_requirements")
-    );
-    // A voluntary acr_values is a wish: the OP answers with what it has.
-    let answer = browser
-        .authorize(&authorize_url(&w, "app", &[("acr_values", "aal2")]))
+        .authorize(&authorize_url(&w, "app", &[("acr_values", "aal1")]))
         .await;
     assert!(answer.param("code").is_some());
 }

@@ -26,6 +26,24 @@ pub enum AuditKind {
     SignInFailed,
     /// A person signed out (RP-initiated logout).
     SignedOut,
+    /// A second factor was verified (detail: method).
+    SecondFactorVerified,
+    /// A wrong second-factor code was entered.
+    SecondFactorFailed,
+    /// Second-factor attempts are locked after too many failures.
+    SecondFactorLocked,
+    /// A recovery code was used (detail: how many remain).
+    RecoveryCodeUsed,
+    /// A TOTP authenticator was bound (or replaced).
+    MfaEnrolled,
+    /// Second factors were removed (by the person, or by an operator's reset).
+    MfaRemoved,
+    /// Recovery codes were generated anew.
+    RecoveryCodesRegenerated,
+    /// A person who lost both factors filed a reset request.
+    MfaResetRequested,
+    /// An operator approved or denied a reset request (detail: decision).
+    MfaResetDecided,
     /// An operator registered a client.
     ClientCreated,
     /// An operator removed a client.
@@ -42,6 +60,15 @@ impl AuditKind {
             Self::SignedIn => "signed_in",
             Self::SignInFailed => "sign_in_failed",
             Self::SignedOut => "signed_out",
+            Self::SecondFactorVerified => "second_factor_verified",
+            Self::SecondFactorFailed => "second_factor_failed",
+            Self::SecondFactorLocked => "second_factor_locked",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::MfaEnrolled => "mfa_enrolled",
+            Self::MfaRemoved => "mfa_removed",
+            Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Self::MfaResetRequested => "mfa_reset_requested",
+            Self::MfaResetDecided => "mfa_reset_decided",
             Self::ClientCreated => "client_created",
             Self::ClientRemoved => "client_removed",
         }

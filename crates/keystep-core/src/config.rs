@@ -324,9 +324,27 @@ impl Default for LoginConfig {
 }
 
 /// Second factors.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MfaConfig {
+    /// `optional`: a second factor when the client, the request or the person's own binding
+    /// asks for it; `required`: everyone signs in with a second factor (aal2).
+    pub policy: MfaPolicyConfig,
+    /// `always`: a person with a second factor is asked for it at every sign-in;
+    /// `on_demand`: only when aal2 is needed.
+    pub login: MfaLoginMode,
+    /// Lead a person without a second factor through binding one when aal2 is needed; when
+    /// false, the relying party gets `unmet_authentication_requirements` instead.
+    pub enroll_at_login: bool,
+    /// The issuer label authenticator apps show next to the account name.
+    pub issuer: String,
+    /// TOTP time steps accepted before and after the current one (RFC 6238 §5.2: at most 1).
+    pub totp_skew_steps: u8,
+    /// Wrong second-factor codes within the window before the person's second factor is
+    /// locked for the rest of the window.
+    pub max_failures: u64,
+    /// The counting window for wrong codes, in seconds.
+    pub failure_window_seconds: u64,
     /// How long a verified second factor keeps a session at aal2, in seconds (default 12
     /// hours); after that, new tokens say aal1 and the next aal2 request steps up again.
     pub aal2_lifetime_seconds: u64,
@@ -335,9 +353,36 @@ pub struct MfaConfig {
 impl Default for MfaConfig {
     fn default() -> Self {
         Self {
+            policy: MfaPolicyConfig::Optional,
+            login: MfaLoginMode::Always,
+            enroll_at_login: true,
+            issuer: "keystep".to_owned(),
+            totp_skew_steps: 1,
+            max_failures: 5,
+            failure_window_seconds: 15 * 60,
             aal2_lifetime_seconds: 12 * 3600,
         }
     }
+}
+
+/// The global second-factor policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaPolicyConfig {
+    /// Second factors when asked for.
+    Optional,
+    /// Second factors for everyone.
+    Required,
+}
+
+/// When a person with a second factor is asked for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaLoginMode {
+    /// At every sign-in.
+    Always,
+    /// Only when aal2 is needed.
+    OnDemand,
 }
 
 /// Where the durable store lives, decided from `database_url`.
@@ -480,7 +525,20 @@ impl Config {
         }
         crate::password::argon2_params(&self.password.argon2)
             .map_err(|e| ConfigError::new("password.argon2", e))?;
-        let ranges: [(&str, u64, u64, u64); 9] = [
+        let ranges: [(&str, u64, u64, u64); 12] = [
+            (
+                "mfa.totp_skew_steps",
+                u64::from(self.mfa.totp_skew_steps),
+                0,
+                1,
+            ),
+            ("mfa.max_failures", self.mfa.max_failures, 1, 1000),
+            (
+                "mfa.failure_window_seconds",
+                self.mfa.failure_window_seconds,
+                1,
+                86400,
+            ),
             (
                 "session.idle_timeout_seconds",
                 self.session.idle_timeout_seconds,
@@ -548,6 +606,12 @@ impl Config {
             return Err(ConfigError::new(
                 "session.idle_timeout_seconds",
                 "must not exceed session.absolute_timeout_seconds",
+            ));
+        }
+        if self.mfa.issuer.trim().is_empty() || self.mfa.issuer.contains(':') {
+            return Err(ConfigError::new(
+                "mfa.issuer",
+                "must be non-empty and contain no ':'",
             ));
         }
         if let Some(dir) = &self.web_dir {

@@ -90,12 +90,47 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    totp_bindings (user_id) {
+        user_id -> Text,
+        secret -> Text,
+        last_step -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    recovery_codes (id) {
+        id -> Text,
+        user_id -> Text,
+        code_hash -> Text,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    mfa_reset_requests (id) {
+        id -> Text,
+        user_id -> Text,
+        status -> Text,
+        created_at -> BigInt,
+        decided_at -> Nullable<BigInt>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(sso_sessions -> users (user_id));
+diesel::joinable!(mfa_reset_requests -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     clients,
     audit_events,
     sso_sessions,
     refresh_tokens,
-    signing_keys
+    signing_keys,
+    totp_bindings,
+    recovery_codes,
+    mfa_reset_requests
 );

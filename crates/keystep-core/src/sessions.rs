@@ -86,6 +86,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// Neither expired nor idle too long at `now`.
+    pub fn is_live(&self, now: i64, lifetimes: &SessionLifetimes) -> bool {
+        self.expires_at > now && self.last_seen_at + lifetimes.idle > now
+    }
+
     /// The level this session gives new tokens now.
     pub fn aal(&self, now: i64, lifetimes: &SessionLifetimes) -> Aal {
         match self.second_factor_verified_at {
@@ -180,6 +185,32 @@ pub fn sign_in_with_password(
     Ok((session, token))
 }
 
+/// Records a verified second factor in the session: the level becomes aal2, `auth_time`
+/// moves to now (step-up is an interactive sign-in), and the cookie token is replaced.
+pub fn record_second_factor(
+    conn: &mut DbConn,
+    clock: &dyn Clock,
+    session_id: &str,
+    method: &str,
+) -> Result<(Session, String)> {
+    let now = clock.now();
+    let token = random_token();
+    let updated = diesel::update(sso_sessions::table.find(session_id))
+        .set((
+            sso_sessions::token_hash.eq(hash_token(&token)),
+            sso_sessions::auth_time.eq(now),
+            sso_sessions::second_factor_verified_at.eq(Some(now)),
+            sso_sessions::second_factor_method.eq(Some(method)),
+            sso_sessions::last_seen_at.eq(now),
+        ))
+        .execute(conn)?;
+    if updated != 1 {
+        return Err(crate::Error::SessionNotFound);
+    }
+    let session = find_by_id(conn, session_id)?.ok_or(crate::Error::SessionNotFound)?;
+    Ok((session, token))
+}
+
 /// The session by id.
 pub fn find_by_id(conn: &mut DbConn, id: &str) -> Result<Option<Session>> {
     Ok(sso_sessions::table
@@ -207,7 +238,7 @@ pub fn find_live(
         return Ok(None);
     };
     let now = clock.now();
-    if session.expires_at <= now || session.last_seen_at + lifetimes.idle <= now {
+    if !session.is_live(now, lifetimes) {
         end(conn, clock, &session.id)?;
         return Ok(None);
     }

@@ -102,7 +102,8 @@ async fn end_session(
     let oidc = oidc.into_inner();
     let decision = run_blocking(&state, move |services, conn| {
         let hint = match params.get("id_token_hint") {
-            Some(token) => match oidc.keys.verify::<HintClaims>(services, conn, token, None, false) {
+            // Only an ID token (typ JWT) is a hint; an access token (at+jwt) is not.
+            Some(token) => match oidc.keys.verify::<HintClaims>(services, conn, token, Some("JWT"), false) {
                 Ok(claims) => Some(claims),
                 Err(VerifyError::Invalid(e)) => {
                     tracing::info!(error = %e, "id_token_hint did not verify; asking the person instead");

@@ -92,7 +92,8 @@ async fn get_jwks(state: web::Data<AppState>, oidc: web::Data<Oidc>) -> HttpResp
     match run_blocking(&state, move |services, conn| oidc.keys.jwks(services, conn)).await {
         Ok(jwks) => HttpResponse::Ok()
             .content_type("application/jwk-set+json")
-            .insert_header(("Cache-Control", "public, max-age=300"))
+            // Short: a rotated key signs within 30 seconds on every node.
+            .insert_header(("Cache-Control", "public, max-age=30"))
             .insert_header(("Access-Control-Allow-Origin", "*"))
             .json(jwks),
         Err(e) => {

@@ -179,8 +179,10 @@ pub fn issue(
         "access_token": access_token,
         "token_type": "Bearer",
         "expires_in": config.tokens.access_token_seconds,
-        "scope": scope_string,
     });
+    if !scope_string.is_empty() {
+        body["scope"] = json!(scope_string);
+    }
 
     if let (Some(user), Some(sign_in)) = (grant.user, grant.sign_in) {
         if grant.scope.contains("openid") {

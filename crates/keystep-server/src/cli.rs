@@ -46,6 +46,46 @@ pub enum Command {
     /// Manage the token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Second factors: resets for lost devices.
+    #[command(subcommand)]
+    Mfa(MfaCommand),
+}
+
+/// `keystep mfa …`
+#[derive(Debug, Subcommand)]
+pub enum MfaCommand {
+    /// Remove a person's second factors (lost device): ends their sessions and mails them.
+    Reset {
+        /// Username.
+        name: String,
+    },
+    /// Reset requests filed from the login page; approve or deny one.
+    Requests {
+        /// What to do with a request.
+        #[command(subcommand)]
+        action: Option<RequestAction>,
+        /// List decided requests too.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `keystep mfa requests approve|deny ID`
+#[derive(Debug, Subcommand)]
+pub enum RequestAction {
+    /// Remove the person's second factors, end their sessions, mail them.
+    Approve {
+        /// Request id.
+        id: String,
+    },
+    /// Decline; the person is mailed and nothing changes.
+    Deny {
+        /// Request id.
+        id: String,
+    },
 }
 
 /// `keystep keys …`
@@ -248,6 +288,25 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             match command {
                 KeysCommand::Rotate => commands::keys_rotate(&services, stdout),
                 KeysCommand::List { json } => commands::keys_list(&services, stdout, json),
+            }
+        }
+        Command::Mfa(command) => {
+            let services = open(config)?;
+            match command {
+                MfaCommand::Reset { name } => commands::mfa_reset(&services, stdout, &name),
+                MfaCommand::Requests {
+                    action: None,
+                    all,
+                    json,
+                } => commands::mfa_requests(&services, stdout, all, json),
+                MfaCommand::Requests {
+                    action: Some(RequestAction::Approve { id }),
+                    ..
+                } => commands::mfa_decide(&services, stdout, &id, true),
+                MfaCommand::Requests {
+                    action: Some(RequestAction::Deny { id }),
+                    ..
+                } => commands::mfa_decide(&services, stdout, &id, false),
             }
         }
         Command::Client(command) => {

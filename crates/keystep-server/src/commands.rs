@@ -113,6 +113,8 @@ pub fn user_list(services: &Services, out: &mut impl Write, as_json: bool) -> Re
 pub fn user_disable(services: &Services, out: &mut impl Write, name: &str) -> Result<(), CliError> {
     let user = in_transaction(services, |conn| {
         let user = users::set_disabled(conn, services.clock.as_ref(), name, true)?;
+        // Signed out everywhere; session-bound refresh tokens go with the sessions.
+        keystep_core::sessions::end_all_for_user(conn, services.clock.as_ref(), &user.id)?;
         audit::record(
             conn,
             services.clock.as_ref(),
@@ -120,7 +122,11 @@ pub fn user_disable(services: &Services, out: &mut impl Write, name: &str) -> Re
         )?;
         Ok(user)
     })?;
-    writeln!(out, "disabled user {}", user.username)?;
+    writeln!(
+        out,
+        "disabled user {} and ended their sessions",
+        user.username
+    )?;
     Ok(())
 }
 
@@ -141,6 +147,7 @@ pub fn user_passwd(
             &user.id,
             password,
         )?;
+        keystep_core::sessions::end_all_for_user(conn, services.clock.as_ref(), &user.id)?;
         audit::record(
             conn,
             services.clock.as_ref(),
@@ -148,7 +155,11 @@ pub fn user_passwd(
         )?;
         Ok(user)
     })?;
-    writeln!(out, "password changed for {}", user.username)?;
+    writeln!(
+        out,
+        "password changed for {}; their sessions were ended",
+        user.username
+    )?;
     Ok(())
 }
 
@@ -273,5 +284,77 @@ pub fn keys_list(services: &Services, out: &mut impl Write, as_json: bool) -> Re
             key["status"].as_str().unwrap_or_default()
         )?;
     }
+    Ok(())
+}
+
+/// `keystep mfa reset NAME`
+pub fn mfa_reset(services: &Services, out: &mut impl Write, name: &str) -> Result<(), CliError> {
+    let user = in_transaction(services, |conn| {
+        let user = users::find_by_username(conn, name)?
+            .ok_or_else(|| Error::UserNotFound(name.to_owned()))?;
+        keystep_mfa::reset::reset_user(services, conn, &user, "reset by an operator")?;
+        Ok(user)
+    })?;
+    writeln!(
+        out,
+        "removed the second factors of {}, ended their sessions and mailed {}",
+        user.username, user.email
+    )?;
+    Ok(())
+}
+
+/// `keystep mfa requests`
+pub fn mfa_requests(
+    services: &Services,
+    out: &mut impl Write,
+    all: bool,
+    as_json: bool,
+) -> Result<(), CliError> {
+    let list = in_transaction(services, |conn| keystep_mfa::reset::list(conn, all))?;
+    if as_json {
+        let rows: Vec<_> = list
+            .iter()
+            .map(|(r, username, email)| json!({"id": r.id, "username": username, "email": email, "status": r.status, "created_at": r.created_at, "decided_at": r.decided_at, "ip": r.ip}))
+            .collect();
+        return print_json(out, &json!(rows));
+    }
+    if list.is_empty() {
+        writeln!(
+            out,
+            "no {}reset requests",
+            if all { "" } else { "pending " }
+        )?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<10} {:<20} {:<30} {:<9} FROM",
+        "ID", "USERNAME", "EMAIL", "STATUS"
+    )?;
+    for (r, username, email) in list {
+        writeln!(
+            out,
+            "{:<10} {:<20} {:<30} {:<9} {}",
+            r.id,
+            username,
+            email,
+            r.status,
+            r.ip.unwrap_or_default()
+        )?;
+    }
+    Ok(())
+}
+
+/// `keystep mfa requests approve|deny ID`
+pub fn mfa_decide(
+    services: &Services,
+    out: &mut impl Write,
+    id: &str,
+    approve: bool,
+) -> Result<(), CliError> {
+    let request = in_transaction(services, |conn| {
+        keystep_mfa::reset::decide(services, conn, id, approve)
+    })?;
+    writeln!(out, "request {} {}", request.id, request.status)?;
     Ok(())
 }

@@ -27,6 +27,17 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../web/templates/form_post.hbs"),
     ),
     ("demo", include_str!("../../../web/templates/demo.hbs")),
+    ("mfa", include_str!("../../../web/templates/mfa.hbs")),
+    (
+        "recovery",
+        include_str!("../../../web/templates/recovery.hbs"),
+    ),
+    ("enroll", include_str!("../../../web/templates/enroll.hbs")),
+    (
+        "recovery_codes",
+        include_str!("../../../web/templates/recovery_codes.hbs"),
+    ),
+    ("lost", include_str!("../../../web/templates/lost.hbs")),
 ];
 
 /// Static files: (name, content type, content).
@@ -40,6 +51,11 @@ pub const STATIC_FILES: &[(&str, &str, &str)] = &[
         "autosubmit.js",
         "text/javascript; charset=utf-8",
         include_str!("../../../web/static/autosubmit.js"),
+    ),
+    (
+        "copy.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web/static/copy.js"),
     ),
 ];
 
@@ -227,7 +243,39 @@ mod tests {
                 "{name}: a catalogue key leaked"
             );
         }
-        assert_eq!(TEMPLATES.len(), 6, "a new template needs a sample here");
+        let more = [
+            (
+                "mfa",
+                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "account": "ada", "error": "e"}),
+            ),
+            (
+                "recovery",
+                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "error": null}),
+            ),
+            (
+                "enroll",
+                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "client_name": "Shop", "qr_data_uri": "data:image/svg+xml;base64,AA", "secret_text": "ABC", "otpauth_uri": "otpauth://totp/x", "action": "/login/enroll", "error": null}),
+            ),
+            (
+                "recovery_codes",
+                json!({"lang": "en", "codes": ["aaaa-bbbb-cccc"], "download_href": "data:text/plain,x", "continue_href": "/x"}),
+            ),
+            (
+                "lost",
+                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "sent": true, "error": null}),
+            ),
+            (
+                "lost",
+                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "sent": false, "error": "e"}),
+            ),
+        ];
+        for (name, context) in more {
+            // `t` fails on a missing key, so rendering at all proves every string exists.
+            templates
+                .render(name, &context)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        assert_eq!(TEMPLATES.len(), 11, "a new template needs a sample here");
     }
 
     #[test]

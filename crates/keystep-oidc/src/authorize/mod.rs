@@ -10,8 +10,10 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use keystep_core::clients::{self, Client, MfaPolicy};
 use keystep_core::db::DbConn;
-use keystep_core::sessions::{self, Aal, Session};
+use keystep_core::sessions::{self, Session};
 use keystep_core::{users, Services};
+use keystep_mfa::factors;
+use keystep_mfa::stepup::{self, Decision, SessionState, Situation, Step};
 use keystep_web::cookies::{self, CookieKind};
 use keystep_web::interaction::Interaction;
 use keystep_web::page::{self, PageError};
@@ -32,8 +34,8 @@ enum Outcome {
         mode: ResponseMode,
         fields: Vec<(String, String)>,
     },
-    /// The person must sign in: go to the hosted login.
-    Login { interaction_id: String },
+    /// A page of the hosted login.
+    Login { interaction_id: String, step: Step },
 }
 
 /// `GET /oidc/auth`
@@ -201,71 +203,88 @@ fn decide(
     // A sign-in completed during this interaction satisfies prompt=login and max_age.
     let fresh = |s: &Session| interaction.is_some_and(|i| s.auth_time >= i.created_at);
     let too_old = |s: &Session| request.max_age.is_some_and(|max| now - s.auth_time > max);
-    let must_sign_in = match &session {
-        None => true,
-        Some(s) => !fresh(s) && (request.prompt == Some(Prompt::Login) || too_old(s)),
+    let lifetimes = services.config.session_lifetimes();
+    let has_second_factor = match &session {
+        Some(s) => factors::status(conn, &s.user_id)?.has_second_factor(),
+        None => false,
     };
-    if must_sign_in {
-        if request.prompt == Some(Prompt::None) {
-            return Ok(failure_outcome(
-                services,
-                r.error("login_required", "the person must sign in"),
-            ));
+    let situation = Situation {
+        global: services.config.mfa.policy,
+        client_requires_mfa: client.mfa_policy == MfaPolicy::Required,
+        requested: request.requested_acr,
+        login_mode: services.config.mfa.login,
+        enroll_at_login: services.config.mfa.enroll_at_login,
+        session: session.as_ref().map(|s| SessionState {
+            // When this interaction demands a whole new sign-in (prompt=login, max_age), a
+            // second factor verified before it does not count.
+            level: match interaction.filter(|i| i.force_login) {
+                Some(i)
+                    if s.second_factor_verified_at
+                        .is_none_or(|at| at < i.created_at) =>
+                {
+                    keystep_core::sessions::Aal::Aal1
+                }
+                _ => s.aal(now, &lifetimes),
+            },
+            fresh: fresh(s) || !(request.prompt == Some(Prompt::Login) || too_old(s)),
+        }),
+        has_second_factor,
+        prompt_none: request.prompt == Some(Prompt::None),
+    };
+    let level = match stepup::decide(&situation) {
+        Decision::Fail(error) => {
+            let description = match error {
+                "login_required" => "the person must sign in".to_owned(),
+                "interaction_required" => "a second factor is needed and prompt=none allows no page".to_owned(),
+                _ => "aal2 is required but the person has no second factor and enrollment at sign-in is off".to_owned(),
+            };
+            return Ok(failure_outcome(services, r.error(error, description)));
         }
-        if let Some(existing) = interaction {
+        Decision::Ask(step) => {
+            if let Some(existing) = interaction {
+                return Ok(Outcome::Login {
+                    interaction_id: existing.id.clone(),
+                    step,
+                });
+            }
+            let started = Interaction {
+                id: Interaction::new_id(),
+                client_id: client.id.clone(),
+                client_name: client.display_name.clone(),
+                login_hint: request.login_hint.clone(),
+                ui_locales: request.ui_locales.clone(),
+                created_at: now,
+                force_login: session.is_some() && step == Step::Password,
+                request: serde_json::to_value(request)
+                    .map_err(|e| keystep_core::Error::EphemeralUnavailable(e.to_string()))?,
+            };
+            started.save(services.ephemeral.as_ref())?;
             return Ok(Outcome::Login {
-                interaction_id: existing.id.clone(),
+                interaction_id: started.id,
+                step,
             });
         }
-        let started = Interaction {
-            id: Interaction::new_id(),
-            client_id: client.id.clone(),
-            client_name: client.display_name.clone(),
-            login_hint: request.login_hint.clone(),
-            ui_locales: request.ui_locales.clone(),
-            created_at: now,
-            force_login: session.is_some(),
-            request: serde_json::to_value(request)
-                .map_err(|e| keystep_core::Error::EphemeralUnavailable(e.to_string()))?,
-        };
-        started.save(services.ephemeral.as_ref())?;
-        return Ok(Outcome::Login {
-            interaction_id: started.id,
-        });
-    }
+        Decision::Issue(level) => level,
+    };
     let Some(session) = session else {
         return Ok(failure_outcome(
             services,
             r.error("login_required", "the person must sign in"),
         ));
     };
-
-    let lifetimes = services.config.session_lifetimes();
-    let level = session.aal(now, &lifetimes);
-    // The client's minimum is enforced here, whatever the URL says.
-    let needed = request.requested_acr.max(match client.mfa_policy {
-        MfaPolicy::Required => Some(Aal::Aal2),
-        MfaPolicy::Inherit => None,
-    });
-    let essential_unmet = request
+    if request
         .essential_acr
         .as_ref()
-        .is_some_and(|values| !values.iter().any(|v| v == level.as_str()));
-    let policy_unmet = client.mfa_policy == MfaPolicy::Required && level < Aal::Aal2;
-    if essential_unmet || policy_unmet {
-        // Second factors are not available on this server yet: an aal2 requirement cannot
-        // be met by stepping up.
+        .is_some_and(|values| !values.iter().any(|v| v == level.as_str()))
+    {
         let description = format!(
-            "{} is required but this sign-in reached {}",
-            needed.unwrap_or(Aal::Aal2).as_str(),
+            "none of the essential acr values can be met (this sign-in is {})",
             level.as_str()
         );
-        let error = if request.prompt == Some(Prompt::None) {
-            "interaction_required"
-        } else {
-            "unmet_authentication_requirements"
-        };
-        return Ok(failure_outcome(services, r.error(error, description)));
+        return Ok(failure_outcome(
+            services,
+            r.error("unmet_authentication_requirements", description),
+        ));
     }
 
     let grant = CodeGrant {
@@ -278,7 +297,11 @@ fn decide(
         code_challenge: request.code_challenge.clone(),
         auth_time: session.auth_time,
         acr: level.as_str().to_owned(),
-        amr: session.amr(now, &lifetimes),
+        amr: if level == keystep_core::sessions::Aal::Aal2 {
+            session.amr(now, &lifetimes)
+        } else {
+            vec!["pwd".to_owned()]
+        },
         claims: request.claims.clone(),
     };
     let code = code::issue(services.ephemeral.as_ref(), &grant)?;
@@ -302,10 +325,20 @@ fn respond(
     match outcome {
         Err(e) => page::error_page(state, req, &PageError::from(e)),
         Ok(Outcome::Page(error)) => page::error_page(state, req, &error),
-        Ok(Outcome::Login { interaction_id }) => HttpResponse::Found()
+        Ok(Outcome::Login {
+            interaction_id,
+            step,
+        }) => HttpResponse::Found()
             .insert_header((
                 "Location",
-                state.url(&format!("/login?interaction={interaction_id}")),
+                state.url(&format!(
+                    "{}?interaction={interaction_id}",
+                    match step {
+                        Step::Password => "/login",
+                        Step::SecondFactor => "/login/mfa",
+                        Step::Enrollment => "/login/enroll",
+                    }
+                )),
             ))
             .insert_header(("Cache-Control", "no-store"))
             .finish(),

@@ -5,7 +5,7 @@
 use keystep_core::clients::Client;
 use keystep_core::db::DbConn;
 use keystep_core::refresh_tokens::{self, Rotation};
-use keystep_core::{users, Services};
+use keystep_core::{sessions, users, Services};
 
 use super::GrantResult;
 use crate::error::TokenError;
@@ -24,6 +24,20 @@ pub fn grant(
     let Some(presented) = params.get("refresh_token") else {
         return Ok(Err(TokenError::invalid_request("refresh_token is missing")));
     };
+    // A request the grant could never satisfy is refused before the token is spent, so the
+    // client keeps a working token.
+    if let (Some(requested), Some(current)) = (
+        params.get("scope"),
+        refresh_tokens::find_by_token(conn, presented)?,
+    ) {
+        if current.client_id == client.id
+            && !Scopes::parse(requested).is_subset_of(&Scopes::parse(&current.scope))
+        {
+            return Ok(Err(TokenError::invalid_scope(
+                "the scope may only narrow what was granted",
+            )));
+        }
+    }
     let old = match refresh_tokens::spend(conn, services.clock.as_ref(), presented, &client.id)? {
         Rotation::Rotated(old) => old,
         Rotation::Invalid => {
@@ -51,6 +65,20 @@ pub fn grant(
         }
         None => granted,
     };
+    // A token bound to an SSO session ends with it, also when the session ended by expiry
+    // while no browser came back to notice.
+    if let Some(session_id) = &old.session_id {
+        let lifetimes = services.config.session_lifetimes();
+        let live = sessions::find_by_id(conn, session_id)?
+            .is_some_and(|s| s.is_live(services.clock.now(), &lifetimes));
+        if !live {
+            refresh_tokens::revoke_family(conn, services.clock.as_ref(), &old.family_id)?;
+            tokens::revoke_grant_access_tokens(services, &old.family_id)?;
+            return Ok(Err(TokenError::invalid_grant(
+                "the sign-in session of this token has ended",
+            )));
+        }
+    }
     let user = match users::find_by_id(conn, &old.user_id)? {
         Some(user) if !user.disabled => user,
         _ => {

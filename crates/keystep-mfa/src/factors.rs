@@ -1,0 +1,78 @@
+//! A person's second factors as a whole: which are bound, removing all of them, and the
+//! attempt throttle that guards every second-factor guess (counted in the ephemeral store,
+//! so every node sees the same count).
+
+use std::time::Duration;
+
+use keystep_core::db::DbConn;
+use keystep_core::throttle::{self, Limit};
+use keystep_core::Services;
+
+use crate::{recovery, totp};
+
+/// The second factors of a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    /// When the TOTP authenticator was bound, if it is.
+    pub totp_bound_at: Option<i64>,
+    /// Unused recovery codes.
+    pub recovery_codes_left: i64,
+}
+
+impl Status {
+    /// True when the person can pass a second-factor check.
+    pub fn has_second_factor(&self) -> bool {
+        self.totp_bound_at.is_some() || self.recovery_codes_left > 0
+    }
+}
+
+/// A person's second factors.
+pub fn status(conn: &mut DbConn, user_id: &str) -> keystep_core::Result<Status> {
+    Ok(Status {
+        totp_bound_at: totp::find(conn, user_id)?.map(|b| b.created_at),
+        recovery_codes_left: recovery::remaining(conn, user_id)?,
+    })
+}
+
+/// Removes the TOTP binding and every recovery code.
+pub fn remove_all(conn: &mut DbConn, user_id: &str) -> keystep_core::Result<()> {
+    totp::unbind(conn, user_id)?;
+    recovery::remove_all(conn, user_id)?;
+    Ok(())
+}
+
+const THROTTLE_SCOPE: &str = "second-factor";
+
+fn limit(services: &Services) -> Limit {
+    Limit {
+        max_failures: services.config.mfa.max_failures,
+        window: Duration::from_secs(services.config.mfa.failure_window_seconds),
+    }
+}
+
+/// When the person's second factor is locked, until when (Unix seconds).
+pub fn locked_until(services: &Services, user_id: &str) -> keystep_core::Result<Option<i64>> {
+    throttle::locked_until(
+        services.ephemeral.as_ref(),
+        services.clock.as_ref(),
+        THROTTLE_SCOPE,
+        user_id,
+        limit(services),
+    )
+}
+
+/// Counts a wrong code; returns the lock's end when this failure locked the factor.
+pub fn record_failure(services: &Services, user_id: &str) -> keystep_core::Result<Option<i64>> {
+    throttle::record_failure(
+        services.ephemeral.as_ref(),
+        THROTTLE_SCOPE,
+        user_id,
+        limit(services),
+    )?;
+    locked_until(services, user_id)
+}
+
+/// Forgets the failures after a success.
+pub fn reset_failures(services: &Services, user_id: &str) -> keystep_core::Result<()> {
+    throttle::reset(services.ephemeral.as_ref(), THROTTLE_SCOPE, user_id)
+}

@@ -1,0 +1,272 @@
+//! The lost-device path and operator resets. A person who lost both their authenticator and
+//! their recovery codes confirms a code mailed to their address and files a reset request (the
+//! equivalent of a support ticket); an operator approves or denies it with
+//! `keystep mfa requests`. Approval — like `keystep mfa reset` — removes the second factors,
+//! ends the person's sessions, writes an audit event and mails the person.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use keystep_core::audit::{self, Actor, AuditKind, NewAuditEvent};
+use keystep_core::db::DbConn;
+use keystep_core::mail::Mail;
+use keystep_core::schema::{mfa_reset_requests, users};
+use keystep_core::throttle::{self, Limit};
+use keystep_core::users::User;
+use keystep_core::{sessions, Error, Services};
+use rand::Rng;
+
+use crate::factors;
+
+/// How long a mailed confirmation code lives.
+pub const EMAIL_CODE_TTL: Duration = Duration::from_secs(10 * 60);
+const EMAIL_CODE_PURPOSE: &str = "email_code";
+
+/// A stored request.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = mfa_reset_requests)]
+pub struct ResetRequest {
+    /// Id operators type.
+    pub id: String,
+    /// Whose.
+    pub user_id: String,
+    /// `pending`, `approved` or `denied`.
+    pub status: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub decided_at: Option<i64>,
+    /// Where it was filed from.
+    pub ip: Option<String>,
+    /// The browser it was filed from.
+    pub user_agent: Option<String>,
+}
+
+fn email_code_key(subject: &str) -> String {
+    format!("mfa-lost-code:{subject}")
+}
+
+fn email_limit() -> Limit {
+    Limit {
+        max_failures: 5,
+        window: EMAIL_CODE_TTL,
+    }
+}
+
+/// Mails a 6-digit confirmation code to the person; `subject` ties it to this sign-in.
+pub fn send_email_code(
+    services: &Services,
+    subject: &str,
+    user: &User,
+) -> keystep_core::Result<()> {
+    let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
+    let mac = services.secret_box.mac(EMAIL_CODE_PURPOSE, code.as_bytes());
+    services
+        .ephemeral
+        .put(&email_code_key(subject), mac.as_bytes(), EMAIL_CODE_TTL)?;
+    services.mailer.send(&Mail {
+        to: user.email.clone(),
+        subject: "Your keystep confirmation code".into(),
+        body: format!(
+            "Hello {},\n\nSomeone (hopefully you) asked to reset the second factor of your keystep account.\n\nYour confirmation code is: {code}\n\nIt expires in 10 minutes. If this was not you, ignore this mail; nothing changes without it.\n",
+            user.display_name
+        ),
+    })
+}
+
+/// What checking the mailed code came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailCodeCheck {
+    /// Right; the code is spent.
+    Accepted,
+    /// Wrong, expired or never sent.
+    Wrong,
+    /// Too many wrong codes; until this Unix second.
+    Locked(i64),
+}
+
+/// Checks (and spends) the mailed code.
+pub fn check_email_code(
+    services: &Services,
+    subject: &str,
+    code: &str,
+) -> keystep_core::Result<EmailCodeCheck> {
+    let store = services.ephemeral.as_ref();
+    if let Some(until) = throttle::locked_until(
+        store,
+        services.clock.as_ref(),
+        "email-code",
+        subject,
+        email_limit(),
+    )? {
+        return Ok(EmailCodeCheck::Locked(until));
+    }
+    let digits: String = code.chars().filter(char::is_ascii_digit).collect();
+    let expected = store.get(&email_code_key(subject))?;
+    let presented = services
+        .secret_box
+        .mac(EMAIL_CODE_PURPOSE, digits.as_bytes());
+    let matches = expected.is_some_and(|e| {
+        keystep_core::opaque::constant_time_eq(&String::from_utf8_lossy(&e), &presented)
+    });
+    // Taking the code makes it single use even if two submissions race.
+    if matches && store.take(&email_code_key(subject))?.is_some() {
+        throttle::reset(store, "email-code", subject)?;
+        return Ok(EmailCodeCheck::Accepted);
+    }
+    throttle::record_failure(store, "email-code", subject, email_limit())?;
+    Ok(EmailCodeCheck::Wrong)
+}
+
+/// Files a request (or returns the person's pending one).
+pub fn file(
+    services: &Services,
+    conn: &mut DbConn,
+    user_id: &str,
+    ip: Option<&str>,
+    user_agent: Option<&str>,
+) -> keystep_core::Result<ResetRequest> {
+    if let Some(pending) = mfa_reset_requests::table
+        .filter(mfa_reset_requests::user_id.eq(user_id))
+        .filter(mfa_reset_requests::status.eq("pending"))
+        .select(ResetRequest::as_select())
+        .first(conn)
+        .optional()?
+    {
+        return Ok(pending);
+    }
+    let request = ResetRequest {
+        id: keystep_core::opaque::random_token()[..8].to_lowercase(),
+        user_id: user_id.to_owned(),
+        status: "pending".into(),
+        created_at: services.clock.now(),
+        decided_at: None,
+        ip: ip.map(str::to_owned),
+        user_agent: user_agent.map(|u| u.chars().take(512).collect()),
+    };
+    diesel::insert_into(mfa_reset_requests::table)
+        .values((
+            mfa_reset_requests::id.eq(&request.id),
+            mfa_reset_requests::user_id.eq(&request.user_id),
+            mfa_reset_requests::status.eq(&request.status),
+            mfa_reset_requests::created_at.eq(request.created_at),
+            mfa_reset_requests::ip.eq(&request.ip),
+            mfa_reset_requests::user_agent.eq(&request.user_agent),
+        ))
+        .execute(conn)?;
+    let mut event = NewAuditEvent::new(
+        Actor::User(user_id.to_owned()),
+        AuditKind::MfaResetRequested,
+        Some(user_id),
+    );
+    event.ip = ip;
+    event.user_agent = user_agent;
+    event.detail = serde_json::json!({"request": request.id});
+    audit::record(conn, services.clock.as_ref(), &event)?;
+    Ok(request)
+}
+
+/// Requests with their person's username and email, newest first; only pending ones unless
+/// `all`.
+pub fn list(
+    conn: &mut DbConn,
+    all: bool,
+) -> keystep_core::Result<Vec<(ResetRequest, String, String)>> {
+    let mut query = mfa_reset_requests::table
+        .inner_join(users::table)
+        .select((ResetRequest::as_select(), users::username, users::email))
+        .order(mfa_reset_requests::created_at.desc())
+        .into_boxed();
+    if !all {
+        query = query.filter(mfa_reset_requests::status.eq("pending"));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Removes a person's second factors as an operator: factors gone, sessions ended, audit
+/// event, mail.
+pub fn reset_user(
+    services: &Services,
+    conn: &mut DbConn,
+    user: &User,
+    reason: &str,
+) -> keystep_core::Result<()> {
+    factors::remove_all(conn, &user.id)?;
+    sessions::end_all_for_user(conn, services.clock.as_ref(), &user.id)?;
+    let mut event = NewAuditEvent::new(Actor::Cli, AuditKind::MfaRemoved, Some(&user.id));
+    event.detail = serde_json::json!({"reason": reason});
+    audit::record(conn, services.clock.as_ref(), &event)?;
+    services.mailer.send(&Mail {
+        to: user.email.clone(),
+        subject: "The second factor of your keystep account was removed".into(),
+        body: format!(
+            "Hello {},\n\nAn administrator removed the second factor (authenticator app and recovery codes) of your keystep account ({reason}). You have been signed out everywhere.\n\nAt your next sign-in you may be asked to bind an authenticator again. If you did not ask for this, contact your administrator at once.\n",
+            user.display_name
+        ),
+    })
+}
+
+/// Approves or denies a pending request.
+pub fn decide(
+    services: &Services,
+    conn: &mut DbConn,
+    id: &str,
+    approve: bool,
+) -> keystep_core::Result<ResetRequest> {
+    let Some((request, _, _)) = mfa_reset_requests::table
+        .inner_join(users::table)
+        .filter(mfa_reset_requests::id.eq(id))
+        .select((ResetRequest::as_select(), users::username, users::email))
+        .first::<(ResetRequest, String, String)>(conn)
+        .optional()?
+    else {
+        return Err(Error::invalid(
+            "request",
+            format!("no reset request {id:?}"),
+        ));
+    };
+    if request.status != "pending" {
+        return Err(Error::invalid(
+            "request",
+            format!("request {id} was already {}", request.status),
+        ));
+    }
+    let status = if approve { "approved" } else { "denied" };
+    let updated = diesel::update(
+        mfa_reset_requests::table
+            .find(id)
+            .filter(mfa_reset_requests::status.eq("pending")),
+    )
+    .set((
+        mfa_reset_requests::status.eq(status),
+        mfa_reset_requests::decided_at.eq(Some(services.clock.now())),
+    ))
+    .execute(conn)?;
+    if updated != 1 {
+        return Err(Error::invalid(
+            "request",
+            format!("request {id} was decided meanwhile"),
+        ));
+    }
+    let user = keystep_core::users::find_by_id(conn, &request.user_id)?
+        .ok_or_else(|| Error::UserNotFound(request.user_id.clone()))?;
+    let mut event = NewAuditEvent::new(Actor::Cli, AuditKind::MfaResetDecided, Some(&user.id));
+    event.detail = serde_json::json!({"request": id, "decision": status});
+    audit::record(conn, services.clock.as_ref(), &event)?;
+    if approve {
+        reset_user(services, conn, &user, "reset request approved")?;
+    } else {
+        services.mailer.send(&Mail {
+            to: user.email.clone(),
+            subject: "Your keystep reset request was declined".into(),
+            body: format!(
+                "Hello {},\n\nAn administrator declined the request to remove the second factor of your keystep account. Nothing has changed. Contact your administrator if you still need help.\n",
+                user.display_name
+            ),
+        })?;
+    }
+    Ok(ResetRequest {
+        status: status.into(),
+        ..request
+    })
+}

@@ -1,0 +1,279 @@
+//! The step-up decision: what a sign-in needs, from the global policy, the client's policy,
+//! the person's own binding, the request (`acr_values`, essential `acr`), the session's level
+//! and freshness, and `prompt`. The highest demand wins; the client's minimum cannot be
+//! lowered by editing the URL. Step-up asks only for what is missing, and `prompt=none`
+//! never shows a page (OIDC Core §3.1.2.1).
+
+use keystep_core::config::{MfaLoginMode, MfaPolicyConfig};
+use keystep_core::sessions::Aal;
+
+/// The SSO session, as far as the decision cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionState {
+    /// Its level now.
+    pub level: Aal,
+    /// False when `max_age` is exceeded or `prompt=login` asks for a new sign-in that has not
+    /// happened yet.
+    pub fresh: bool,
+}
+
+/// Everything the decision depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Situation {
+    /// `mfa.policy`.
+    pub global: MfaPolicyConfig,
+    /// The client registered with `--mfa required`.
+    pub client_requires_mfa: bool,
+    /// The highest level the request asks for (`acr_values` or an essential `acr`).
+    pub requested: Option<Aal>,
+    /// `mfa.login`.
+    pub login_mode: MfaLoginMode,
+    /// `mfa.enroll_at_login`.
+    pub enroll_at_login: bool,
+    /// The session, if there is a live one.
+    pub session: Option<SessionState>,
+    /// Whether the person (of the session) has a second factor bound.
+    pub has_second_factor: bool,
+    /// `prompt=none`.
+    pub prompt_none: bool,
+}
+
+/// The page a sign-in goes to next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Username and password.
+    Password,
+    /// A second factor (TOTP or a recovery code).
+    SecondFactor,
+    /// Binding a second factor first.
+    Enrollment,
+}
+
+/// What to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Issue the code now, at this level.
+    Issue(Aal),
+    /// Show a page.
+    Ask(Step),
+    /// Answer the relying party with this OAuth error.
+    Fail(&'static str),
+}
+
+/// The level this sign-in needs.
+pub fn required_level(s: &Situation) -> Aal {
+    let person_wants_mfa = s.has_second_factor && s.login_mode == MfaLoginMode::Always;
+    if s.global == MfaPolicyConfig::Required
+        || s.client_requires_mfa
+        || s.requested == Some(Aal::Aal2)
+        || person_wants_mfa
+    {
+        Aal::Aal2
+    } else {
+        Aal::Aal1
+    }
+}
+
+/// Decides.
+pub fn decide(s: &Situation) -> Decision {
+    let Some(session) = s.session.filter(|session| session.fresh) else {
+        return if s.prompt_none {
+            Decision::Fail("login_required")
+        } else {
+            Decision::Ask(Step::Password)
+        };
+    };
+    let needed = required_level(s);
+    if session.level >= needed {
+        return Decision::Issue(session.level);
+    }
+    // The session is at aal1 and aal2 is needed: only the second factor is missing.
+    if s.has_second_factor {
+        return if s.prompt_none {
+            Decision::Fail("interaction_required")
+        } else {
+            Decision::Ask(Step::SecondFactor)
+        };
+    }
+    if !s.enroll_at_login {
+        return Decision::Fail("unmet_authentication_requirements");
+    }
+    if s.prompt_none {
+        Decision::Fail("interaction_required")
+    } else {
+        Decision::Ask(Step::Enrollment)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_situations() -> Vec<Situation> {
+        let mut out = Vec::new();
+        let sessions = [
+            None,
+            Some(SessionState {
+                level: Aal::Aal1,
+                fresh: true,
+            }),
+            Some(SessionState {
+                level: Aal::Aal2,
+                fresh: true,
+            }),
+            Some(SessionState {
+                level: Aal::Aal1,
+                fresh: false,
+            }),
+            Some(SessionState {
+                level: Aal::Aal2,
+                fresh: false,
+            }),
+        ];
+        for global in [MfaPolicyConfig::Optional, MfaPolicyConfig::Required] {
+            for client_requires_mfa in [false, true] {
+                for requested in [None, Some(Aal::Aal1), Some(Aal::Aal2)] {
+                    for login_mode in [MfaLoginMode::Always, MfaLoginMode::OnDemand] {
+                        for enroll_at_login in [false, true] {
+                            for session in sessions {
+                                for has_second_factor in [false, true] {
+                                    for prompt_none in [false, true] {
+                                        out.push(Situation {
+                                            global,
+                                            client_requires_mfa,
+                                            requested,
+                                            login_mode,
+                                            enroll_at_login,
+                                            session,
+                                            has_second_factor,
+                                            prompt_none,
+                                        });
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The rules, written independently of `decide`, checked on every combination.
+    #[test]
+    fn the_whole_decision_table() {
+        let situations = all_situations();
+        assert_eq!(situations.len(), 2 * 2 * 3 * 2 * 2 * 5 * 2 * 2);
+        for s in situations {
+            let decision = decide(&s);
+            let aal2_needed = s.global == MfaPolicyConfig::Required
+                || s.client_requires_mfa
+                || s.requested == Some(Aal::Aal2)
+                || (s.has_second_factor && s.login_mode == MfaLoginMode::Always);
+            let expected = match s.session {
+                None | Some(SessionState { fresh: false, .. }) if s.prompt_none => {
+                    Decision::Fail("login_required")
+                }
+                None | Some(SessionState { fresh: false, .. }) => Decision::Ask(Step::Password),
+                Some(SessionState {
+                    level: Aal::Aal2, ..
+                }) => Decision::Issue(Aal::Aal2),
+                Some(SessionState {
+                    level: Aal::Aal1, ..
+                }) if !aal2_needed => Decision::Issue(Aal::Aal1),
+                Some(_) if s.has_second_factor && s.prompt_none => {
+                    Decision::Fail("interaction_required")
+                }
+                Some(_) if s.has_second_factor => Decision::Ask(Step::SecondFactor),
+                Some(_) if !s.enroll_at_login => {
+                    Decision::Fail("unmet_authentication_requirements")
+                }
+                Some(_) if s.prompt_none => Decision::Fail("interaction_required"),
+                Some(_) => Decision::Ask(Step::Enrollment),
+            };
+            assert_eq!(decision, expected, "{s:?}");
+            // prompt=none never shows a page.
+            if s.prompt_none {
+                assert!(!matches!(decision, Decision::Ask(_)), "{s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn readable_cases() {
+        let base = Situation {
+            global: MfaPolicyConfig::Optional,
+            client_requires_mfa: false,
+            requested: None,
+            login_mode: MfaLoginMode::OnDemand,
+            enroll_at_login: true,
+            session: Some(SessionState {
+                level: Aal::Aal1,
+                fresh: true,
+            }),
+            has_second_factor: true,
+            prompt_none: false,
+        };
+        assert_eq!(
+            decide(&base),
+            Decision::Issue(Aal::Aal1),
+            "on demand, nothing asked"
+        );
+        assert_eq!(
+            decide(&Situation {
+                requested: Some(Aal::Aal2),
+                ..base
+            }),
+            Decision::Ask(Step::SecondFactor),
+            "step-up asks only for the code"
+        );
+        assert_eq!(
+            decide(&Situation {
+                login_mode: MfaLoginMode::Always,
+                ..base
+            }),
+            Decision::Ask(Step::SecondFactor)
+        );
+        assert_eq!(
+            decide(&Situation {
+                client_requires_mfa: true,
+                has_second_factor: false,
+                ..base
+            }),
+            Decision::Ask(Step::Enrollment)
+        );
+        assert_eq!(
+            decide(&Situation {
+                client_requires_mfa: true,
+                has_second_factor: false,
+                enroll_at_login: false,
+                ..base
+            }),
+            Decision::Fail("unmet_authentication_requirements")
+        );
+        assert_eq!(
+            decide(&Situation {
+                requested: Some(Aal::Aal2),
+                prompt_none: true,
+                ..base
+            }),
+            Decision::Fail("interaction_required")
+        );
+        assert_eq!(
+            decide(&Situation {
+                session: None,
+                ..base
+            }),
+            Decision::Ask(Step::Password)
+        );
+        // A client's minimum holds whatever the request says.
+        assert_eq!(
+            decide(&Situation {
+                client_requires_mfa: true,
+                requested: Some(Aal::Aal1),
+                ..base
+            }),
+            Decision::Ask(Step::SecondFactor)
+        );
+    }
+}

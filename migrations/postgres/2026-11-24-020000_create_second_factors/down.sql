@@ -1,0 +1,3 @@
+DROP TABLE mfa_reset_requests;
+DROP TABLE recovery_codes;
+DROP TABLE totp_bindings;
