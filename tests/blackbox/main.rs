@@ -8,6 +8,7 @@ mod config_files;
 mod demo;
 mod ephemeral;
 mod login;
+mod mfa;
 mod oidc;
 mod server;
 mod storage;

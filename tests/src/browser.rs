@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use keystep_core::clients::{self, NewClient};
+use keystep_core::clock::Clock;
 use keystep_core::users::{self, NewUser};
 use openidconnect::core::CoreClient;
 use openidconnect::{
@@ -88,6 +89,20 @@ impl World {
             },
         )
         .unwrap();
+        // A public client that demands a second factor of everyone.
+        clients::create_client(
+            &mut conn,
+            services.clock.as_ref(),
+            &NewClient {
+                id: "strict".into(),
+                display_name: "Strict App".into(),
+                public: true,
+                redirect_uris: vec![REDIRECT_URI.into()],
+                mfa_policy: clients::MfaPolicy::Required,
+                ..NewClient::default()
+            },
+        )
+        .unwrap();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -118,6 +133,34 @@ impl World {
             Some(ClientSecret::new(self.client_secret.clone())),
         )
         .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.into()).unwrap())
+    }
+
+    /// Binds a TOTP authenticator to ada (as a finished enrollment would) and returns its
+    /// secret.
+    pub fn bind_totp(&self) -> Vec<u8> {
+        let services = &self.server.services;
+        let mut conn = services.db.conn().unwrap();
+        let secret = keystep_mfa::totp::new_secret();
+        keystep_mfa::totp::bind(services, &mut conn, &self.user_id, &secret, 0).unwrap();
+        secret
+    }
+
+    /// The TOTP code for `secret` at the server's current time.
+    pub fn totp_now(&self, secret: &[u8]) -> String {
+        totp_code(secret, self.server.clock.now())
+    }
+
+    /// Mails in the server's outbox, oldest first.
+    pub fn outbox(&self) -> Vec<String> {
+        let dir = self.server.data_dir.path().join("data/outbox");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        files
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
     }
 
     /// A browser with an empty cookie jar.
@@ -304,5 +347,146 @@ impl Browser {
         );
         let resume = location(&response).unwrap();
         self.authorize(&resume).await
+    }
+}
+
+/// The 6-digit TOTP code (SHA-1, 30 s) for `secret` at `unix`, computed independently of
+/// keystep with the RFC 6238 algorithm as apps do.
+pub fn totp_code(secret: &[u8], unix: i64) -> String {
+    use std::fmt::Write;
+    let counter = (unix / 30).to_be_bytes();
+    let mac = hmac_sha1(secret, &counter);
+    let offset = usize::from(mac[19] & 0x0f);
+    let binary = (u32::from(mac[offset] & 0x7f) << 24)
+        | (u32::from(mac[offset + 1]) << 16)
+        | (u32::from(mac[offset + 2]) << 8)
+        | u32::from(mac[offset + 3]);
+    let mut out = String::new();
+    write!(out, "{:06}", binary % 1_000_000).unwrap();
+    out
+}
+
+/// HMAC-SHA-1 (RFC 2104) over SHA-1 from the `sha1` reference: small enough to write here,
+/// so the tests do not share code with what they test.
+fn hmac_sha1(key: &[u8], message: &[u8]) -> [u8; 20] {
+    let mut block = [0u8; 64];
+    block[..key.len()].copy_from_slice(key);
+    let inner: Vec<u8> = block
+        .iter()
+        .map(|b| b ^ 0x36)
+        .chain(message.iter().copied())
+        .collect();
+    let inner_hash = sha1(&inner);
+    let outer: Vec<u8> = block
+        .iter()
+        .map(|b| b ^ 0x5c)
+        .chain(inner_hash.iter().copied())
+        .collect();
+    sha1(&outer)
+}
+
+fn sha1(data: &[u8]) -> [u8; 20] {
+    let mut h: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
+    let mut message = data.to_vec();
+    let bit_len = (data.len() as u64) * 8;
+    message.push(0x80);
+    while message.len() % 64 != 56 {
+        message.push(0);
+    }
+    message.extend_from_slice(&bit_len.to_be_bytes());
+    for chunk in message.chunks(64) {
+        let mut w = [0u32; 80];
+        for i in 0..16 {
+            w[i] = u32::from_be_bytes([
+                chunk[4 * i],
+                chunk[4 * i + 1],
+                chunk[4 * i + 2],
+                chunk[4 * i + 3],
+            ]);
+        }
+        for i in 16..80 {
+            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+        }
+        let (mut a, mut b, mut c, mut d, mut e) = (h[0], h[1], h[2], h[3], h[4]);
+        for (i, word) in w.iter().enumerate() {
+            let (f, k) = match i {
+                0..=19 => ((b & c) | ((!b) & d), 0x5A82_7999),
+                20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
+                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
+                _ => (b ^ c ^ d, 0xCA62_C1D6),
+            };
+            let temp = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(*word);
+            e = d;
+            d = c;
+            c = b.rotate_left(30);
+            b = a;
+            a = temp;
+        }
+        h[0] = h[0].wrapping_add(a);
+        h[1] = h[1].wrapping_add(b);
+        h[2] = h[2].wrapping_add(c);
+        h[3] = h[3].wrapping_add(d);
+        h[4] = h[4].wrapping_add(e);
+    }
+    let mut out = [0u8; 20];
+    for (i, word) in h.iter().enumerate() {
+        out[4 * i..4 * i + 4].copy_from_slice(&word.to_be_bytes());
+    }
+    out
+}
+
+/// The text of the element with `id` (its first text node), entities for & " < > undone.
+pub fn element_text(html: &str, id: &str) -> Option<String> {
+    let marker = format!("id=\"{id}\"");
+    let at = html.find(&marker)?;
+    let start = html[at..].find('>')? + at + 1;
+    let end = html[start..].find('<')? + start;
+    Some(
+        html[start..end]
+            .replace("&amp;", "&")
+            .replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&#x3D;", "="),
+    )
+}
+
+/// Every `<code>` inside the element with `id`.
+pub fn codes_in(html: &str, id: &str) -> Vec<String> {
+    let Some(at) = html.find(&format!("id=\"{id}\"")) else {
+        return vec![];
+    };
+    let end = html[at..].find("</ul>").map_or(html.len(), |e| e + at);
+    html[at..end]
+        .split("<code>")
+        .skip(1)
+        .filter_map(|c| c.split("</code>").next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 6238 appendix B (SHA-1), last six digits.
+    #[test]
+    fn independent_totp_matches_the_rfc() {
+        let secret = b"12345678901234567890";
+        assert_eq!(totp_code(secret, 59), "287082");
+        assert_eq!(totp_code(secret, 1_111_111_109), "081804");
+        assert_eq!(totp_code(secret, 1_234_567_890), "005924");
+        assert_eq!(totp_code(secret, 20_000_000_000), "353130");
     }
 }

@@ -230,7 +230,7 @@ mod tests {
             ),
             (
                 "demo",
-                json!({"lang": "en", "signed_in": true, "username": "demo", "name": "Demo", "acr": "aal1", "amr": "pwd", "auth_time": "1", "sid": "s", "claims_json": "{}", "userinfo_json": "{}", "notice": "n", "error": "e"}),
+                json!({"lang": "en", "signed_in": true, "username": "demo", "name": "Demo", "acr": "aal1", "amr": "pwd", "auth_time": "1", "sid": "s", "claims_json": "{}", "userinfo_json": "{}", "notice": "n", "error": "e", "api": {"ok": false, "status": 401, "challenge": "Bearer", "body": "b", "step_up": true, "step_up_href": "/x"}}),
             ),
         ];
         for (name, context) in samples {

@@ -1,0 +1,631 @@
+//! Second factors end to end: enrollment at sign-in (the test computes TOTP codes from the
+//! secret shown on the page), sign-in with TOTP, replay, throttle and lock, recovery codes
+//! (once, and under concurrency), step-up from an aal1 session, prompt=none, the global
+//! policy, and the lost-device path through the operator.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use keystep_core::config::{MfaLoginMode, MfaPolicyConfig};
+use keystep_mfa::recovery;
+use keystep_tests::browser::{
+    codes_in, element_text, hidden_value, totp_code, Browser, Redirect, World, PASSWORD,
+    REDIRECT_URI,
+};
+use keystep_tests::Stack;
+use serde_json::Value;
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+fn authorize_url(w: &World, client_id: &str, extra: &[(&str, &str)]) -> String {
+    let mut url = url::Url::parse(&w.server.url("/oidc/auth")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("state", "s")
+        .append_pair("nonce", "n")
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256")
+        .extend_pairs(extra);
+    url.to_string()
+}
+
+fn jwt_claims(token: &str) -> Value {
+    let part = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// Signs in with the password from `url`; returns where keystep sends the browser next.
+async fn password_step(w: &World, browser: &Browser, url: &str) -> Redirect {
+    let to_login = browser.authorize(url).await;
+    assert!(
+        to_login.location.contains("/login?interaction="),
+        "{}",
+        to_login.location
+    );
+    let page = browser.login_page(&to_login.location).await;
+    let response = browser
+        .submit_login(&w.server.url(""), &page, "ada", PASSWORD)
+        .await;
+    assert_eq!(response.status(), 303);
+    browser.authorize(&location(&response)).await
+}
+
+async fn post(browser: &Browser, url: String, form: &[(&str, &str)]) -> reqwest::Response {
+    browser.http.post(url).form(form).send().await.unwrap()
+}
+
+/// Submits a code on the second-factor page at `page_url`.
+async fn submit_code(
+    w: &World,
+    browser: &Browser,
+    page_url: &str,
+    field: &str,
+    code: &str,
+) -> reqwest::Response {
+    let html = browser.get(page_url).await.text().await.unwrap();
+    let csrf = hidden_value(&html, "csrf_token").expect("csrf token");
+    let interaction = hidden_value(&html, "interaction").unwrap_or_default();
+    let action = if field == "recovery_code" {
+        "/login/recovery"
+    } else {
+        "/login/mfa"
+    };
+    post(
+        browser,
+        w.server.url(action),
+        &[
+            ("csrf_token", &csrf),
+            ("interaction", &interaction),
+            (field, code),
+        ],
+    )
+    .await
+}
+
+async fn exchange_public(w: &World, client: &str, code: &str) -> Value {
+    let response = w
+        .post_form(
+            "/oidc/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", VERIFIER),
+                ("client_id", client),
+            ],
+            false,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_client_that_requires_mfa_leads_through_enrollment() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let browser = w.browser();
+        let next = password_step(&w, &browser, &authorize_url(&w, "strict", &[])).await;
+        assert!(
+            next.location.contains("/login/enroll?interaction="),
+            "{name}: {}",
+            next.location
+        );
+
+        let html = browser.get(&next.location).await.text().await.unwrap();
+        assert!(html.contains("Strict App"));
+        assert!(
+            html.contains("src=\"data:image/svg+xml;base64,"),
+            "a QR code"
+        );
+        let secret_text = element_text(&html, "totp-secret").expect("the secret as text");
+        let uri = element_text(&html, "otpauth-uri").expect("the otpauth URI");
+        assert!(
+            uri.starts_with("otpauth://totp/")
+                && uri.contains(&format!("secret={secret_text}"))
+                && uri.contains("issuer=keystep"),
+            "{uri}"
+        );
+        let secret =
+            base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &secret_text).unwrap();
+        assert_eq!(secret.len(), 20, "160-bit secret");
+        // Reloading shows the same secret.
+        let again = browser.get(&next.location).await.text().await.unwrap();
+        assert_eq!(
+            element_text(&again, "totp-secret"),
+            Some(secret_text.clone())
+        );
+
+        let csrf = hidden_value(&html, "csrf_token").unwrap();
+        let interaction = hidden_value(&html, "interaction").unwrap();
+        let wrong = post(
+            &browser,
+            w.server.url("/login/enroll"),
+            &[
+                ("csrf_token", &csrf),
+                ("interaction", &interaction),
+                ("code", "000000"),
+            ],
+        )
+        .await;
+        assert_eq!(wrong.status(), 401);
+        let code = w.totp_now(&secret);
+        let done = post(
+            &browser,
+            w.server.url("/login/enroll"),
+            &[
+                ("csrf_token", &csrf),
+                ("interaction", &interaction),
+                ("code", &code),
+            ],
+        )
+        .await;
+        assert_eq!(done.status(), 200, "{name}");
+        assert!(
+            done.headers()
+                .get_all("set-cookie")
+                .iter()
+                .any(|c| c.to_str().unwrap().starts_with("keystep_session=")),
+            "session token replaced"
+        );
+        let page = done.text().await.unwrap();
+        let codes = codes_in(&page, "recovery-codes");
+        assert_eq!(codes.len(), 10, "{page}");
+        assert!(codes
+            .iter()
+            .all(|c| c.len() == 14 && c.matches('-').count() == 2));
+        assert!(
+            page.contains("download=\"keystep-recovery-codes.txt\"")
+                && page.contains("data:text/plain")
+        );
+        let continue_href = page
+            .split("class=\"button\" href=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&amp;", "&")
+            .replace("&#x3D;", "=");
+
+        assert!(
+            continue_href.contains("/oidc/auth/resume?interaction="),
+            "{continue_href}"
+        );
+        let callback = browser.authorize(&continue_href).await;
+        let tokens = exchange_public(&w, "strict", callback.param("code").unwrap()).await;
+        let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+        assert_eq!(id["acr"], "aal2", "{name}");
+        assert_eq!(id["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+        let access = jwt_claims(tokens["access_token"].as_str().unwrap());
+        assert_eq!(access["acr"], "aal2");
+        assert!(
+            w.outbox()
+                .iter()
+                .any(|m| m.contains("Two-step verification is on")),
+            "a mail says MFA was bound"
+        );
+
+        // The recovery codes work (once) on the next sign-in.
+        let other = w.browser();
+        let next = password_step(&w, &other, &authorize_url(&w, "strict", &[])).await;
+        assert!(
+            next.location.contains("/login/mfa?interaction="),
+            "{}",
+            next.location
+        );
+        let recovery_url = next.location.replace("/login/mfa?", "/login/recovery?");
+        let used = submit_code(
+            &w,
+            &other,
+            &recovery_url,
+            "recovery_code",
+            &codes[0].to_uppercase(),
+        )
+        .await;
+        assert_eq!(used.status(), 200);
+        assert!(used
+            .text()
+            .await
+            .unwrap()
+            .contains("9 recovery codes are left"));
+    }
+}
+
+#[tokio::test]
+async fn sign_in_with_totp_and_a_replayed_code_is_refused() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let secret = w.bind_totp();
+        let browser = w.browser();
+        // mfa.login = always: a person with TOTP is asked at every sign-in.
+        let next = password_step(&w, &browser, &authorize_url(&w, "app", &[])).await;
+        assert!(
+            next.location.contains("/login/mfa?interaction="),
+            "{name}: {}",
+            next.location
+        );
+        let page = browser.get(&next.location).await.text().await.unwrap();
+        assert!(
+            page.contains(r#"name="code""#)
+                && page.contains(r#"autocomplete="one-time-code""#)
+                && page.contains(r#"inputmode="numeric""#)
+        );
+        assert!(page.contains("/login/recovery?") && page.contains("/login/lost?"));
+
+        let code = w.totp_now(&secret);
+        let accepted = submit_code(&w, &browser, &next.location, "code", &code).await;
+        assert_eq!(accepted.status(), 303, "{name}");
+        let callback = browser.authorize(&location(&accepted)).await;
+        let tokens: Value = w
+            .exchange(callback.param("code").unwrap(), Some(VERIFIER))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            jwt_claims(tokens["id_token"].as_str().unwrap())["acr"],
+            "aal2"
+        );
+
+        // The same code again, from another browser, within its window: refused.
+        let thief = w.browser();
+        let next = password_step(&w, &thief, &authorize_url(&w, "app", &[])).await;
+        let replay = submit_code(&w, &thief, &next.location, "code", &code).await;
+        assert_eq!(replay.status(), 401, "{name}: replay refused");
+        // The next step's code works.
+        w.server.clock.advance(Duration::from_secs(30));
+        let fresh = submit_code(&w, &thief, &next.location, "code", &w.totp_now(&secret)).await;
+        assert_eq!(fresh.status(), 303, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn wrong_codes_lock_the_second_factor_for_the_window() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let uses_redis = stack.redis_url.is_some();
+        let w = World::with(stack, |c| {
+            c.mfa.max_failures = 3;
+            c.mfa.failure_window_seconds = 2;
+        });
+        let secret = w.bind_totp();
+        let browser = w.browser();
+        let next = password_step(&w, &browser, &authorize_url(&w, "app", &[])).await;
+        assert_eq!(
+            submit_code(&w, &browser, &next.location, "code", "000000")
+                .await
+                .status(),
+            401
+        );
+        assert_eq!(
+            submit_code(&w, &browser, &next.location, "code", "111111")
+                .await
+                .status(),
+            401
+        );
+        let third = submit_code(&w, &browser, &next.location, "code", "222222").await;
+        assert_eq!(third.status(), 429, "{name}: locked at the limit");
+        assert!(third.text().await.unwrap().contains("locked until"));
+        let right = submit_code(&w, &browser, &next.location, "code", &w.totp_now(&secret)).await;
+        assert_eq!(
+            right.status(),
+            429,
+            "{name}: a right code is refused while locked"
+        );
+
+        {
+            let services = &w.server.services;
+            let mut conn = services.db.conn().unwrap();
+            let events: Vec<String> = keystep_core::audit::list_for_user(&mut conn, &w.user_id, 20)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.event)
+                .collect();
+            assert!(
+                events.contains(&"second_factor_locked".to_owned()),
+                "{events:?}"
+            );
+            assert_eq!(
+                events
+                    .iter()
+                    .filter(|e| *e == "second_factor_failed")
+                    .count(),
+                3
+            );
+        }
+        if uses_redis {
+            std::thread::sleep(Duration::from_millis(2100));
+        } else {
+            w.server.clock.advance(Duration::from_secs(3));
+        }
+        w.server.clock.advance(Duration::from_secs(30));
+        let after = submit_code(&w, &browser, &next.location, "code", &w.totp_now(&secret)).await;
+        assert_eq!(after.status(), 303, "{name}: the lock ends with the window");
+    }
+}
+
+#[tokio::test]
+async fn recovery_codes_are_accepted_once_even_under_concurrency() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        w.bind_totp();
+        let codes = {
+            let services = &w.server.services;
+            let mut conn = services.db.conn().unwrap();
+            recovery::regenerate(services, &mut conn, &w.user_id).unwrap()
+        };
+        // Ten threads, each with its own connection, race for one code.
+        let winners = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..10)
+                .map(|_| {
+                    let services = w.server.services.clone();
+                    let code = codes[0].clone();
+                    let user = w.user_id.clone();
+                    scope.spawn(move || {
+                        let mut conn = services.db.conn().unwrap();
+                        diesel::Connection::transaction(&mut *conn, |conn| {
+                            recovery::spend(&services, conn, &user, &code)
+                        })
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .filter(|r| matches!(r, Ok(recovery::RecoveryCheck::Accepted { .. })))
+                .count()
+        });
+        assert_eq!(winners, 1, "{name}: exactly one concurrent use wins");
+
+        // Through the pages: a code works once.
+        let browser = w.browser();
+        let next = password_step(&w, &browser, &authorize_url(&w, "app", &[])).await;
+        let recovery_url = next.location.replace("/login/mfa?", "/login/recovery?");
+        let used = submit_code(&w, &browser, &recovery_url, "recovery_code", &codes[1]).await;
+        assert_eq!(used.status(), 200, "{name}");
+        let page = used.text().await.unwrap();
+        assert!(page.contains("8 recovery codes are left"), "{page}");
+        let again_browser = w.browser();
+        let next = password_step(&w, &again_browser, &authorize_url(&w, "app", &[])).await;
+        let again = submit_code(
+            &w,
+            &again_browser,
+            &next.location.replace("/login/mfa?", "/login/recovery?"),
+            "recovery_code",
+            &codes[1],
+        )
+        .await;
+        assert_eq!(again.status(), 401, "{name}: a used code is refused");
+    }
+}
+
+#[tokio::test]
+async fn step_up_from_an_aal1_session_asks_only_for_the_code() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::with(stack, |c| c.mfa.login = MfaLoginMode::OnDemand);
+        let secret = w.bind_totp();
+        let browser = w.browser();
+        // on_demand: the first sign-in needs only the password.
+        let callback = password_step(&w, &browser, &authorize_url(&w, "app", &[])).await;
+        let first: Value = w
+            .exchange(callback.param("code").unwrap(), Some(VERIFIER))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let first = jwt_claims(first["id_token"].as_str().unwrap());
+        assert_eq!(first["acr"], "aal1", "{name}");
+
+        // prompt=none cannot step up.
+        let none = browser
+            .authorize(&authorize_url(
+                &w,
+                "app",
+                &[("acr_values", "aal2"), ("prompt", "none")],
+            ))
+            .await;
+        assert_eq!(none.param("error"), Some("interaction_required"), "{name}");
+
+        w.server.clock.advance(Duration::from_secs(60));
+        let step_up = browser
+            .authorize(&authorize_url(&w, "app", &[("acr_values", "aal2")]))
+            .await;
+        assert!(
+            step_up.location.contains("/login/mfa?interaction="),
+            "{name}: only the code, not the password: {}",
+            step_up.location
+        );
+        let accepted = submit_code(
+            &w,
+            &browser,
+            &step_up.location,
+            "code",
+            &w.totp_now(&secret),
+        )
+        .await;
+        assert_eq!(accepted.status(), 303);
+        let callback = browser.authorize(&location(&accepted)).await;
+        let second: Value = w
+            .exchange(callback.param("code").unwrap(), Some(VERIFIER))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let second = jwt_claims(second["id_token"].as_str().unwrap());
+        assert_eq!(second["acr"], "aal2");
+        assert!(
+            second["auth_time"].as_i64().unwrap() >= first["auth_time"].as_i64().unwrap() + 60,
+            "auth_time moves with the step-up"
+        );
+        assert_eq!(second["sid"], first["sid"], "same SSO session");
+
+        // Now at aal2, prompt=none with acr_values=aal2 succeeds.
+        let none = browser
+            .authorize(&authorize_url(
+                &w,
+                "app",
+                &[("acr_values", "aal2"), ("prompt", "none")],
+            ))
+            .await;
+        assert!(none.param("code").is_some(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn the_global_policy_requires_everyone_to_enroll() {
+    let w = World::with(Stack::all().remove(0), |c| {
+        c.mfa.policy = MfaPolicyConfig::Required
+    });
+    let browser = w.browser();
+    let next = password_step(&w, &browser, &authorize_url(&w, "app", &[])).await;
+    assert!(
+        next.location.contains("/login/enroll?interaction="),
+        "{}",
+        next.location
+    );
+    let none = w
+        .browser()
+        .authorize(&authorize_url(&w, "app", &[("prompt", "none")]))
+        .await;
+    assert_eq!(none.param("error"), Some("login_required"));
+}
+
+#[tokio::test]
+async fn lost_both_factors_files_a_request_the_operator_approves() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        w.bind_totp();
+        let browser = w.browser();
+        let next = password_step(&w, &browser, &authorize_url(&w, "app", &[])).await;
+        let lost_url = next.location.replace("/login/mfa?", "/login/lost?");
+        let html = browser.get(&lost_url).await.text().await.unwrap();
+        let csrf = hidden_value(&html, "csrf_token").unwrap();
+        let interaction = hidden_value(&html, "interaction").unwrap();
+        let sent = post(
+            &browser,
+            w.server.url("/login/lost"),
+            &[
+                ("csrf_token", &csrf),
+                ("interaction", &interaction),
+                ("action", "send"),
+            ],
+        )
+        .await;
+        let sent = sent.text().await.unwrap();
+        assert!(sent.contains(r#"name="email_code""#), "{name}");
+        let mail = w
+            .outbox()
+            .into_iter()
+            .rev()
+            .find(|m| m.contains("confirmation code"))
+            .expect("a mail with the code");
+        let code: String = mail
+            .split("Your confirmation code is: ")
+            .nth(1)
+            .unwrap()
+            .chars()
+            .take(6)
+            .collect();
+
+        let wrong = post(
+            &browser,
+            w.server.url("/login/lost"),
+            &[
+                ("csrf_token", &csrf),
+                ("interaction", &interaction),
+                ("action", "confirm"),
+                ("email_code", "000000"),
+            ],
+        )
+        .await;
+        assert_eq!(wrong.status(), 401);
+        let filed = post(
+            &browser,
+            w.server.url("/login/lost"),
+            &[
+                ("csrf_token", &csrf),
+                ("interaction", &interaction),
+                ("action", "confirm"),
+                ("email_code", &code),
+            ],
+        )
+        .await;
+        assert_eq!(filed.status(), 200, "{name}");
+        assert!(filed.text().await.unwrap().contains("was filed"));
+
+        // The operator's command lists and approves it.
+        let services = &w.server.services;
+        let mut out = Vec::new();
+        keystep_server::commands::mfa_requests(services, &mut out, false, true).unwrap();
+        let listed: Vec<Value> = serde_json::from_slice(&out).unwrap();
+        assert_eq!(listed.len(), 1, "{name}");
+        assert_eq!(listed[0]["username"], "ada");
+        let id = listed[0]["id"].as_str().unwrap().to_owned();
+        keystep_server::commands::mfa_decide(services, &mut Vec::new(), &id, true).unwrap();
+        assert!(
+            keystep_server::commands::mfa_decide(services, &mut Vec::new(), &id, false).is_err(),
+            "decided once"
+        );
+        let mut conn = services.db.conn().unwrap();
+        assert!(
+            !keystep_mfa::factors::status(&mut conn, &w.user_id)
+                .unwrap()
+                .has_second_factor(),
+            "{name}: factors removed"
+        );
+        assert!(
+            w.outbox().iter().any(|m| m.contains("was removed")),
+            "the person is told"
+        );
+        // Their sessions ended: prompt=none needs a new sign-in.
+        let none = browser
+            .authorize(&authorize_url(&w, "app", &[("prompt", "none")]))
+            .await;
+        assert_eq!(none.param("error"), Some("login_required"));
+    }
+}
+
+#[tokio::test]
+async fn totp_and_recovery_codes_are_stored_sealed_and_hashed() {
+    let w = World::new(Stack::all().remove(0));
+    let secret = w.bind_totp();
+    let services = &w.server.services;
+    let mut conn = services.db.conn().unwrap();
+    let codes = recovery::regenerate(services, &mut conn, &w.user_id).unwrap();
+    let binding = keystep_mfa::totp::find(&mut conn, &w.user_id)
+        .unwrap()
+        .unwrap();
+    let secret_b32 = base32::encode(base32::Alphabet::Rfc4648 { padding: false }, &secret);
+    assert!(binding.secret.starts_with("v1.") && !binding.secret.contains(&secret_b32));
+    use diesel::prelude::*;
+    let hashes: Vec<String> = keystep_core::schema::recovery_codes::table
+        .select(keystep_core::schema::recovery_codes::code_hash)
+        .load(&mut *conn)
+        .unwrap();
+    assert_eq!(hashes.len(), 10);
+    for code in &codes {
+        assert!(!hashes
+            .iter()
+            .any(|h| h.contains(code.as_str()) || h.contains(&code.replace('-', ""))));
+    }
+    assert_eq!(totp_code(&secret, 0).len(), 6);
+}
