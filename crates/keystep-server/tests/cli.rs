@@ -660,3 +660,96 @@ fn client_id_token_algorithm() {
     );
     assert_eq!(client_count(&stack, dir), 1);
 }
+
+#[test]
+fn mfa_reset_and_requests() {
+    for stack in Stack::all() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        assert_ok(&keystep(
+            &stack,
+            dir,
+            &[
+                "user",
+                "add",
+                "ada",
+                "--email",
+                "ada@example.com",
+                "--password-stdin",
+            ],
+            "analytical engine\n",
+        ));
+        let out = keystep(&stack, dir, &["mfa", "requests"], "");
+        assert_ok(&out);
+        assert!(stdout(&out).contains("no pending reset requests"));
+
+        // Arrange what the login pages would have done: a bound authenticator and a request.
+        let services = keystep_core::Services::open(
+            stack.config(dir.join("data")),
+            std::sync::Arc::new(keystep_core::clock::SystemClock),
+        )
+        .unwrap();
+        let request_id = {
+            let mut conn = services.db.conn().unwrap();
+            let user = keystep_core::users::find_by_username(&mut conn, "ada")
+                .unwrap()
+                .unwrap();
+            keystep_mfa::totp::bind(
+                &services,
+                &mut conn,
+                &user.id,
+                &keystep_mfa::totp::new_secret(),
+                0,
+            )
+            .unwrap();
+            keystep_mfa::recovery::regenerate(&services, &mut conn, &user.id).unwrap();
+            keystep_mfa::reset::file(&services, &mut conn, &user.id, Some("192.0.2.7"), None)
+                .unwrap()
+                .id
+        };
+        let out = keystep(&stack, dir, &["mfa", "requests", "--json"], "");
+        assert_ok(&out);
+        let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(listed.len(), 1, "{}", stack.name);
+        assert_eq!(listed[0]["id"], request_id.as_str());
+        assert_eq!(listed[0]["username"], "ada");
+
+        assert_fails_with(
+            &keystep(&stack, dir, &["mfa", "requests", "approve", "nope"], ""),
+            "no reset request",
+        );
+        let out = keystep(
+            &stack,
+            dir,
+            &["mfa", "requests", "approve", &request_id],
+            "",
+        );
+        assert_ok(&out);
+        assert!(stdout(&out).contains("approved"));
+        assert_fails_with(
+            &keystep(&stack, dir, &["mfa", "requests", "deny", &request_id], ""),
+            "already approved",
+        );
+        {
+            let mut conn = services.db.conn().unwrap();
+            let user = keystep_core::users::find_by_username(&mut conn, "ada")
+                .unwrap()
+                .unwrap();
+            assert!(
+                !keystep_mfa::factors::status(&mut conn, &user.id)
+                    .unwrap()
+                    .has_second_factor(),
+                "{}",
+                stack.name
+            );
+        }
+
+        assert_ok(&keystep(&stack, dir, &["mfa", "reset", "ada"], ""));
+        assert_fails_with(
+            &keystep(&stack, dir, &["mfa", "reset", "nobody"], ""),
+            "no user named",
+        );
+        let outbox = std::fs::read_dir(dir.join("data/outbox")).unwrap().count();
+        assert!(outbox >= 2, "the person is mailed at approval and at reset");
+    }
+}
