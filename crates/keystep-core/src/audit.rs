@@ -44,6 +44,8 @@ pub enum AuditKind {
     MfaResetRequested,
     /// An operator approved or denied a reset request (detail: decision).
     MfaResetDecided,
+    /// A person ended one of their sessions from the user center.
+    SessionEnded,
     /// An operator registered a client.
     ClientCreated,
     /// An operator removed a client.
@@ -69,6 +71,7 @@ impl AuditKind {
             Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             Self::MfaResetRequested => "mfa_reset_requested",
             Self::MfaResetDecided => "mfa_reset_decided",
+            Self::SessionEnded => "session_ended",
             Self::ClientCreated => "client_created",
             Self::ClientRemoved => "client_removed",
         }

@@ -53,11 +53,13 @@ fn email_limit() -> Limit {
     }
 }
 
-/// Mails a 6-digit confirmation code to the person; `subject` ties it to this sign-in.
+/// Mails a 6-digit confirmation code to the person; `subject` ties it to this sign-in and
+/// `reason` ends the sentence "Someone (hopefully you) asked to …".
 pub fn send_email_code(
     services: &Services,
     subject: &str,
     user: &User,
+    reason: &str,
 ) -> keystep_core::Result<()> {
     let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
     let mac = services.secret_box.mac(EMAIL_CODE_PURPOSE, code.as_bytes());
@@ -68,7 +70,7 @@ pub fn send_email_code(
         to: user.email.clone(),
         subject: "Your keystep confirmation code".into(),
         body: format!(
-            "Hello {},\n\nSomeone (hopefully you) asked to reset the second factor of your keystep account.\n\nYour confirmation code is: {code}\n\nIt expires in 10 minutes. If this was not you, ignore this mail; nothing changes without it.\n",
+            "Hello {},\n\nSomeone (hopefully you) asked to {reason}.\n\nYour confirmation code is: {code}\n\nIt expires in 10 minutes. If this was not you, ignore this mail; nothing changes without it.\n",
             user.display_name
         ),
     })
@@ -136,7 +138,8 @@ pub fn file(
         return Ok(pending);
     }
     let request = ResetRequest {
-        id: keystep_core::opaque::random_token()[..8].to_lowercase(),
+        // Eight hex digits: easy to read out and to type after `approve`.
+        id: format!("{:08x}", rand::rng().random::<u32>()),
         user_id: user_id.to_owned(),
         status: "pending".into(),
         created_at: services.clock.now(),

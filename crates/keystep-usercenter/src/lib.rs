@@ -1,7 +1,8 @@
-//! keystep-usercenter: every page a person sees — now the hosted login (`/login`); the
-//! account center (`/u`) comes next. It knows nothing of the protocol: it receives a pending
+//! keystep-usercenter: every page a person sees — the hosted login (`/login`, its second
+//! factor, enrollment and lost-device pages) and the user center (`/u`). It knows nothing of the protocol: it receives a pending
 //! interaction from `/oidc/auth` and sends the person back to `/oidc/auth/resume`.
 
+pub mod account;
 pub mod login;
 pub mod second_factor;
 
@@ -24,5 +25,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login/enroll", web::get().to(second_factor::get_enroll))
         .route("/login/enroll", web::post().to(second_factor::post_enroll))
         .route("/login/lost", web::get().to(second_factor::get_lost))
-        .route("/login/lost", web::post().to(second_factor::post_lost));
+        .route("/login/lost", web::post().to(second_factor::post_lost))
+        .route("/u", web::get().to(account::get_overview))
+        .route("/u/reauth", web::get().to(account::get_reauth))
+        .route("/u/reauth", web::post().to(account::post_reauth))
+        .route("/u/mfa/bind", web::get().to(account::get_bind))
+        .route("/u/mfa/bind", web::post().to(account::post_bind))
+        .route("/u/mfa/remove", web::get().to(account::get_remove))
+        .route("/u/mfa/remove", web::post().to(account::post_remove))
+        .route("/u/recovery-codes", web::get().to(account::get_regenerate))
+        .route(
+            "/u/recovery-codes",
+            web::post().to(account::post_regenerate),
+        )
+        .route("/u/password", web::get().to(account::get_password))
+        .route("/u/password", web::post().to(account::post_password))
+        .route("/u/sessions", web::get().to(account::get_sessions))
+        .route("/u/sessions/end", web::post().to(account::post_end_session))
+        .route("/u/log", web::get().to(account::get_log));
 }

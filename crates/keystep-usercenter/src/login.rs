@@ -23,6 +23,19 @@ use serde_json::json;
 pub struct LoginQuery {
     /// The pending interaction, when the sign-in comes from an application.
     pub interaction: Option<String>,
+    /// Where to go afterwards inside keystep (the user center), when not from an application.
+    pub next: Option<String>,
+}
+
+/// A `next` target is only ever a path of the user center: no open redirect.
+pub fn safe_next(next: Option<&str>) -> Option<String> {
+    next.filter(|n| {
+        (*n == "/u" || n.starts_with("/u/"))
+            && !n.contains("//")
+            && !n.contains('\\')
+            && n.len() < 200
+    })
+    .map(str::to_owned)
 }
 
 /// The login form.
@@ -40,6 +53,9 @@ pub struct LoginForm {
     /// Password.
     #[serde(default)]
     pub password: String,
+    /// Where to go afterwards (user center paths only).
+    #[serde(default)]
+    pub next: String,
 }
 
 /// What the page shows.
@@ -48,6 +64,7 @@ struct LoginView {
     interaction: Option<Interaction>,
     username: String,
     error: Option<String>,
+    next: Option<String>,
 }
 
 fn render(state: &AppState, req: &HttpRequest, view: LoginView) -> HttpResponse {
@@ -63,8 +80,9 @@ fn render(state: &AppState, req: &HttpRequest, view: LoginView) -> HttpResponse 
         "csrf_token": token.token,
         "interaction": view.interaction.as_ref().map(|i| i.id.clone()).unwrap_or_default(),
         "client_name": view.interaction.as_ref().map(|i| i.client_name.clone()),
-        "username": view.username,
+                "username": view.username,
         "error": view.error,
+        "next": view.next.unwrap_or_default(),
     });
     let mut response = page::render(state, view.status, "login", &lang, context);
     if let Some(cookie) = token.cookie {
@@ -79,7 +97,9 @@ pub async fn get_login(
     req: HttpRequest,
     query: web::Query<LoginQuery>,
 ) -> HttpResponse {
-    let interaction = match query.into_inner().interaction.filter(|i| !i.is_empty()) {
+    let query = query.into_inner();
+    let next = safe_next(query.next.as_deref());
+    let interaction = match query.interaction.filter(|i| !i.is_empty()) {
         Some(id) => match load_interaction(&state, id).await {
             Ok(Some(interaction)) => Some(interaction),
             Ok(None) => {
@@ -105,6 +125,7 @@ pub async fn get_login(
             interaction,
             username,
             error: None,
+            next,
         },
     )
 }
@@ -191,6 +212,7 @@ pub async fn post_login(
         &req,
         interaction.as_ref().and_then(|i| i.ui_locales.as_deref()),
     );
+    let next = safe_next(Some(form.next.as_str()));
     let refuse = |status, key: &str, username: String| {
         let error = page::message(&state, &lang, key, &[]);
         render(
@@ -201,6 +223,7 @@ pub async fn post_login(
                 interaction: interaction.clone(),
                 username,
                 error: Some(error),
+                next: next.clone(),
             },
         )
     };
@@ -311,6 +334,7 @@ pub async fn post_login(
                     interaction: interaction.clone(),
                     username,
                     error: Some(error),
+                    next: next.clone(),
                 },
             )
         }
@@ -322,6 +346,10 @@ pub async fn post_login(
                         "Location",
                         state.url(&format!("/oidc/auth/resume?interaction={}", interaction.id)),
                     ))
+                    .insert_header(("Cache-Control", "no-store"))
+                    .finish(),
+                None if next.is_some() => HttpResponse::SeeOther()
+                    .insert_header(("Location", state.url(next.as_deref().unwrap_or("/u"))))
                     .insert_header(("Cache-Control", "no-store"))
                     .finish(),
                 None => {

@@ -33,6 +33,9 @@ pub struct StepQuery {
     /// The pending interaction.
     #[serde(default)]
     pub interaction: String,
+    /// Or, for the user center, where to go afterwards.
+    #[serde(default)]
+    pub next: String,
 }
 
 /// The forms of these pages.
@@ -56,6 +59,9 @@ pub struct StepForm {
     /// `send` or `confirm` on the lost-device page.
     #[serde(default)]
     pub action: String,
+    /// Where to go afterwards (user center paths only).
+    #[serde(default)]
+    pub next: String,
 }
 
 /// Who is signing in, and for what.
@@ -63,13 +69,16 @@ struct Context {
     session: Session,
     user: User,
     interaction: Option<Interaction>,
+    next: Option<String>,
 }
 
 async fn context(
     state: &AppState,
     req: &HttpRequest,
     interaction_id: String,
+    next: &str,
 ) -> Result<Context, PageError> {
+    let next = crate::login::safe_next(Some(next));
     let token = cookies::read(req, CookieKind::Session, state.https);
     let found = run_blocking(state, move |services, conn| {
         let lifetimes = services.config.session_lifetimes();
@@ -92,6 +101,7 @@ async fn context(
             session,
             user,
             interaction,
+            next,
         }))
     })
     .await
@@ -102,7 +112,16 @@ async fn context(
 fn resume_url(state: &AppState, ctx: &Context) -> String {
     match &ctx.interaction {
         Some(i) => state.url(&format!("/oidc/auth/resume?interaction={}", i.id)),
-        None => state.url("/login"),
+        None => state.url(ctx.next.as_deref().unwrap_or("/u")),
+    }
+}
+
+/// The query that keeps a page in its flow: `interaction=…` or `next=…`.
+fn step_query(ctx: &Context) -> String {
+    match (&ctx.interaction, &ctx.next) {
+        (Some(i), _) => format!("interaction={}", i.id),
+        (None, Some(next)) => format!("next={}", next.replace('/', "%2F")),
+        (None, None) => String::new(),
     }
 }
 
@@ -249,7 +268,7 @@ pub async fn get_mfa(
     req: HttpRequest,
     query: web::Query<StepQuery>,
 ) -> HttpResponse {
-    match context(&state, &req, query.into_inner().interaction).await {
+    match context(&state, &req, query.interaction.clone(), &query.next).await {
         Ok(ctx) => mfa_page(&state, &req, &ctx, StatusCode::OK, None),
         Err(e) => page::error_page(&state, &req, &e),
     }
@@ -263,8 +282,7 @@ fn mfa_page(
     error: Option<String>,
 ) -> HttpResponse {
     let lang = lang(state, req, ctx);
-    let context =
-        json!({"interaction": interaction_id(ctx), "account": ctx.user.username, "error": error});
+    let context = json!({"interaction": interaction_id(ctx), "next": ctx.next.clone().unwrap_or_default(), "step_query": step_query(ctx), "account": ctx.user.username, "error": error});
     with_csrf(state, req, status, "mfa", &lang, context)
 }
 
@@ -275,7 +293,7 @@ pub async fn post_mfa(
     form: web::Form<StepForm>,
 ) -> HttpResponse {
     let form = form.into_inner();
-    let ctx = match context(&state, &req, form.interaction.clone()).await {
+    let ctx = match context(&state, &req, form.interaction.clone(), &form.next).await {
         Ok(ctx) => ctx,
         Err(e) => return page::error_page(&state, &req, &e),
     };
@@ -325,7 +343,7 @@ pub async fn get_recovery(
     req: HttpRequest,
     query: web::Query<StepQuery>,
 ) -> HttpResponse {
-    match context(&state, &req, query.into_inner().interaction).await {
+    match context(&state, &req, query.interaction.clone(), &query.next).await {
         Ok(ctx) => recovery_page(&state, &req, &ctx, StatusCode::OK, None),
         Err(e) => page::error_page(&state, &req, &e),
     }
@@ -345,7 +363,7 @@ fn recovery_page(
         status,
         "recovery",
         &lang,
-        json!({"interaction": interaction_id(ctx), "error": error}),
+        json!({"interaction": interaction_id(ctx), "next": ctx.next.clone().unwrap_or_default(), "step_query": step_query(ctx), "error": error}),
     )
 }
 
@@ -356,7 +374,7 @@ pub async fn post_recovery(
     form: web::Form<StepForm>,
 ) -> HttpResponse {
     let form = form.into_inner();
-    let ctx = match context(&state, &req, form.interaction.clone()).await {
+    let ctx = match context(&state, &req, form.interaction.clone(), &form.next).await {
         Ok(ctx) => ctx,
         Err(e) => return page::error_page(&state, &req, &e),
     };
@@ -429,7 +447,7 @@ pub async fn get_enroll(
     req: HttpRequest,
     query: web::Query<StepQuery>,
 ) -> HttpResponse {
-    match context(&state, &req, query.into_inner().interaction).await {
+    match context(&state, &req, query.interaction.clone(), &query.next).await {
         Ok(ctx) => enroll_page(&state, &req, &ctx, StatusCode::OK, None).await,
         Err(e) => page::error_page(&state, &req, &e),
     }
@@ -454,7 +472,7 @@ async fn enroll_page(
     };
     let lang = lang(state, req, ctx);
     let context = json!({
-        "interaction": interaction_id(ctx),
+        "interaction": interaction_id(ctx), "next": ctx.next.clone().unwrap_or_default(), "step_query": step_query(ctx),
         "client_name": ctx.interaction.as_ref().map(|i| i.client_name.clone()).unwrap_or_default(),
         "qr_data_uri": view.qr_data_uri,
         "secret_text": view.secret_text,
@@ -502,7 +520,7 @@ pub async fn post_enroll(
     form: web::Form<StepForm>,
 ) -> HttpResponse {
     let form = form.into_inner();
-    let ctx = match context(&state, &req, form.interaction.clone()).await {
+    let ctx = match context(&state, &req, form.interaction.clone(), &form.next).await {
         Ok(ctx) => ctx,
         Err(e) => return page::error_page(&state, &req, &e),
     };
@@ -590,7 +608,7 @@ pub async fn get_lost(
     req: HttpRequest,
     query: web::Query<StepQuery>,
 ) -> HttpResponse {
-    match context(&state, &req, query.into_inner().interaction).await {
+    match context(&state, &req, query.interaction.clone(), &query.next).await {
         Ok(ctx) => lost_page(&state, &req, &ctx, StatusCode::OK, false, None),
         Err(e) => page::error_page(&state, &req, &e),
     }
@@ -611,7 +629,7 @@ fn lost_page(
         status,
         "lost",
         &lang,
-        json!({"interaction": interaction_id(ctx), "sent": sent, "error": error}),
+        json!({"interaction": interaction_id(ctx), "next": ctx.next.clone().unwrap_or_default(), "step_query": step_query(ctx), "sent": sent, "error": error}),
     )
 }
 
@@ -623,7 +641,7 @@ pub async fn post_lost(
     form: web::Form<StepForm>,
 ) -> HttpResponse {
     let form = form.into_inner();
-    let ctx = match context(&state, &req, form.interaction.clone()).await {
+    let ctx = match context(&state, &req, form.interaction.clone(), &form.next).await {
         Ok(ctx) => ctx,
         Err(e) => return page::error_page(&state, &req, &e),
     };
@@ -642,7 +660,12 @@ pub async fn post_lost(
     let user = ctx.user.clone();
     if form.action != "confirm" {
         let sent = run_blocking(&state, move |services, _| {
-            reset::send_email_code(services, &subject, &user)
+            reset::send_email_code(
+                services,
+                &subject,
+                &user,
+                "reset the second factor of your keystep account",
+            )
         })
         .await;
         return match sent {

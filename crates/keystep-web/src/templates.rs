@@ -38,6 +38,29 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../web/templates/recovery_codes.hbs"),
     ),
     ("lost", include_str!("../../../web/templates/lost.hbs")),
+    ("u_nav", include_str!("../../../web/templates/u_nav.hbs")),
+    (
+        "u_overview",
+        include_str!("../../../web/templates/u_overview.hbs"),
+    ),
+    (
+        "u_reauth",
+        include_str!("../../../web/templates/u_reauth.hbs"),
+    ),
+    (
+        "u_email",
+        include_str!("../../../web/templates/u_email.hbs"),
+    ),
+    ("u_code", include_str!("../../../web/templates/u_code.hbs")),
+    (
+        "u_password",
+        include_str!("../../../web/templates/u_password.hbs"),
+    ),
+    (
+        "u_sessions",
+        include_str!("../../../web/templates/u_sessions.hbs"),
+    ),
+    ("u_log", include_str!("../../../web/templates/u_log.hbs")),
 ];
 
 /// Static files: (name, content type, content).
@@ -246,7 +269,7 @@ mod tests {
         let more = [
             (
                 "mfa",
-                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "account": "ada", "error": "e"}),
+                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "next": "", "step_query": "interaction=i", "account": "ada", "error": "e"}),
             ),
             (
                 "recovery",
@@ -262,20 +285,59 @@ mod tests {
             ),
             (
                 "lost",
-                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "sent": true, "error": null}),
+                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "next": "/u", "step_query": "", "sent": true, "error": null}),
             ),
             (
                 "lost",
-                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "sent": false, "error": "e"}),
+                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "next": "", "step_query": "", "sent": false, "error": "e"}),
             ),
         ];
-        for (name, context) in more {
+        let account = [
+            (
+                "u_overview",
+                json!({"lang": "en", "csrf_token": "t", "name": "Ada", "username": "ada", "email": "a@x", "bound": true, "bound_since": "2026-01-01", "codes_left": 9, "last_sign_in": "x", "notice": "n"}),
+            ),
+            (
+                "u_overview",
+                json!({"lang": "en", "csrf_token": "t", "name": "Ada", "username": "ada", "email": "a@x", "bound": false, "bound_since": null, "codes_left": 0, "last_sign_in": null, "notice": null}),
+            ),
+            (
+                "u_reauth",
+                json!({"lang": "en", "csrf_token": "t", "next": "/u", "username": "ada", "error": "e"}),
+            ),
+            (
+                "u_email",
+                json!({"lang": "en", "csrf_token": "t", "email": "a@x", "sent": true, "replacing": true, "error": null}),
+            ),
+            (
+                "u_email",
+                json!({"lang": "en", "csrf_token": "t", "email": "a@x", "sent": false, "replacing": false, "error": "e"}),
+            ),
+            (
+                "u_code",
+                json!({"lang": "en", "csrf_token": "t", "heading": "h", "body": "b", "label": "l", "submit": "s", "action": "/u/mfa/remove", "mandatory": true, "error": "e"}),
+            ),
+            (
+                "u_password",
+                json!({"lang": "en", "csrf_token": "t", "username": "ada", "min_length": 8, "notice": "n", "error": "e", "end_others": true}),
+            ),
+            (
+                "u_sessions",
+                json!({"lang": "en", "csrf_token": "t", "has_others": true, "notice": null, "sessions": [{"id": "1", "device": "Chrome on Linux", "ip": "::1", "started": "s", "last_seen": "l", "level": "aal1", "current": false}]}),
+            ),
+            (
+                "u_log",
+                json!({"lang": "en", "events": [{"when": "w", "event": "signed_in", "from": "::1"}]}),
+            ),
+            ("u_log", json!({"lang": "en", "events": []})),
+        ];
+        for (name, context) in more.into_iter().chain(account) {
             // `t` fails on a missing key, so rendering at all proves every string exists.
             templates
                 .render(name, &context)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
-        assert_eq!(TEMPLATES.len(), 11, "a new template needs a sample here");
+        assert_eq!(TEMPLATES.len(), 19, "a new template needs a sample here");
     }
 
     #[test]

@@ -1,0 +1,554 @@
+//! The user center /u over real HTTP: sign-in through the hosted login, binding (recent
+//! password, mailed code, authenticator, recovery codes), replacing, removing, new recovery
+//! codes, password change, sessions and the security log.
+
+use std::time::Duration;
+
+use keystep_core::config::MfaPolicyConfig;
+use keystep_tests::browser::{
+    codes_in, element_text, hidden_value, totp_code, Browser, World, PASSWORD,
+};
+use keystep_tests::Stack;
+
+/// The Location of a redirect, as an absolute URL.
+fn location(response: &reqwest::Response) -> String {
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let base = response.url().clone();
+    base.join(&location).unwrap().to_string()
+}
+
+/// Signs ada in at /u and returns the overview's HTML.
+async fn sign_in_to_u(w: &World, browser: &Browser) -> String {
+    let first = browser.get(&w.server.url("/u")).await;
+    assert_eq!(first.status(), 303);
+    let to_login = location(&first);
+    assert!(to_login.ends_with("/login?next=%2Fu"), "{to_login}");
+    let page = browser.login_page(&to_login.clone()).await;
+    let response = browser
+        .http
+        .post(w.server.url("/login"))
+        .form(&[
+            ("csrf_token", page.csrf_token.as_str()),
+            ("interaction", ""),
+            ("next", "/u"),
+            ("username", "ada"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert!(location(&response).ends_with("/u"));
+    let overview = browser.get(&w.server.url("/u")).await;
+    assert_eq!(overview.status(), 200);
+    overview.text().await.unwrap()
+}
+
+async fn form(
+    browser: &Browser,
+    w: &World,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let html = browser.get(&w.server.url(path)).await.text().await.unwrap();
+    let csrf =
+        hidden_value(&html, "csrf_token").unwrap_or_else(|| panic!("no form at {path}: {html}"));
+    let mut all = vec![("csrf_token", csrf.as_str())];
+    all.extend_from_slice(fields);
+    browser
+        .http
+        .post(w.server.url(path))
+        .form(&all)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Binds an authenticator through /u; returns the secret and the recovery codes.
+async fn bind_in_u(w: &World, browser: &Browser) -> (Vec<u8>, Vec<String>) {
+    let page = browser.get(&w.server.url("/u/mfa/bind")).await;
+    assert_eq!(page.status(), 200);
+    let sent = form(browser, w, "/u/mfa/bind", &[("action", "send")])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(sent.contains(r#"name="email_code""#), "{sent}");
+    let mail = w
+        .outbox()
+        .into_iter()
+        .rev()
+        .find(|m| m.contains("set up two-step verification"))
+        .expect("mailed code");
+    let code: String = mail
+        .split("Your confirmation code is: ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(6)
+        .collect();
+    let wrong = form(
+        browser,
+        w,
+        "/u/mfa/bind",
+        &[("action", "verify_email"), ("email_code", "000000")],
+    )
+    .await;
+    assert_eq!(wrong.status(), 401);
+    let enroll = form(
+        browser,
+        w,
+        "/u/mfa/bind",
+        &[("action", "verify_email"), ("email_code", &code)],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let secret_text = element_text(&enroll, "totp-secret").expect("secret shown");
+    let secret =
+        base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &secret_text).unwrap();
+    let totp = totp_code(
+        &secret,
+        keystep_core::clock::Clock::now(w.server.clock.as_ref()),
+    );
+    let codes_page = form(
+        browser,
+        w,
+        "/u/mfa/bind",
+        &[("action", "confirm"), ("code", &totp)],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let codes = codes_in(&codes_page, "recovery-codes");
+    assert_eq!(codes.len(), 10, "{codes_page}");
+    (secret, codes)
+}
+
+#[tokio::test]
+async fn bind_replace_regenerate_and_remove_mfa() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let browser = w.browser();
+        let overview = sign_in_to_u(&w, &browser).await;
+        assert!(element_text(&overview, "mfa-status").is_some());
+        assert!(overview.contains("Not bound"), "{name}");
+
+        let (secret, codes) = bind_in_u(&w, &browser).await;
+        let overview = browser.get(&w.server.url("/u")).await.text().await.unwrap();
+        assert!(
+            overview.contains(">Bound<") && overview.contains("10 recovery codes left"),
+            "{name}: {overview}"
+        );
+        assert!(w
+            .outbox()
+            .iter()
+            .any(|m| m.contains("Two-step verification is on")));
+
+        // Replacing: the old authenticator works until the new one is confirmed.
+        w.server.clock.advance(Duration::from_secs(30));
+        let sent = form(&browser, &w, "/u/mfa/bind", &[("action", "send")])
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            sent.contains("keeps working until you finish"),
+            "{name}: replacing is said"
+        );
+        let mail = w
+            .outbox()
+            .into_iter()
+            .rev()
+            .find(|m| m.contains("set up two-step verification"))
+            .unwrap();
+        let code: String = mail
+            .split("Your confirmation code is: ")
+            .nth(1)
+            .unwrap()
+            .chars()
+            .take(6)
+            .collect();
+        let enroll = form(
+            &browser,
+            &w,
+            "/u/mfa/bind",
+            &[("action", "verify_email"), ("email_code", &code)],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+        let new_secret = base32::decode(
+            base32::Alphabet::Rfc4648 { padding: false },
+            &element_text(&enroll, "totp-secret").unwrap(),
+        )
+        .unwrap();
+        assert_ne!(new_secret, secret);
+        {
+            let services = &w.server.services;
+            let mut conn = services.db.conn().unwrap();
+            assert_eq!(
+                keystep_mfa::totp::verify(services, &mut conn, &w.user_id, &w.totp_now(&secret))
+                    .unwrap(),
+                keystep_mfa::totp::TotpCheck::Accepted,
+                "{name}: old still works"
+            );
+        }
+        w.server.clock.advance(Duration::from_secs(30));
+        let codes_page = form(
+            &browser,
+            &w,
+            "/u/mfa/bind",
+            &[("action", "confirm"), ("code", &w.totp_now(&new_secret))],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+        assert_eq!(codes_in(&codes_page, "recovery-codes").len(), 10);
+        {
+            let services = &w.server.services;
+            let mut conn = services.db.conn().unwrap();
+            w.server.clock.advance(Duration::from_secs(30));
+            assert_eq!(
+                keystep_mfa::totp::verify(services, &mut conn, &w.user_id, &w.totp_now(&secret))
+                    .unwrap(),
+                keystep_mfa::totp::TotpCheck::Wrong,
+                "{name}: old stops"
+            );
+            assert!(
+                matches!(
+                    keystep_mfa::recovery::spend(services, &mut conn, &w.user_id, &codes[0])
+                        .unwrap(),
+                    keystep_mfa::recovery::RecoveryCheck::Wrong
+                ),
+                "old codes replaced"
+            );
+        }
+
+        // New recovery codes need a current code.
+        w.server.clock.advance(Duration::from_secs(30));
+        assert_eq!(
+            form(&browser, &w, "/u/recovery-codes", &[("code", "000000")])
+                .await
+                .status(),
+            401
+        );
+        let regenerated = form(
+            &browser,
+            &w,
+            "/u/recovery-codes",
+            &[("code", &w.totp_now(&new_secret))],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+        assert_eq!(codes_in(&regenerated, "recovery-codes").len(), 10, "{name}");
+
+        // Removing needs a current code (or a recovery code).
+        assert_eq!(
+            form(&browser, &w, "/u/mfa/remove", &[("code", "123456")])
+                .await
+                .status(),
+            401
+        );
+        let fresh_codes = codes_in(&regenerated, "recovery-codes");
+        let removed = form(&browser, &w, "/u/mfa/remove", &[("code", &fresh_codes[0])]).await;
+        assert_eq!(removed.status(), 303, "{name}");
+        let overview = browser
+            .get(&w.server.url("/u?done=removed"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            overview.contains("Not bound") && overview.contains("Two-step verification is off."),
+            "{name}"
+        );
+        assert!(w
+            .outbox()
+            .iter()
+            .any(|m| m.contains("Two-step verification is off")));
+
+        let log = browser
+            .get(&w.server.url("/u/log"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let first_mfa_removed = log.find("mfa_removed").unwrap();
+        let first_enrolled = log.find("mfa_enrolled").unwrap();
+        assert!(first_mfa_removed < first_enrolled, "{name}: newest first");
+        assert!(log.contains("signed_in") && log.contains("recovery_codes_regenerated"));
+    }
+}
+
+#[tokio::test]
+async fn binding_needs_a_recent_password() {
+    let w = World::new(Stack::all().remove(0));
+    let browser = w.browser();
+    sign_in_to_u(&w, &browser).await;
+    w.server.clock.advance(Duration::from_secs(6 * 60));
+    let response = browser.get(&w.server.url("/u/mfa/bind")).await;
+    assert_eq!(response.status(), 303);
+    assert!(location(&response).contains("/u/reauth?next=%2Fu%2Fmfa%2Fbind"));
+    let wrong = form(
+        &browser,
+        &w,
+        "/u/reauth?next=%2Fu%2Fmfa%2Fbind",
+        &[("next", "/u/mfa/bind"), ("password", "nope")],
+    )
+    .await;
+    assert_eq!(wrong.status(), 401);
+    let right = form(
+        &browser,
+        &w,
+        "/u/reauth?next=%2Fu%2Fmfa%2Fbind",
+        &[("next", "/u/mfa/bind"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(right.status(), 303);
+    assert!(location(&right).ends_with("/u/mfa/bind"));
+    assert_eq!(
+        browser.get(&w.server.url("/u/mfa/bind")).await.status(),
+        200
+    );
+    // An outside `next` is never followed.
+    let evil = form(
+        &browser,
+        &w,
+        "/u/reauth",
+        &[("next", "https://evil.example/"), ("password", PASSWORD)],
+    )
+    .await;
+    assert!(location(&evil).ends_with("/u"));
+}
+
+/// Signs ada in at /u when she has an authenticator: password, then the code.
+async fn sign_in_to_u_with_code(w: &World, browser: &Browser, secret: &[u8]) {
+    let first = browser.get(&w.server.url("/u")).await;
+    let page = browser.login_page(&location(&first)).await;
+    let response = browser
+        .http
+        .post(w.server.url("/login"))
+        .form(&[
+            ("csrf_token", page.csrf_token.as_str()),
+            ("next", "/u"),
+            ("username", "ada"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let to_u = browser.get(&location(&response)).await;
+    assert_eq!(to_u.status(), 303);
+    let mfa = location(&to_u);
+    assert!(
+        mfa.contains("/login/mfa?next=%2Fu"),
+        "the user center asks for the code too: {mfa}"
+    );
+    let html = browser.get(&mfa.clone()).await.text().await.unwrap();
+    let csrf = hidden_value(&html, "csrf_token").unwrap();
+    let verified = browser
+        .http
+        .post(w.server.url("/login/mfa"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("next", "/u"),
+            ("code", &w.totp_now(secret)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verified.status(), 303);
+    assert!(location(&verified).ends_with("/u"));
+    assert_eq!(browser.get(&w.server.url("/u")).await.status(), 200);
+}
+
+#[tokio::test]
+async fn with_mfa_bound_the_user_center_asks_for_the_code() {
+    let w = World::new(Stack::all().remove(0));
+    let secret = w.bind_totp();
+    sign_in_to_u_with_code(&w, &w.browser(), &secret).await;
+}
+
+#[tokio::test]
+async fn removal_warns_when_mfa_is_mandatory() {
+    let w = World::with(Stack::all().remove(0), |c| {
+        c.mfa.policy = MfaPolicyConfig::Required
+    });
+    let secret = w.bind_totp();
+    let browser = w.browser();
+    sign_in_to_u_with_code(&w, &browser, &secret).await;
+    let page = browser
+        .get(&w.server.url("/u/mfa/remove"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("you will be asked to set it up again"),
+        "{page}"
+    );
+    let optional = World::new(Stack::all().remove(0));
+    let secret = optional.bind_totp();
+    let browser = optional.browser();
+    sign_in_to_u_with_code(&optional, &browser, &secret).await;
+    let page = browser
+        .get(&optional.server.url("/u/mfa/remove"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("you will be asked to set it up again"));
+}
+
+#[tokio::test]
+async fn password_change_keeps_what_was_typed_and_can_end_other_sessions() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let browser = w.browser();
+        let other = w.browser();
+        sign_in_to_u(&w, &browser).await;
+        sign_in_to_u(&w, &other).await;
+
+        let mismatch = form(
+            &browser,
+            &w,
+            "/u/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "a new passphrase"),
+                ("confirm_password", "another one"),
+                ("end_others", "1"),
+            ],
+        )
+        .await;
+        assert_eq!(mismatch.status(), 400);
+        let html = mismatch.text().await.unwrap();
+        assert!(
+            html.contains("do not match") && html.contains("checked"),
+            "{name}: the checkbox stays"
+        );
+        assert!(!html.contains("a new passphrase"), "secrets are not echoed");
+        let wrong = form(
+            &browser,
+            &w,
+            "/u/password",
+            &[
+                ("current_password", "nope"),
+                ("new_password", "a new passphrase"),
+                ("confirm_password", "a new passphrase"),
+            ],
+        )
+        .await;
+        assert_eq!(wrong.status(), 401);
+        let done = form(
+            &browser,
+            &w,
+            "/u/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "a new passphrase"),
+                ("confirm_password", "a new passphrase"),
+                ("end_others", "1"),
+            ],
+        )
+        .await;
+        assert_eq!(done.status(), 200, "{name}");
+        assert!(done
+            .text()
+            .await
+            .unwrap()
+            .contains("other sessions were signed out"));
+        assert_eq!(
+            browser.get(&w.server.url("/u")).await.status(),
+            200,
+            "this session stays"
+        );
+        assert_eq!(
+            other.get(&w.server.url("/u")).await.status(),
+            303,
+            "{name}: the other one is gone"
+        );
+
+        let forged = browser
+            .http
+            .post(w.server.url("/u/password"))
+            .form(&[
+                ("current_password", "a new passphrase"),
+                ("new_password", "x"),
+                ("confirm_password", "x"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 400, "CSRF");
+    }
+}
+
+#[tokio::test]
+async fn sessions_are_listed_and_can_be_ended() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let browser = w.browser();
+        let other = w.browser();
+        sign_in_to_u(&w, &browser).await;
+        sign_in_to_u(&w, &other).await;
+        let html = browser
+            .get(&w.server.url("/u/sessions"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(html.matches("class=\"session\"").count(), 2, "{name}");
+        assert!(
+            html.contains("This browser") && html.contains("aal1") && html.contains("127.0.0.1")
+        );
+        let other_id = html
+            .split("name=\"session_id\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        let csrf = hidden_value(&html, "csrf_token").unwrap();
+        let response = browser
+            .http
+            .post(w.server.url("/u/sessions/end"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("session_id", other_id.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains("The session was signed out."));
+        assert_eq!(
+            other.get(&w.server.url("/u")).await.status(),
+            303,
+            "{name}: ended"
+        );
+        assert_eq!(browser.get(&w.server.url("/u")).await.status(), 200);
+        let log = browser
+            .get(&w.server.url("/u/log"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(log.contains("session_ended"));
+    }
+}

@@ -1,0 +1,424 @@
+//! End-to-end tests in a real browser: Debian's Chromium driven through chromedriver
+//! (WebDriver, with fantoccini). A person signs in from the demo relying party, binds MFA in
+//! /u with a code computed from the shown secret, signs out through /oidc/session/end, signs in
+//! again with TOTP, uses a recovery code, removes MFA, and ends a session. Every page passes
+//! axe-core with no serious or critical violation, and screenshots are saved to
+//! `target/screenshots/` (the good ones are in docs/).
+//!
+//! They need `chromium` and `chromedriver` (Debian packages) and axe-core (`KEYSTEP_AXE_JS`,
+//! the path of `axe.min.js`; `.ci/run` installs all three). Without them the tests say so
+//! and skip, unless `KEYSTEP_BROWSER_TESTS=1` demands them (CI sets it).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use keystep_core::clock::Clock;
+use keystep_tests::browser::totp_code;
+use keystep_tests::{Stack, TestServer};
+use serde_json::json;
+
+struct Driver {
+    process: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn required() -> bool {
+    std::env::var("KEYSTEP_BROWSER_TESTS").is_ok_and(|v| v == "1")
+}
+
+fn axe_source() -> Option<String> {
+    let path = std::env::var("KEYSTEP_AXE_JS").ok()?;
+    std::fs::read_to_string(path).ok()
+}
+
+/// Starts chromedriver, or explains why the test cannot run.
+fn start_driver() -> Option<Driver> {
+    let missing = ["/usr/bin/chromium", "/usr/bin/chromedriver"]
+        .iter()
+        .find(|p| !std::path::Path::new(p).exists())
+        .copied();
+    let axe = axe_source();
+    if missing.is_some() || axe.is_none() {
+        let why = match missing {
+            Some(path) => format!("{path} is missing (apt-get install chromium chromium-driver)"),
+            None => "KEYSTEP_AXE_JS does not name axe.min.js (npm install axe-core)".to_owned(),
+        };
+        assert!(!required(), "browser tests required but {why}");
+        let _ = writeln!(std::io::stderr(), "keystep browser tests skipped: {why}");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let process = Command::new("/usr/bin/chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(Driver { process, port })
+}
+
+async fn browser(driver: &Driver, width: u32) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", format!("--window-size={width},1000"),
+            ],
+        }),
+    );
+    ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .unwrap()
+}
+
+fn screenshots_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(screenshots_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Runs axe-core on the current page; fails on serious or critical violations.
+async fn check_accessibility(client: &Client, page: &str) {
+    let axe = axe_source().unwrap();
+    client.execute(&axe, vec![]).await.unwrap();
+    let script = r#"
+        const done = arguments[arguments.length - 1];
+        axe.run(document, { resultTypes: ['violations'] }).then(r => done(
+            r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                .map(v => v.id + ': ' + v.help + ' (' + v.nodes.map(n => n.target.join(' ')).join(', ') + ')')
+        ));
+    "#;
+    let violations = client.execute_async(script, vec![]).await.unwrap();
+    assert_eq!(violations, json!([]), "{page}: accessibility violations");
+}
+
+async fn fill(client: &Client, name: &str, value: &str) {
+    let field = client
+        .find(Locator::Css(&format!("[name='{name}']")))
+        .await
+        .unwrap_or_else(|e| panic!("field {name}: {e}"));
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+async fn submit(client: &Client) {
+    client
+        .find(Locator::Css("form button[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn text(client: &Client) -> String {
+    client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn path(client: &Client) -> String {
+    let url = client.current_url().await.unwrap();
+    format!(
+        "{}{}",
+        url.path(),
+        url.query().map(|q| format!("?{q}")).unwrap_or_default()
+    )
+}
+
+fn mailed_code(server: &TestServer, marker: &str) -> String {
+    let dir = server.data_dir.path().join("data/outbox");
+    let mut mails: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    mails.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    let mail = mails
+        .iter()
+        .rev()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .find(|m| m.contains(marker))
+        .expect("a mailed code");
+    mail.split("Your confirmation code is: ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(6)
+        .collect()
+}
+
+async fn sign_in_from_demo(client: &Client, server: &TestServer, password: &str) {
+    client.goto(&server.url("/demo")).await.unwrap();
+    client
+        .find(Locator::LinkText("Sign in with keystep"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        path(client).await.starts_with("/login?interaction="),
+        "{}",
+        path(client).await
+    );
+    fill(client, "username", "demo").await;
+    fill(client, "password", password).await;
+    submit(client).await;
+}
+
+#[tokio::test]
+async fn a_person_binds_uses_and_removes_mfa_in_a_real_browser() {
+    let Some(driver) = start_driver() else { return };
+    let (server, password) = TestServer::start_demo(Stack::all().remove(0));
+    let client = browser(&driver, 1280).await;
+
+    // Sign in from the demo relying party.
+    client.goto(&server.url("/demo")).await.unwrap();
+    check_accessibility(&client, "demo").await;
+    client
+        .find(Locator::LinkText("Sign in with keystep"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    screenshot(&client, "login").await;
+    check_accessibility(&client, "login").await;
+    fill(&client, "username", "demo").await;
+    fill(&client, "password", &password).await;
+    submit(&client).await;
+    assert_eq!(path(&client).await, "/demo");
+    assert!(text(&client).await.contains("aal1"));
+    screenshot(&client, "demo-signed-in").await;
+
+    // The user center: bind MFA.
+    client.goto(&server.url("/u")).await.unwrap();
+    assert_eq!(path(&client).await, "/u");
+    assert!(text(&client).await.contains("Not bound"));
+    screenshot(&client, "u-overview").await;
+    check_accessibility(&client, "u overview").await;
+    client
+        .find(Locator::LinkText("Set up two-step verification"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    check_accessibility(&client, "u bind (mail)").await;
+    submit(&client).await;
+    fill(
+        &client,
+        "email_code",
+        &mailed_code(&server, "set up two-step verification"),
+    )
+    .await;
+    submit(&client).await;
+    screenshot(&client, "enroll").await;
+    check_accessibility(&client, "enroll").await;
+    let secret_text = client
+        .find(Locator::Id("totp-secret"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = base32::decode(
+        base32::Alphabet::Rfc4648 { padding: false },
+        secret_text.trim(),
+    )
+    .unwrap();
+    fill(&client, "code", &totp_code(&secret, server.clock.now())).await;
+    submit(&client).await;
+    let codes: Vec<String> = {
+        let list = client
+            .find_all(Locator::Css("#recovery-codes code"))
+            .await
+            .unwrap();
+        let mut codes = Vec::new();
+        for code in list {
+            codes.push(code.text().await.unwrap());
+        }
+        codes
+    };
+    assert_eq!(codes.len(), 10);
+    screenshot(&client, "recovery-codes").await;
+    check_accessibility(&client, "recovery codes").await;
+    client
+        .find(Locator::LinkText("I have saved them"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(text(&client).await.contains("Bound"));
+    screenshot(&client, "u-bound").await;
+
+    // Sign out through RP-initiated logout (with confirmation).
+    client.goto(&server.url("/oidc/session/end")).await.unwrap();
+    check_accessibility(&client, "logout confirmation").await;
+    submit(&client).await;
+    assert!(text(&client).await.contains("You are signed out"));
+
+    // Sign in again: password, then TOTP.
+    server.clock.advance(Duration::from_secs(30));
+    sign_in_from_demo(&client, &server, &password).await;
+    assert!(
+        path(&client).await.starts_with("/login/mfa?interaction="),
+        "{}",
+        path(&client).await
+    );
+    screenshot(&client, "second-factor").await;
+    check_accessibility(&client, "second factor").await;
+    fill(&client, "code", &totp_code(&secret, server.clock.now())).await;
+    submit(&client).await;
+    assert_eq!(path(&client).await, "/demo");
+    assert!(text(&client).await.contains("aal2"));
+
+    // Sign out and in again with a recovery code.
+    client
+        .find(Locator::LinkText("Sign out"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    sign_in_from_demo(&client, &server, &password).await;
+    client
+        .find(Locator::LinkText("Use a recovery code instead"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    check_accessibility(&client, "recovery code").await;
+    fill(&client, "recovery_code", &codes[0]).await;
+    submit(&client).await;
+    assert!(text(&client).await.contains("9 recovery codes are left"));
+    client
+        .find(Locator::LinkText("Continue to the application"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(path(&client).await, "/demo");
+
+    // Sessions: a second sign-in elsewhere shows up and can be ended.
+    let elsewhere = browser(&driver, 390).await;
+    elsewhere.goto(&server.url("/u")).await.unwrap();
+    fill(&elsewhere, "username", "demo").await;
+    fill(&elsewhere, "password", &password).await;
+    submit(&elsewhere).await;
+    server.clock.advance(Duration::from_secs(30));
+    fill(&elsewhere, "code", &totp_code(&secret, server.clock.now())).await;
+    submit(&elsewhere).await;
+    assert_eq!(path(&elsewhere).await, "/u");
+    screenshot(&elsewhere, "u-overview-mobile").await;
+    client.goto(&server.url("/u/sessions")).await.unwrap();
+    screenshot(&client, "u-sessions").await;
+    check_accessibility(&client, "sessions").await;
+    assert_eq!(
+        client
+            .find_all(Locator::Css("li.session"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    client
+        .find(Locator::Css("li.session form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(text(&client).await.contains("The session was signed out."));
+    elsewhere.goto(&server.url("/u")).await.unwrap();
+    assert!(
+        path(&elsewhere).await.starts_with("/login"),
+        "the ended session is gone"
+    );
+    elsewhere.close().await.unwrap();
+
+    // Remove MFA with a current code.
+    client.goto(&server.url("/u/mfa/remove")).await.unwrap();
+    check_accessibility(&client, "remove").await;
+    server.clock.advance(Duration::from_secs(30));
+    fill(&client, "code", &totp_code(&secret, server.clock.now())).await;
+    submit(&client).await;
+    assert_eq!(path(&client).await, "/u?done=removed");
+    assert!(text(&client).await.contains("Not bound"));
+
+    client.goto(&server.url("/u/log")).await.unwrap();
+    screenshot(&client, "u-log").await;
+    check_accessibility(&client, "security log").await;
+    let log = text(&client).await;
+    assert!(
+        log.contains("mfa_removed")
+            && log.contains("recovery_code_used")
+            && log.contains("mfa_enrolled")
+    );
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_login_page_fits_a_320_pixel_screen() {
+    let Some(driver) = start_driver() else { return };
+    let (server, _) = TestServer::start_demo(Stack::all().remove(0));
+    let client = browser(&driver, 320).await;
+    client.goto(&server.url("/demo/login")).await.unwrap();
+    let overflow = client
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap_or(1) <= 0,
+        "no horizontal scrolling at 320 px: {overflow}"
+    );
+    screenshot(&client, "login-320").await;
+    check_accessibility(&client, "login at 320 px").await;
+    client.close().await.unwrap();
+}
