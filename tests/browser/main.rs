@@ -136,14 +136,50 @@ async fn fill(client: &Client, name: &str, value: &str) {
     field.send_keys(value).await.unwrap();
 }
 
+/// Clicks `target` and waits until the next page has loaded (the old document is gone).
+async fn click_and_wait(client: &Client, target: fantoccini::elements::Element) {
+    let old = client.find(Locator::Css("html")).await.unwrap();
+    target.click().await.unwrap();
+    let started = Instant::now();
+    while old.tag_name().await.is_ok() {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the click did not navigate"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while client
+        .execute("return document.readyState", vec![])
+        .await
+        .ok()
+        != Some(json!("complete"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the page did not finish loading"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn submit(client: &Client) {
-    client
+    let button = client
         .find(Locator::Css("form button[type='submit']"))
         .await
-        .unwrap()
-        .click()
-        .await
         .unwrap();
+    click_and_wait(client, button).await;
+}
+
+async fn follow(client: &Client, link_text: &str) {
+    let link = match client.find(Locator::LinkText(link_text)).await {
+        Ok(link) => link,
+        Err(e) => panic!(
+            "link {link_text:?} at {}: {e}\n{}",
+            path(client).await,
+            text(client).await
+        ),
+    };
+    click_and_wait(client, link).await;
 }
 
 async fn text(client: &Client) -> String {
@@ -189,13 +225,7 @@ fn mailed_code(server: &TestServer, marker: &str) -> String {
 
 async fn sign_in_from_demo(client: &Client, server: &TestServer, password: &str) {
     client.goto(&server.url("/demo")).await.unwrap();
-    client
-        .find(Locator::LinkText("Sign in with keystep"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(client, "Sign in with keystep").await;
     assert!(
         path(client).await.starts_with("/login?interaction="),
         "{}",
@@ -215,19 +245,13 @@ async fn a_person_binds_uses_and_removes_mfa_in_a_real_browser() {
     // Sign in from the demo relying party.
     client.goto(&server.url("/demo")).await.unwrap();
     check_accessibility(&client, "demo").await;
-    client
-        .find(Locator::LinkText("Sign in with keystep"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(&client, "Sign in with keystep").await;
     screenshot(&client, "login").await;
     check_accessibility(&client, "login").await;
     fill(&client, "username", "demo").await;
     fill(&client, "password", &password).await;
     submit(&client).await;
-    assert_eq!(path(&client).await, "/demo");
+    assert_eq!(path(&client).await, "/demo", "{}", text(&client).await);
     assert!(text(&client).await.contains("aal1"));
     screenshot(&client, "demo-signed-in").await;
 
@@ -237,13 +261,7 @@ async fn a_person_binds_uses_and_removes_mfa_in_a_real_browser() {
     assert!(text(&client).await.contains("Not bound"));
     screenshot(&client, "u-overview").await;
     check_accessibility(&client, "u overview").await;
-    client
-        .find(Locator::LinkText("Set up two-step verification"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(&client, "Set up two-step verification").await;
     check_accessibility(&client, "u bind (mail)").await;
     submit(&client).await;
     fill(
@@ -283,13 +301,7 @@ async fn a_person_binds_uses_and_removes_mfa_in_a_real_browser() {
     assert_eq!(codes.len(), 10);
     screenshot(&client, "recovery-codes").await;
     check_accessibility(&client, "recovery codes").await;
-    client
-        .find(Locator::LinkText("I have saved them"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(&client, "I have saved them").await;
     assert!(text(&client).await.contains("Bound"));
     screenshot(&client, "u-bound").await;
 
@@ -298,6 +310,11 @@ async fn a_person_binds_uses_and_removes_mfa_in_a_real_browser() {
     check_accessibility(&client, "logout confirmation").await;
     submit(&client).await;
     assert!(text(&client).await.contains("You are signed out"));
+    // The demo application forgets its own tokens through its Sign out button, which goes
+    // through /oidc/session/end with an id_token_hint and comes straight back.
+    client.goto(&server.url("/demo")).await.unwrap();
+    follow(&client, "Sign out").await;
+    assert_eq!(path(&client).await, "/demo");
 
     // Sign in again: password, then TOTP.
     server.clock.advance(Duration::from_secs(30));
@@ -315,32 +332,14 @@ async fn a_person_binds_uses_and_removes_mfa_in_a_real_browser() {
     assert!(text(&client).await.contains("aal2"));
 
     // Sign out and in again with a recovery code.
-    client
-        .find(Locator::LinkText("Sign out"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(&client, "Sign out").await;
     sign_in_from_demo(&client, &server, &password).await;
-    client
-        .find(Locator::LinkText("Use a recovery code instead"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(&client, "Use a recovery code instead").await;
     check_accessibility(&client, "recovery code").await;
     fill(&client, "recovery_code", &codes[0]).await;
     submit(&client).await;
     assert!(text(&client).await.contains("9 recovery codes are left"));
-    client
-        .find(Locator::LinkText("Continue to the application"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    follow(&client, "Continue to the application").await;
     assert_eq!(path(&client).await, "/demo");
 
     // Sessions: a second sign-in elsewhere shows up and can be ended.
@@ -365,13 +364,11 @@ async fn a_person_binds_uses_and_removes_mfa_in_a_real_browser() {
             .len(),
         2
     );
-    client
+    let end = client
         .find(Locator::Css("li.session form button"))
         .await
-        .unwrap()
-        .click()
-        .await
         .unwrap();
+    click_and_wait(&client, end).await;
     assert!(text(&client).await.contains("The session was signed out."));
     elsewhere.goto(&server.url("/u")).await.unwrap();
     assert!(

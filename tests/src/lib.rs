@@ -268,6 +268,7 @@ impl TestServer {
         configure: impl FnOnce(&mut Config),
         demo: bool,
     ) -> (Self, Option<String>) {
+        keystep_server::install_crypto_provider();
         let data_dir = tempfile::tempdir().unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut config = stack.config(data_dir.path().join("data"));

@@ -11,6 +11,14 @@ pub mod telemetry;
 
 use keystep_core::Services;
 
+/// Chooses rustls's crypto provider for the whole process (aws-lc-rs, like the signing
+/// keys). Several crates bring rustls with different default providers; without a choice,
+/// the first TLS connection (SMTP, Redis over TLS, the demo's HTTP client) would fail.
+pub fn install_crypto_provider() {
+    // Already installed (tests start several servers in one process): nothing to do.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 /// `keystep serve`: binds `listen`, serves until SIGTERM or SIGINT, then drains.
 pub fn serve(services: Services) -> Result<(), cli::CliError> {
     serve_with_demo(services, None)
