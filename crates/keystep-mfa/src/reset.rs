@@ -60,7 +60,25 @@ pub fn send_email_code(
     subject: &str,
     user: &User,
     reason: &str,
-) -> keystep_core::Result<()> {
+) -> keystep_core::Result<bool> {
+    // At most three mails per person in ten minutes: the mailbox is not a spam target.
+    let store = services.ephemeral.as_ref();
+    let sends = Limit {
+        max_failures: 3,
+        window: EMAIL_CODE_TTL,
+    };
+    if throttle::locked_until(
+        store,
+        services.clock.as_ref(),
+        "email-send",
+        &user.id,
+        sends,
+    )?
+    .is_some()
+    {
+        return Ok(false);
+    }
+    throttle::record_failure(store, "email-send", &user.id, sends)?;
     let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
     let mac = services.secret_box.mac(EMAIL_CODE_PURPOSE, code.as_bytes());
     services
@@ -73,7 +91,8 @@ pub fn send_email_code(
             "Hello {},\n\nSomeone (hopefully you) asked to {reason}.\n\nYour confirmation code is: {code}\n\nIt expires in 10 minutes. If this was not you, ignore this mail; nothing changes without it.\n",
             user.display_name
         ),
-    })
+    })?;
+    Ok(true)
 }
 
 /// What checking the mailed code came to.

@@ -492,7 +492,18 @@ pub async fn post_bind(
             })
             .await;
             match sent {
-                Ok(()) => bind_page(&state, &req, &visitor, StatusCode::OK, true, None).await,
+                Ok(true) => bind_page(&state, &req, &visitor, StatusCode::OK, true, None).await,
+                Ok(false) => {
+                    bind_page(
+                        &state,
+                        &req,
+                        &visitor,
+                        StatusCode::TOO_MANY_REQUESTS,
+                        true,
+                        Some(msg(&state, &req, "mail_limit.too_many", &[])),
+                    )
+                    .await
+                }
                 Err(e) => page::error_page(&state, &req, &PageError::from(e)),
             }
         }

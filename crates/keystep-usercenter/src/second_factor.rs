@@ -669,7 +669,18 @@ pub async fn post_lost(
         })
         .await;
         return match sent {
-            Ok(()) => lost_page(&state, &req, &ctx, StatusCode::OK, true, None),
+            Ok(true) => lost_page(&state, &req, &ctx, StatusCode::OK, true, None),
+            Ok(false) => {
+                let message = page::message(&state, &lang, "mail_limit.too_many", &[]);
+                lost_page(
+                    &state,
+                    &req,
+                    &ctx,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    true,
+                    Some(message),
+                )
+            }
             Err(e) => page::error_page(&state, &req, &PageError::from(e)),
         };
     }

@@ -229,11 +229,11 @@ mod tests {
         let samples = [
             (
                 "login",
-                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "client_name": "Shop", "username": "ada", "error": "Wrong"}),
+                json!({"lang": "en", "next": "", "csrf_token": "t", "interaction": "i", "client_name": "Shop", "username": "ada", "error": "Wrong"}),
             ),
             (
                 "login",
-                json!({"lang": "en", "csrf_token": "t", "interaction": "", "client_name": null, "username": "", "error": null}),
+                json!({"lang": "en", "next": "/u", "csrf_token": "t", "interaction": "", "client_name": null, "username": "", "error": null}),
             ),
             (
                 "message",
@@ -273,11 +273,11 @@ mod tests {
             ),
             (
                 "recovery",
-                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "error": null}),
+                json!({"lang": "en", "next": "", "step_query": "", "csrf_token": "t", "interaction": "i", "error": null}),
             ),
             (
                 "enroll",
-                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "client_name": "Shop", "qr_data_uri": "data:image/svg+xml;base64,AA", "secret_text": "ABC", "otpauth_uri": "otpauth://totp/x", "action": "/login/enroll", "error": null}),
+                json!({"lang": "en", "next": "", "step_query": "", "csrf_token": "t", "interaction": "i", "client_name": "Shop", "qr_data_uri": "data:image/svg+xml;base64,AA", "secret_text": "ABC", "otpauth_uri": "otpauth://totp/x", "action": "/login/enroll", "error": null}),
             ),
             (
                 "recovery_codes",
@@ -344,7 +344,7 @@ mod tests {
     fn text_is_escaped() {
         let templates = Templates::load(None).unwrap();
         let html = templates
-            .render("login", &json!({"lang": "en", "csrf_token": "t", "interaction": "", "client_name": "<script>x</script>", "username": "\"><b>", "error": null}))
+            .render("login", &json!({"lang": "en", "next": "", "csrf_token": "t", "interaction": "", "client_name": "<script>x</script>", "username": "\"><b>", "error": null}))
             .unwrap();
         assert!(!html.contains("<script>x") && !html.contains("\"><b>"));
     }
