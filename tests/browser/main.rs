@@ -89,8 +89,11 @@ async fn browser(driver: &Driver, width: u32) -> Client {
             "args": [
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", format!("--window-size={width},1000"),
+"--disable-sync", format!("--window-size={width},1000"),
             ],
+            // Headless Chromium will not make a window narrower than 500 px; device metrics
+            // give the page a real 320 px (or 390 px) viewport.
+            "mobileEmulation": {"deviceMetrics": {"width": width, "height": 800, "pixelRatio": 1}},
         }),
     );
     ClientBuilder::rustls()

@@ -48,6 +48,8 @@ enum Access {
     Granted(Box<Visitor>),
     /// Somewhere first.
     Redirect(String),
+    /// Nowhere: the rules cannot be met here.
+    Refused(PageError),
 }
 
 /// Reads the session and applies the step-up rules as for a relying party with no demands.
@@ -100,6 +102,9 @@ async fn access(state: &AppState, req: &HttpRequest, path: &str) -> Result<Acces
             (Decision::Ask(Step::Enrollment), ..) => {
                 Access::Redirect(format!("/login/enroll?{next}"))
             }
+            (Decision::Fail("unmet_authentication_requirements"), ..) => {
+                Access::Refused(PageError::new(StatusCode::FORBIDDEN, "u_access.unmet"))
+            }
             _ => Access::Redirect(format!("/login?{next}")),
         })
     })
@@ -120,6 +125,7 @@ macro_rules! visitor {
         match access(&$state, &$req, $path).await {
             Ok(Access::Granted(visitor)) => *visitor,
             Ok(Access::Redirect(location)) => return see_other(&$state, &location),
+            Ok(Access::Refused(e)) => return page::error_page(&$state, &$req, &e),
             Err(e) => return page::error_page(&$state, &$req, &e),
         }
     };
@@ -166,6 +172,12 @@ pub fn date_time(unix: i64) -> String {
         of_day / 3600,
         (of_day % 3600) / 60
     )
+}
+
+/// "14:05" for a Unix time (the messages add "UTC").
+fn time_of_day(unix: i64) -> String {
+    let of_day = unix.rem_euclid(86_400);
+    format!("{:02}:{:02}", of_day / 3600, (of_day % 3600) / 60)
 }
 
 /// "Firefox on Linux" from a User-Agent.
@@ -304,6 +316,57 @@ pub struct AccountForm {
     pub all_others: String,
 }
 
+/// What re-entering a password in the user center came to.
+enum PasswordGuess {
+    Right,
+    Wrong,
+    Locked(i64),
+}
+
+/// Checks a re-entered password under the same per-account throttle as the login page, and
+/// records failures in the audit log.
+fn guess_password(
+    services: &Services,
+    conn: &mut keystep_core::db::DbConn,
+    user: &User,
+    password: &str,
+    info: &ClientInfo,
+) -> keystep_core::Result<PasswordGuess> {
+    let store = services.ephemeral.as_ref();
+    let clock = services.clock.as_ref();
+    let limit = keystep_core::throttle::Limit {
+        max_failures: services.config.login.max_failures_per_account,
+        window: std::time::Duration::from_secs(services.config.login.failure_window_seconds),
+    };
+    if let Some(until) = keystep_core::throttle::locked_until(
+        store,
+        clock,
+        "login-account",
+        &user.username_normalized,
+        limit,
+    )? {
+        return Ok(PasswordGuess::Locked(until));
+    }
+    match users::verify_password(conn, &services.passwords, clock, &user.username, password) {
+        Ok(_) => Ok(PasswordGuess::Right),
+        Err(Error::InvalidCredentials | Error::UserDisabled) => {
+            keystep_core::throttle::record_failure(
+                store,
+                "login-account",
+                &user.username_normalized,
+                limit,
+            )?;
+            audit::record(
+                conn,
+                clock,
+                &user_event(AuditKind::SignInFailed, &user.id, info),
+            )?;
+            Ok(PasswordGuess::Wrong)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn recent(visitor: &Visitor, services: &Services) -> bool {
     services.clock.now() - visitor.session.password_verified_at <= RECENT_SECONDS
 }
@@ -347,17 +410,11 @@ pub async fn post_reauth(
         return again(StatusCode::BAD_REQUEST, "login.csrf");
     }
     let info = ClientInfo::from_request(&req);
-    let username = visitor.user.username.clone();
+    let user = visitor.user.clone();
     let token = visitor.token.clone();
     let result = run_blocking(&state, move |services, conn| {
-        match users::verify_password(
-            conn,
-            &services.passwords,
-            services.clock.as_ref(),
-            &username,
-            &form.password,
-        ) {
-            Ok(user) => {
+        match guess_password(services, conn, &user, &form.password, &info)? {
+            PasswordGuess::Right => {
                 let lifetimes = services.config.session_lifetimes();
                 let (_, token) = sessions::sign_in_with_password(
                     conn,
@@ -367,20 +424,34 @@ pub async fn post_reauth(
                     Some(&token),
                     info.device(),
                 )?;
-                Ok(Some(token))
+                Ok(Ok(token))
             }
-            Err(Error::InvalidCredentials | Error::UserDisabled) => Ok(None),
-            Err(e) => Err(e),
+            other => Ok(Err(other)),
         }
     })
     .await;
     match result {
-        Ok(Some(token)) => {
+        Ok(Ok(token)) => {
             let mut response = see_other(&state, &next);
             let _ = response.add_cookie(&cookies::build(CookieKind::Session, token, state.https));
             response
         }
-        Ok(None) => again(StatusCode::UNAUTHORIZED, "login.invalid"),
+        Ok(Err(PasswordGuess::Locked(until))) => {
+            let error = msg(
+                &state,
+                &req,
+                "login.throttled",
+                &[("time", &time_of_day(until))],
+            );
+            render(
+                &state,
+                &req,
+                StatusCode::TOO_MANY_REQUESTS,
+                "u_reauth",
+                json!({"next": next, "username": visitor.user.username, "error": error}),
+            )
+        }
+        Ok(Err(_)) => again(StatusCode::UNAUTHORIZED, "login.invalid"),
         Err(e) => page::error_page(&state, &req, &PageError::from(e)),
     }
 }
@@ -639,7 +710,21 @@ fn current_code(
         factors::reset_failures(services, user_id)?;
         return Ok(Ok(()));
     }
-    Ok(Err(factors::record_failure(services, user_id)?))
+    let locked = factors::record_failure(services, user_id)?;
+    let info = ClientInfo::default();
+    audit::record(
+        conn,
+        services.clock.as_ref(),
+        &user_event(AuditKind::SecondFactorFailed, user_id, &info),
+    )?;
+    if locked.is_some() {
+        audit::record(
+            conn,
+            services.clock.as_ref(),
+            &user_event(AuditKind::SecondFactorLocked, user_id, &info),
+        )?;
+    }
+    Ok(Err(locked))
 }
 
 fn code_page(
@@ -686,7 +771,7 @@ fn code_error(state: &AppState, req: &HttpRequest, locked: Option<i64>) -> (Stat
     match locked {
         Some(until) => (
             StatusCode::TOO_MANY_REQUESTS,
-            msg(state, req, "mfa.locked", &[("time", &date_time(until))]),
+            msg(state, req, "mfa.locked", &[("time", &time_of_day(until))]),
         ),
         None => (
             StatusCode::UNAUTHORIZED,
@@ -768,7 +853,20 @@ pub async fn post_regenerate(
             return Ok(Err(Some(until)));
         }
         if totp::verify(services, conn, &user_id, &form.code)? != TotpCheck::Accepted {
-            return Ok(Err(factors::record_failure(services, &user_id)?));
+            let locked = factors::record_failure(services, &user_id)?;
+            audit::record(
+                conn,
+                services.clock.as_ref(),
+                &user_event(AuditKind::SecondFactorFailed, &user_id, &info),
+            )?;
+            if locked.is_some() {
+                audit::record(
+                    conn,
+                    services.clock.as_ref(),
+                    &user_event(AuditKind::SecondFactorLocked, &user_id, &info),
+                )?;
+            }
+            return Ok(Err(locked));
         }
         factors::reset_failures(services, &user_id)?;
         let codes = recovery::regenerate(services, conn, &user_id)?;
@@ -873,18 +971,10 @@ pub async fn post_password(
     let current_session = visitor.session.id.clone();
     let result = run_blocking(&state, move |services, conn| {
         let clock = services.clock.as_ref();
-        match users::verify_password(
-            conn,
-            &services.passwords,
-            clock,
-            &user.username,
-            &form.current_password,
-        ) {
-            Ok(_) => {}
-            Err(Error::InvalidCredentials | Error::UserDisabled) => {
-                return Ok(Err("password.wrong_current"))
-            }
-            Err(e) => return Err(e),
+        match guess_password(services, conn, &user, &form.current_password, &info)? {
+            PasswordGuess::Right => {}
+            PasswordGuess::Wrong => return Ok(Err(("password.wrong_current", None))),
+            PasswordGuess::Locked(until) => return Ok(Err(("login.throttled", Some(until)))),
         }
         users::set_password(
             conn,
@@ -897,6 +987,9 @@ pub async fn post_password(
             for session in sessions::list_for_user(conn, clock, &user.id)? {
                 if session.id != current_session {
                     sessions::end(conn, clock, &session.id)?;
+                    let mut event = user_event(AuditKind::SessionEnded, &user.id, &info);
+                    event.detail = json!({"session": session.id, "reason": "password changed"});
+                    audit::record(conn, clock, &event)?;
                 }
             }
         }
@@ -925,7 +1018,11 @@ pub async fn post_password(
                 false,
             )
         }
-        Ok(Err(key)) => fail(StatusCode::UNAUTHORIZED, msg(&state, &req, key, &[])),
+        Ok(Err((key, None))) => fail(StatusCode::UNAUTHORIZED, msg(&state, &req, key, &[])),
+        Ok(Err((key, Some(until)))) => fail(
+            StatusCode::TOO_MANY_REQUESTS,
+            msg(&state, &req, key, &[("time", &time_of_day(until))]),
+        ),
         Err(keystep_web::WebError::Domain(Error::Invalid { reason, .. })) => {
             fail(StatusCode::BAD_REQUEST, reason)
         }
@@ -950,6 +1047,10 @@ async fn sessions_page(
     };
     let now = state.services.clock.now();
     let lifetimes = state.services.config.session_lifetimes();
+    let list: Vec<Session> = list
+        .into_iter()
+        .filter(|s| s.is_live(now, &lifetimes))
+        .collect();
     let rows: Vec<Value> = list
         .iter()
         .map(|s| {

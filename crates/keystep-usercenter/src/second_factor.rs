@@ -281,9 +281,61 @@ fn mfa_page(
     status: StatusCode,
     error: Option<String>,
 ) -> HttpResponse {
+    step_page(state, req, ctx, "mfa", status, error)
+}
+
+/// The code pages (`mfa`, `recovery`) share their context.
+fn step_page(
+    state: &AppState,
+    req: &HttpRequest,
+    ctx: &Context,
+    template: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> HttpResponse {
     let lang = lang(state, req, ctx);
-    let context = json!({"interaction": interaction_id(ctx), "next": ctx.next.clone().unwrap_or_default(), "step_query": step_query(ctx), "account": ctx.user.username, "error": error});
-    with_csrf(state, req, status, "mfa", &lang, context)
+    let context = json!({
+        "interaction": interaction_id(ctx),
+        "next": ctx.next.clone().unwrap_or_default(),
+        "step_query": step_query(ctx),
+        "account": ctx.user.username,
+        "error": error,
+    });
+    with_csrf(state, req, status, template, &lang, context)
+}
+
+/// The page again after a refused code: wrong, or locked until when.
+fn refused(
+    state: &AppState,
+    req: &HttpRequest,
+    ctx: &Context,
+    template: &str,
+    locked_until: Option<i64>,
+    wrong_key: &str,
+) -> HttpResponse {
+    let lang = lang(state, req, ctx);
+    match locked_until {
+        Some(until) => {
+            let message =
+                page::message(state, &lang, "mfa.locked", &[("time", &time_of_day(until))]);
+            step_page(
+                state,
+                req,
+                ctx,
+                template,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(message),
+            )
+        }
+        None => step_page(
+            state,
+            req,
+            ctx,
+            template,
+            StatusCode::UNAUTHORIZED,
+            Some(page::message(state, &lang, wrong_key, &[])),
+        ),
+    }
 }
 
 /// `POST /login/mfa`
@@ -312,27 +364,9 @@ pub async fn post_mfa(
         Ok(CodeOutcome::Verified { token, .. }) => {
             with_session(&state, see_other(resume_url(&state, &ctx)), token)
         }
-        Ok(CodeOutcome::Wrong) => mfa_page(
-            &state,
-            &req,
-            &ctx,
-            StatusCode::UNAUTHORIZED,
-            Some(page::message(&state, &lang, "mfa.wrong", &[])),
-        ),
+        Ok(CodeOutcome::Wrong) => refused(&state, &req, &ctx, "mfa", None, "mfa.wrong"),
         Ok(CodeOutcome::Locked(until)) => {
-            let message = page::message(
-                &state,
-                &lang,
-                "mfa.locked",
-                &[("time", &time_of_day(until))],
-            );
-            mfa_page(
-                &state,
-                &req,
-                &ctx,
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(message),
-            )
+            refused(&state, &req, &ctx, "mfa", Some(until), "mfa.wrong")
         }
     }
 }
@@ -356,15 +390,7 @@ fn recovery_page(
     status: StatusCode,
     error: Option<String>,
 ) -> HttpResponse {
-    let lang = lang(state, req, ctx);
-    with_csrf(
-        state,
-        req,
-        status,
-        "recovery",
-        &lang,
-        json!({"interaction": interaction_id(ctx), "next": ctx.next.clone().unwrap_or_default(), "step_query": step_query(ctx), "error": error}),
-    )
+    step_page(state, req, ctx, "recovery", status, error)
 }
 
 /// `POST /login/recovery`
@@ -416,28 +442,15 @@ pub async fn post_recovery(
                 token,
             )
         }
-        Ok(CodeOutcome::Wrong) => recovery_page(
+        Ok(CodeOutcome::Wrong) => refused(&state, &req, &ctx, "recovery", None, "recovery.wrong"),
+        Ok(CodeOutcome::Locked(until)) => refused(
             &state,
             &req,
             &ctx,
-            StatusCode::UNAUTHORIZED,
-            Some(page::message(&state, &lang, "recovery.wrong", &[])),
+            "recovery",
+            Some(until),
+            "recovery.wrong",
         ),
-        Ok(CodeOutcome::Locked(until)) => {
-            let message = page::message(
-                &state,
-                &lang,
-                "mfa.locked",
-                &[("time", &time_of_day(until))],
-            );
-            recovery_page(
-                &state,
-                &req,
-                &ctx,
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(message),
-            )
-        }
     }
 }
 
@@ -473,7 +486,11 @@ async fn enroll_page(
     let lang = lang(state, req, ctx);
     let context = json!({
         "interaction": interaction_id(ctx), "next": ctx.next.clone().unwrap_or_default(), "step_query": step_query(ctx),
-        "client_name": ctx.interaction.as_ref().map(|i| i.client_name.clone()).unwrap_or_default(),
+        "client_name": match &ctx.interaction {
+            Some(i) => i.client_name.clone(),
+            // From the user center: "Your account asks for a second step…".
+            None => page::message(state, &lang, "u.title", &[]),
+        },
         "qr_data_uri": view.qr_data_uri,
         "secret_text": view.secret_text,
         "otpauth_uri": view.otpauth_uri,
