@@ -62,3 +62,38 @@ async fn first_start_creates_key_and_outbox_in_data_dir() {
     }
     assert!(data.join("outbox").is_dir());
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_pattern() {
+    let server = TestServer::start(Stack::all().remove(0), |_| {});
+    for _ in 0..2 {
+        reqwest::get(server.url("/healthz")).await.unwrap();
+    }
+    reqwest::get(server.url("/static/keystep.css"))
+        .await
+        .unwrap();
+    reqwest::get(server.url("/no/such/thing")).await.unwrap();
+    let response = reqwest::get(server.url("/metrics")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    assert!(text.contains("keystep_up 1"));
+    assert!(
+        text.contains(
+            r#"keystep_http_requests_total{method="GET",route="/healthz",status="200"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/static/{file}",status="200"} 1"#),
+        "patterns, not paths: {text}"
+    );
+    assert!(
+        text.contains(r#"route="unmatched",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(!text.contains("keystep.css"));
+}

@@ -13,9 +13,18 @@ use tracing_actix_web::TracingLogger;
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(get_healthz))
+        .route("/metrics", web::get().to(get_metrics))
         .route("/static/{file}", web::get().to(keystep_web::get_static))
         .configure(keystep_oidc::routes)
         .configure(keystep_usercenter::routes);
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+async fn get_metrics(metrics: web::Data<crate::metrics::Metrics>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(metrics.render())
 }
 
 /// Anything else: a page saying so.
@@ -57,13 +66,37 @@ pub fn build_server_with_demo(
         keystep_oidc::Oidc::start(&state.services, &languages).map_err(std::io::Error::other)?;
     let state = web::Data::new(state);
     let oidc = web::Data::new(oidc);
+    let metrics = web::Data::new(crate::metrics::Metrics::default());
     let mut server = HttpServer::new(move || {
         let demo = demo.clone();
+        let observed = metrics.clone();
         App::new()
             .app_data(state.clone())
             .app_data(oidc.clone())
+            .app_data(metrics.clone())
             .app_data(web::FormConfig::default().limit(16 * 1024))
             .wrap(security_headers(https))
+            .wrap_fn(move |req, srv| {
+                let metrics = observed.clone();
+                let started = std::time::Instant::now();
+                let method = req.method().to_string();
+                let response = actix_web::dev::Service::call(srv, req);
+                async move {
+                    let response = response.await?;
+                    // The matched pattern, known once routing is done; never the raw path.
+                    let route = response
+                        .request()
+                        .match_pattern()
+                        .unwrap_or_else(|| "unmatched".to_owned());
+                    metrics.observe(
+                        &method,
+                        &route,
+                        response.status().as_u16(),
+                        started.elapsed(),
+                    );
+                    Ok(response)
+                }
+            })
             .wrap(TracingLogger::default())
             .configure(routes)
             .configure(move |cfg| {

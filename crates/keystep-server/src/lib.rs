@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod metrics;
 pub mod telemetry;
 
 use keystep_core::Services;

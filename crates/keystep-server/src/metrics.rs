@@ -1,0 +1,85 @@
+//! Prometheus metrics at `/metrics`: requests by method, route pattern and status, and their
+//! total duration per route. Route patterns (`/static/{file}`), never raw paths, keep the label
+//! set small and free of ids and tokens.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Debug, Default)]
+struct Series {
+    count: u64,
+    seconds: f64,
+}
+
+/// The process's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), Series>>,
+}
+
+impl Metrics {
+    /// Counts one finished request.
+    pub fn observe(&self, method: &str, route: &str, status: u16, took: Duration) {
+        if let Ok(mut requests) = self.requests.lock() {
+            let series = requests
+                .entry((method.to_owned(), route.to_owned(), status))
+                .or_default();
+            series.count += 1;
+            series.seconds += took.as_secs_f64();
+        }
+    }
+
+    /// The text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP keystep_up Whether keystep is serving.\n# TYPE keystep_up gauge\nkeystep_up 1\n");
+        let _ = writeln!(out, "# HELP keystep_build_info The running version.\n# TYPE keystep_build_info gauge\nkeystep_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        out.push_str("# HELP keystep_http_requests_total HTTP requests by method, route pattern and status.\n# TYPE keystep_http_requests_total counter\n");
+        let requests = match self.requests.lock() {
+            Ok(requests) => requests,
+            Err(_) => return out,
+        };
+        for ((method, route, status), series) in requests.iter() {
+            let _ = writeln!(out, "keystep_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {}", escape(route), series.count);
+        }
+        out.push_str("# HELP keystep_http_request_duration_seconds_total Time spent answering, by method, route pattern and status.\n# TYPE keystep_http_request_duration_seconds_total counter\n");
+        for ((method, route, status), series) in requests.iter() {
+            let _ = writeln!(out, "keystep_http_request_duration_seconds_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {:.6}", escape(route), series.seconds);
+        }
+        out
+    }
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition() {
+        let metrics = Metrics::default();
+        metrics.observe("GET", "/healthz", 200, Duration::from_millis(5));
+        metrics.observe("GET", "/healthz", 200, Duration::from_millis(5));
+        metrics.observe("POST", "/oidc/token", 400, Duration::from_millis(1));
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                "keystep_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            "keystep_http_requests_total{method=\"POST\",route=\"/oidc/token\",status=\"400\"} 1"
+        ));
+        assert!(text.contains("keystep_http_request_duration_seconds_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 0.010000"));
+        assert_eq!(escape("a\"b"), "a\\\"b");
+    }
+}
