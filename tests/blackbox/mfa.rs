@@ -629,3 +629,41 @@ async fn totp_and_recovery_codes_are_stored_sealed_and_hashed() {
     }
     assert_eq!(totp_code(&secret, 0).len(), 6);
 }
+
+#[tokio::test]
+async fn prompt_login_and_max_age_ask_for_the_whole_sign_in_again() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let secret = w.bind_totp();
+        let browser = w.browser();
+        let next = password_step(&w, &browser, &authorize_url(&w, "app", &[])).await;
+        let accepted =
+            submit_code(&w, &browser, &next.location, "code", &w.totp_now(&secret)).await;
+        assert_eq!(accepted.status(), 303);
+        browser.authorize(&location(&accepted)).await;
+
+        for extra in [("prompt", "login"), ("max_age", "0")] {
+            w.server.clock.advance(Duration::from_secs(30));
+            // The password first, then the code again: an earlier second factor does not count.
+            let next = password_step(&w, &browser, &authorize_url(&w, "app", &[extra])).await;
+            assert!(
+                next.location.contains("/login/mfa?interaction="),
+                "{name} {extra:?}: {}",
+                next.location
+            );
+            let accepted =
+                submit_code(&w, &browser, &next.location, "code", &w.totp_now(&secret)).await;
+            assert_eq!(accepted.status(), 303, "{name} {extra:?}");
+            let callback = browser.authorize(&location(&accepted)).await;
+            let tokens: Value = w
+                .exchange(callback.param("code").unwrap(), Some(VERIFIER))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+            assert_eq!(id["acr"], "aal2", "{name} {extra:?}");
+        }
+    }
+}
