@@ -392,3 +392,84 @@ fn audit_log_is_append_only() {
         assert_eq!(audit::list_recent(&mut conn, 10).unwrap().len(), 3);
     }
 }
+
+#[test]
+fn expired_sessions_and_refresh_tokens_are_swept() {
+    use keystep_core::refresh_tokens::{self, NewRefreshGrant};
+    use keystep_core::sessions::{self, Device, SessionLifetimes};
+    for db in TestDatabase::all() {
+        let database = open(&db);
+        let clock = ManualClock::at(1_700_000_000);
+        let passwords = hasher(cheap_argon2());
+        let mut conn = database.conn().unwrap();
+        let user = users::create_user(&mut conn, &passwords, &clock, &ada()).unwrap();
+        clients::create_client(
+            &mut conn,
+            &clock,
+            &NewClient {
+                id: "app".into(),
+                redirect_uris: vec!["https://app.example/cb".into()],
+                ..NewClient::default()
+            },
+        )
+        .unwrap();
+        let lifetimes = SessionLifetimes {
+            idle: 3600,
+            absolute: 86_400,
+            aal2: 3600,
+        };
+        let (old, _) = sessions::sign_in_with_password(
+            &mut conn,
+            &clock,
+            &lifetimes,
+            &user.id,
+            None,
+            Device::default(),
+        )
+        .unwrap();
+        let amr = vec!["pwd".to_owned()];
+        let grant = |lifetime| NewRefreshGrant {
+            family_id: None,
+            client_id: "app",
+            user_id: &user.id,
+            session_id: None,
+            scope: "openid",
+            auth_time: 0,
+            acr: "aal1",
+            amr: &amr,
+            lifetime,
+        };
+        refresh_tokens::issue(&mut conn, &clock, &grant(60)).unwrap();
+        let (_, keep_token) = refresh_tokens::issue(&mut conn, &clock, &grant(86_400)).unwrap();
+
+        clock.advance(std::time::Duration::from_secs(3601));
+        let (fresh, fresh_token) = sessions::sign_in_with_password(
+            &mut conn,
+            &clock,
+            &lifetimes,
+            &user.id,
+            None,
+            Device::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            sessions::sweep_expired(&mut conn, &clock, &lifetimes).unwrap(),
+            (1, 1),
+            "{}",
+            db.backend
+        );
+        assert!(sessions::find_by_id(&mut conn, &old.id).unwrap().is_none());
+        assert!(
+            sessions::find_live(&mut conn, &clock, &lifetimes, &fresh_token)
+                .unwrap()
+                .is_some_and(|s| s.id == fresh.id)
+        );
+        assert!(refresh_tokens::find_by_token(&mut conn, &keep_token)
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            sessions::sweep_expired(&mut conn, &clock, &lifetimes).unwrap(),
+            (0, 0)
+        );
+    }
+}

@@ -280,3 +280,26 @@ pub fn end_all_for_user(conn: &mut DbConn, clock: &dyn Clock, user_id: &str) -> 
     }
     Ok(ids.len())
 }
+
+/// Deletes sessions that have expired or idled out, and refresh tokens past their expiry.
+/// Behaviour does not change (both would be refused anyway); the tables just stop growing.
+/// Returns how many sessions and refresh tokens went.
+pub fn sweep_expired(
+    conn: &mut DbConn,
+    clock: &dyn Clock,
+    lifetimes: &SessionLifetimes,
+) -> Result<(usize, usize)> {
+    use crate::schema::refresh_tokens;
+    let now = clock.now();
+    let sessions = diesel::delete(
+        sso_sessions::table.filter(
+            sso_sessions::expires_at
+                .le(now)
+                .or(sso_sessions::last_seen_at.le(now - lifetimes.idle)),
+        ),
+    )
+    .execute(conn)?;
+    let tokens = diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.le(now)))
+        .execute(conn)?;
+    Ok((sessions, tokens))
+}

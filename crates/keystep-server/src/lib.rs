@@ -66,8 +66,35 @@ fn serve_with_demo(
         ephemeral_store = if config.redis_url.is_some() { "redis" } else { "memory" },
         "keystep is listening"
     );
-    actix_web::rt::System::new()
-        .block_on(async move { app::build_server_with_demo(services, listener, 0, demo)?.await })?;
+    let sweeper = services.clone();
+    actix_web::rt::System::new().block_on(async move {
+        actix_web::rt::spawn(sweep_periodically(sweeper));
+        app::build_server_with_demo(services, listener, 0, demo)?.await
+    })?;
     tracing::info!("keystep stopped");
     Ok(())
+}
+
+/// Every ten minutes, deletes expired sessions and refresh tokens (see
+/// `sessions::sweep_expired`). Several nodes doing it at once is harmless.
+async fn sweep_periodically(services: Services) {
+    let mut interval = actix_web::rt::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        interval.tick().await;
+        let services = services.clone();
+        let swept = actix_web::web::block(move || {
+            let mut conn = services.db.conn()?;
+            let lifetimes = services.config.session_lifetimes();
+            keystep_core::sessions::sweep_expired(&mut conn, services.clock.as_ref(), &lifetimes)
+        })
+        .await;
+        match swept {
+            Ok(Ok((0, 0))) => {}
+            Ok(Ok((sessions, tokens))) => {
+                tracing::info!(sessions, refresh_tokens = tokens, "swept expired state")
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "sweeping expired state failed"),
+            Err(_) => tracing::warn!("sweeping expired state was cancelled"),
+        }
+    }
 }
