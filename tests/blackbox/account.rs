@@ -552,3 +552,52 @@ async fn sessions_are_listed_and_can_be_ended() {
         assert!(log.contains("session_ended"));
     }
 }
+
+#[tokio::test]
+async fn replacing_an_authenticator_needs_the_current_one() {
+    let w = World::with(Stack::all().remove(0), |c| {
+        c.mfa.login = keystep_core::config::MfaLoginMode::OnDemand
+    });
+    let secret = w.bind_totp();
+    let browser = w.browser();
+    // on_demand: /u opens at aal1 with the password alone.
+    sign_in_to_u(&w, &browser).await;
+    let bind = browser.get(&w.server.url("/u/mfa/bind")).await;
+    assert_eq!(bind.status(), 303);
+    assert!(
+        location(&bind).contains("/login/mfa?next=%2Fu%2Fmfa%2Fbind"),
+        "step up first: {}",
+        location(&bind)
+    );
+    let forged = browser
+        .http
+        .post(w.server.url("/u/mfa/bind"))
+        .form(&[("action", "send")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.status(),
+        303,
+        "no mail, no binding without the current factor"
+    );
+    // With the code, the replacement can start.
+    let html = browser.get(&location(&bind)).await.text().await.unwrap();
+    let csrf = hidden_value(&html, "csrf_token").unwrap();
+    let verified = browser
+        .http
+        .post(w.server.url("/login/mfa"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("next", "/u/mfa/bind"),
+            ("code", &w.totp_now(&secret)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&verified).ends_with("/u/mfa/bind"));
+    assert_eq!(
+        browser.get(&w.server.url("/u/mfa/bind")).await.status(),
+        200
+    );
+}

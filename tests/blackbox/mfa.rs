@@ -667,3 +667,62 @@ async fn prompt_login_and_max_age_ask_for_the_whole_sign_in_again() {
         }
     }
 }
+
+#[tokio::test]
+async fn binding_at_sign_in_happens_only_when_the_sign_in_asks_for_it() {
+    let w = World::new(Stack::all().remove(0));
+    let browser = w.browser();
+    // A sign-in for a client that needs nothing more than the password.
+    let callback = password_step(&w, &browser, &authorize_url(&w, "app", &[])).await;
+    assert!(callback.param("code").is_some());
+    let not_asked = browser.get(&w.server.url("/login/enroll?next=%2Fu")).await;
+    assert_eq!(
+        not_asked.status(),
+        403,
+        "no enrollment page when nothing demands one"
+    );
+    // Nor through an interaction that was not sent there.
+    let to_login = browser
+        .authorize(&authorize_url(&w, "app", &[("prompt", "login")]))
+        .await;
+    let interaction = to_login
+        .location
+        .split("interaction=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let forged = browser
+        .get(
+            &w.server
+                .url(&format!("/login/enroll?interaction={interaction}")),
+        )
+        .await;
+    assert_eq!(forged.status(), 403);
+}
+
+#[tokio::test]
+async fn a_second_factor_alone_does_not_answer_prompt_login() {
+    let w = World::new(Stack::all().remove(0));
+    let secret = w.bind_totp();
+    let browser = w.browser();
+    let next = password_step(&w, &browser, &authorize_url(&w, "app", &[])).await;
+    let accepted = submit_code(&w, &browser, &next.location, "code", &w.totp_now(&secret)).await;
+    browser.authorize(&location(&accepted)).await;
+
+    // prompt=login: skip the password page and go straight to the code page.
+    w.server.clock.advance(Duration::from_secs(30));
+    let to_login = browser
+        .authorize(&authorize_url(&w, "app", &[("prompt", "login")]))
+        .await;
+    assert!(to_login.location.contains("/login?interaction="));
+    let skipped = to_login.location.replace("/login?", "/login/mfa?");
+    let accepted = submit_code(&w, &browser, &skipped, "code", &w.totp_now(&secret)).await;
+    assert_eq!(accepted.status(), 303);
+    let back = browser.authorize(&location(&accepted)).await;
+    assert!(
+        back.location.contains("/login?interaction="),
+        "the password is still required: {}",
+        back.location
+    );
+    assert!(back.param("code").is_none());
+}

@@ -10,6 +10,32 @@ use keystep_web::{security_headers, AppState};
 use serde_json::json;
 use tracing_actix_web::TracingLogger;
 
+/// The request span: method, path (never the query string, which carries codes, hints and
+/// interaction ids), the matched route and the status.
+pub struct RequestSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        tracing::info_span!(
+            "request",
+            method = %request.method(),
+            path = %request.path(),
+            status = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        let status = match outcome {
+            Ok(response) => response.status().as_u16(),
+            Err(error) => error.as_response_error().status_code().as_u16(),
+        };
+        span.record("status", status);
+    }
+}
+
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(get_healthz))
@@ -97,7 +123,7 @@ pub fn build_server_with_demo(
                     Ok(response)
                 }
             })
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<RequestSpan>::new())
             .configure(routes)
             .configure(move |cfg| {
                 if let Some(demo) = demo {

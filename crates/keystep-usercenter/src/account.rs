@@ -367,6 +367,26 @@ fn guess_password(
     }
 }
 
+/// True when the person already has a second factor but this session has not proven it
+/// (aal1): replacing an authenticator then needs the current one first, so a stolen password
+/// and mailbox cannot swap it out.
+async fn replacing_without_second_factor(
+    state: &AppState,
+    visitor: &Visitor,
+) -> Result<bool, PageError> {
+    let now = state.services.clock.now();
+    let lifetimes = state.services.config.session_lifetimes();
+    if visitor.session.aal(now, &lifetimes) == keystep_core::sessions::Aal::Aal2 {
+        return Ok(false);
+    }
+    let user_id = visitor.user.id.clone();
+    run_blocking(state, move |_, conn| {
+        Ok(factors::status(conn, &user_id)?.has_second_factor())
+    })
+    .await
+    .map_err(PageError::from)
+}
+
 fn recent(visitor: &Visitor, services: &Services) -> bool {
     services.clock.now() - visitor.session.password_verified_at <= RECENT_SECONDS
 }
@@ -459,6 +479,11 @@ pub async fn post_reauth(
 /// `GET /u/mfa/bind`: recent password, then a mailed code, then the authenticator.
 pub async fn get_bind(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let visitor = visitor!(state, req, "/u/mfa/bind");
+    match replacing_without_second_factor(&state, &visitor).await {
+        Ok(false) => {}
+        Ok(true) => return see_other(&state, "/login/mfa?next=%2Fu%2Fmfa%2Fbind"),
+        Err(e) => return page::error_page(&state, &req, &e),
+    }
     if !recent(&visitor, &state.services) {
         return see_other(&state, "/u/reauth?next=%2Fu%2Fmfa%2Fbind");
     }
@@ -534,6 +559,11 @@ pub async fn post_bind(
 ) -> HttpResponse {
     let visitor = visitor!(state, req, "/u/mfa/bind");
     let form = form.into_inner();
+    match replacing_without_second_factor(&state, &visitor).await {
+        Ok(false) => {}
+        Ok(true) => return see_other(&state, "/login/mfa?next=%2Fu%2Fmfa%2Fbind"),
+        Err(e) => return page::error_page(&state, &req, &e),
+    }
     if !recent(&visitor, &state.services) {
         return see_other(&state, "/u/reauth?next=%2Fu%2Fmfa%2Fbind");
     }

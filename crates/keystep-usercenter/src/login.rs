@@ -32,8 +32,9 @@ pub fn safe_next(next: Option<&str>) -> Option<String> {
     next.filter(|n| {
         (*n == "/u" || n.starts_with("/u/"))
             && !n.contains("//")
-            && !n.contains('\\')
             && n.len() < 200
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'.'))
     })
     .map(str::to_owned)
 }
@@ -374,6 +375,24 @@ pub async fn post_login(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_is_only_a_plain_user_center_path() {
+        assert_eq!(safe_next(Some("/u")), Some("/u".into()));
+        assert_eq!(safe_next(Some("/u/mfa/bind")), Some("/u/mfa/bind".into()));
+        for bad in [
+            "https://evil.example/",
+            "//evil.example",
+            "/u//x",
+            "/u/%0A",
+            "/u/\n",
+            "/login",
+            "/u/a b",
+            "/ux",
+        ] {
+            assert_eq!(safe_next(Some(bad)), None, "{bad}");
+        }
+    }
 
     #[test]
     fn clock_time_is_utc_hours_and_minutes() {

@@ -454,14 +454,48 @@ pub async fn post_recovery(
     }
 }
 
+/// Whether binding an authenticator is what this sign-in asked for: enrollment at sign-in is
+/// on, the person has no second factor yet, and the protocol sent them to this step (or, from
+/// the user center, the global policy requires a second factor). Anything else must go
+/// through the user center, which asks for a recent password and a mailed code first.
+async fn enrollment_demanded(state: &AppState, ctx: &Context) -> Result<bool, PageError> {
+    let config = &state.services.config;
+    if !config.mfa.enroll_at_login {
+        return Ok(false);
+    }
+    let asked = match &ctx.interaction {
+        Some(i) => i.pending_step.as_deref() == Some("enrollment"),
+        None => config.mfa.policy == keystep_core::config::MfaPolicyConfig::Required,
+    };
+    if !asked {
+        return Ok(false);
+    }
+    let user_id = ctx.user.id.clone();
+    let has = run_blocking(state, move |_, conn| {
+        Ok(factors::status(conn, &user_id)?.has_second_factor())
+    })
+    .await
+    .map_err(PageError::from)?;
+    Ok(!has)
+}
+
+fn enrollment_refused() -> PageError {
+    PageError::new(StatusCode::FORBIDDEN, "enroll_refused.not_needed")
+}
+
 /// `GET /login/enroll`
 pub async fn get_enroll(
     state: web::Data<AppState>,
     req: HttpRequest,
     query: web::Query<StepQuery>,
 ) -> HttpResponse {
-    match context(&state, &req, query.interaction.clone(), &query.next).await {
-        Ok(ctx) => enroll_page(&state, &req, &ctx, StatusCode::OK, None).await,
+    let ctx = match context(&state, &req, query.interaction.clone(), &query.next).await {
+        Ok(ctx) => ctx,
+        Err(e) => return page::error_page(&state, &req, &e),
+    };
+    match enrollment_demanded(&state, &ctx).await {
+        Ok(true) => enroll_page(&state, &req, &ctx, StatusCode::OK, None).await,
+        Ok(false) => page::error_page(&state, &req, &enrollment_refused()),
         Err(e) => page::error_page(&state, &req, &e),
     }
 }
@@ -541,6 +575,11 @@ pub async fn post_enroll(
         Ok(ctx) => ctx,
         Err(e) => return page::error_page(&state, &req, &e),
     };
+    match enrollment_demanded(&state, &ctx).await {
+        Ok(true) => {}
+        Ok(false) => return page::error_page(&state, &req, &enrollment_refused()),
+        Err(e) => return page::error_page(&state, &req, &e),
+    }
     let lang = lang(&state, &req, &ctx);
     if !csrf::verify(&req, state.https, &form.csrf_token) {
         return enroll_page(

@@ -29,6 +29,10 @@ pub struct Interaction {
     pub created_at: i64,
     /// True when a sign-in must happen in this interaction even if a session exists.
     pub force_login: bool,
+    /// The page the protocol sent the person to last (`password`, `second_factor`,
+    /// `enrollment`): a page only does its step when it was asked for.
+    #[serde(default)]
+    pub pending_step: Option<String>,
     /// The protocol's own validated request, opaque to the pages.
     pub request: serde_json::Value,
 }

@@ -201,7 +201,9 @@ fn decide(
     let session = current_session(services, conn, session_token)?;
 
     // A sign-in completed during this interaction satisfies prompt=login and max_age.
-    let fresh = |s: &Session| interaction.is_some_and(|i| s.auth_time >= i.created_at);
+    // The password itself must have been entered during it: a second factor alone (which
+    // also moves auth_time) is not a whole new sign-in.
+    let fresh = |s: &Session| interaction.is_some_and(|i| s.password_verified_at >= i.created_at);
     let too_old = |s: &Session| request.max_age.is_some_and(|max| now - s.auth_time > max);
     let lifetimes = services.config.session_lifetimes();
     let has_second_factor = match &session {
@@ -241,7 +243,15 @@ fn decide(
             return Ok(failure_outcome(services, r.error(error, description)));
         }
         Decision::Ask(step) => {
+            let step_name = match step {
+                Step::Password => "password",
+                Step::SecondFactor => "second_factor",
+                Step::Enrollment => "enrollment",
+            };
             if let Some(existing) = interaction {
+                let mut updated = existing.clone();
+                updated.pending_step = Some(step_name.to_owned());
+                updated.save(services.ephemeral.as_ref())?;
                 return Ok(Outcome::Login {
                     interaction_id: existing.id.clone(),
                     step,
@@ -255,6 +265,7 @@ fn decide(
                 ui_locales: request.ui_locales.clone(),
                 created_at: now,
                 force_login: session.is_some() && step == Step::Password,
+                pending_step: Some(step_name.to_owned()),
                 request: serde_json::to_value(request)
                     .map_err(|e| keystep_core::Error::EphemeralUnavailable(e.to_string()))?,
             };
