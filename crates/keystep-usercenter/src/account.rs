@@ -727,31 +727,33 @@ fn current_code(
     conn: &mut keystep_core::db::DbConn,
     user_id: &str,
     code: &str,
+    accept_recovery: bool,
+    info: &ClientInfo,
 ) -> keystep_core::Result<Result<(), Option<i64>>> {
     if let Some(until) = factors::locked_until(services, user_id)? {
         return Ok(Err(Some(until)));
     }
     let ok = totp::verify(services, conn, user_id, code)? == TotpCheck::Accepted
-        || matches!(
-            recovery::spend(services, conn, user_id, code)?,
-            RecoveryCheck::Accepted { .. }
-        );
+        || (accept_recovery
+            && matches!(
+                recovery::spend(services, conn, user_id, code)?,
+                RecoveryCheck::Accepted { .. }
+            ));
     if ok {
         factors::reset_failures(services, user_id)?;
         return Ok(Ok(()));
     }
     let locked = factors::record_failure(services, user_id)?;
-    let info = ClientInfo::default();
     audit::record(
         conn,
         services.clock.as_ref(),
-        &user_event(AuditKind::SecondFactorFailed, user_id, &info),
+        &user_event(AuditKind::SecondFactorFailed, user_id, info),
     )?;
     if locked.is_some() {
         audit::record(
             conn,
             services.clock.as_ref(),
-            &user_event(AuditKind::SecondFactorLocked, user_id, &info),
+            &user_event(AuditKind::SecondFactorLocked, user_id, info),
         )?;
     }
     Ok(Err(locked))
@@ -830,7 +832,7 @@ pub async fn post_remove(
     let info = ClientInfo::from_request(&req);
     let user = visitor.user.clone();
     let result = run_blocking(&state, move |services, conn| {
-        if let Err(locked) = current_code(services, conn, &user.id, &form.code)? {
+        if let Err(locked) = current_code(services, conn, &user.id, &form.code, true, &info)? {
             return Ok(Err(locked));
         }
         factors::remove_all(conn, &user.id)?;
@@ -879,26 +881,10 @@ pub async fn post_regenerate(
     let info = ClientInfo::from_request(&req);
     let user_id = visitor.user.id.clone();
     let result = run_blocking(&state, move |services, conn| {
-        if let Some(until) = factors::locked_until(services, &user_id)? {
-            return Ok(Err(Some(until)));
-        }
-        if totp::verify(services, conn, &user_id, &form.code)? != TotpCheck::Accepted {
-            let locked = factors::record_failure(services, &user_id)?;
-            audit::record(
-                conn,
-                services.clock.as_ref(),
-                &user_event(AuditKind::SecondFactorFailed, &user_id, &info),
-            )?;
-            if locked.is_some() {
-                audit::record(
-                    conn,
-                    services.clock.as_ref(),
-                    &user_event(AuditKind::SecondFactorLocked, &user_id, &info),
-                )?;
-            }
+        // Only the authenticator: a recovery code must not mint ten new ones.
+        if let Err(locked) = current_code(services, conn, &user_id, &form.code, false, &info)? {
             return Ok(Err(locked));
         }
-        factors::reset_failures(services, &user_id)?;
         let codes = recovery::regenerate(services, conn, &user_id)?;
         audit::record(
             conn,
