@@ -108,7 +108,7 @@ pub fn prepare(services: &Services) -> keystep_core::Result<DemoSetup> {
 pub struct Demo {
     base: String,
     client_secret: String,
-    http: openidconnect::reqwest::Client,
+    http: reqwest::Client,
     rp: Mutex<Option<Rp>>,
     sessions: Mutex<HashMap<String, DemoSession>>,
 }
@@ -133,9 +133,9 @@ const API_MAX_AGE: i64 = 600;
 impl Demo {
     /// The relying party for `public_url`, with the demo client's secret.
     pub fn new(services: &Services, setup: &DemoSetup) -> Result<Self, String> {
-        let http = openidconnect::reqwest::ClientBuilder::new()
+        let http = reqwest::ClientBuilder::new()
             // Following redirects from the provider would be an SSRF vector.
-            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Self {
