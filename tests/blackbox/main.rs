@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod account;
+mod concurrency;
 mod config_files;
 mod demo;
 mod ephemeral;

@@ -198,6 +198,7 @@ impl Stack {
             password: keystep_core::config::PasswordConfig {
                 min_length: 8,
                 argon2: cheap_argon2(),
+                ..Default::default()
             },
             ..Config::default()
         }

@@ -171,6 +171,8 @@ pub struct PasswordConfig {
     pub min_length: usize,
     /// argon2id cost parameters. Changing them rehashes each password at its next sign-in.
     pub argon2: Argon2Config,
+    /// How many hashes run at once, and how long the rest may wait.
+    pub hashing: HashingConfig,
 }
 
 impl Default for PasswordConfig {
@@ -178,6 +180,30 @@ impl Default for PasswordConfig {
         Self {
             min_length: 8,
             argon2: Argon2Config::default(),
+            hashing: HashingConfig::default(),
+        }
+    }
+}
+
+/// The password-hashing pool: each worker holds one argon2 memory area of `memory_kib` and
+/// reuses it, so hashing takes `workers × memory_kib` however many people sign in at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HashingConfig {
+    /// Hashes computed at once; 0 means one per CPU core.
+    pub workers: usize,
+    /// Hashes that may wait for a worker; one more is refused at once as busy.
+    pub queue: usize,
+    /// How long a hash may wait for a worker before it is refused as busy (milliseconds).
+    pub max_wait_ms: u64,
+}
+
+impl Default for HashingConfig {
+    fn default() -> Self {
+        Self {
+            workers: 0,
+            queue: 128,
+            max_wait_ms: 5_000,
         }
     }
 }
@@ -525,6 +551,25 @@ impl Config {
         }
         crate::password::argon2_params(&self.password.argon2)
             .map_err(|e| ConfigError::new("password.argon2", e))?;
+        let hashing = &self.password.hashing;
+        if hashing.workers > 1024 {
+            return Err(ConfigError::new(
+                "password.hashing.workers",
+                "must be between 0 (one per CPU core) and 1024",
+            ));
+        }
+        if hashing.queue > 1_000_000 {
+            return Err(ConfigError::new(
+                "password.hashing.queue",
+                "must be at most 1000000",
+            ));
+        }
+        if !(1..=600_000).contains(&hashing.max_wait_ms) {
+            return Err(ConfigError::new(
+                "password.hashing.max_wait_ms",
+                "must be between 1 and 600000 (10 minutes)",
+            ));
+        }
         let ranges: [(&str, u64, u64, u64); 12] = [
             (
                 "mfa.totp_skew_steps",

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::{Connection, ConnectionError, PgConnection, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -123,6 +123,24 @@ impl Database {
             .map_err(|e| Error::DatabaseUnavailable(e.to_string()))
     }
 
+    /// Runs `f` in a transaction that may write, committed when `f` returns `Ok` and rolled
+    /// back otherwise. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`): a
+    /// transaction that starts as a reader and later writes fails at once with "database is
+    /// locked" when another writer committed in between, whereas a writer that asks first
+    /// waits its turn within `busy_timeout`. Keep `f` short: no password hashing, mail or
+    /// network inside, since every other writer waits for it.
+    pub fn write<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, f)
+    }
+
+    /// Runs `f` in a transaction that only reads: one consistent snapshot, which on SQLite
+    /// (WAL) never waits for a writer and never holds one up.
+    pub fn read<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn()?;
+        conn.transaction(f)
+    }
+
     /// Round-trips a trivial query: for `/healthz`.
     pub fn ping(&self) -> Result<()> {
         let mut conn = self.conn()?;
@@ -159,6 +177,32 @@ impl Database {
         }
         .map_err(|e| Error::Migration(e.to_string()))?;
         Ok(!pending)
+    }
+}
+
+/// Runs `f` in a write transaction on `conn` (see [`Database::write`]), for callers that hold
+/// a connection already.
+pub fn write_transaction<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T>,
+) -> Result<T> {
+    match conn {
+        // The inner connection's transaction manager is the one the MultiConnection delegates
+        // to, so nested transactions in `f` see this one and use savepoints.
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Postgres(_) => <DbConn as Connection>::TransactionManager::begin_transaction(conn)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            match <DbConn as Connection>::TransactionManager::rollback_transaction(conn) {
+                Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
+                Err(rollback) => Err(Error::Database(rollback)),
+            }
+        }
     }
 }
 

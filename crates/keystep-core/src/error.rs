@@ -54,6 +54,10 @@ pub enum Error {
         /// What is wrong and what is allowed.
         reason: String,
     },
+    /// Too many passwords are being checked at once: the hashing queue is full, or this one
+    /// waited past `password.hashing.max_wait_ms`. Try again shortly.
+    #[error("busy: too many sign-ins at once")]
+    Busy,
     /// The password hasher failed (bad parameters or a corrupt stored hash).
     #[error("password hashing failed: {0}")]
     PasswordHash(String),
@@ -89,7 +93,10 @@ impl Error {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            Self::Database(_) | Self::DatabaseUnavailable(_) | Self::EphemeralUnavailable(_)
+            Self::Database(_)
+                | Self::DatabaseUnavailable(_)
+                | Self::EphemeralUnavailable(_)
+                | Self::Busy
         )
     }
 }

@@ -1,14 +1,24 @@
 //! Passwords: argon2id hashing (RFC 9106), verification, rehash on parameter change, and the
 //! rules a new password must meet. Verifying against an unknown user costs one full hash, the
 //! same as a wrong password, so response time does not tell which usernames exist.
+//!
+//! Every hash runs on a small pool of worker threads, each holding one argon2 memory area that
+//! it reuses. A hash allocated per call (as `argon2`'s convenience API does) on whichever thread
+//! asks makes memory grow with the number of concurrent sign-ins, and the allocator keeps it
+//! afterwards: a login form would be a lever for exhausting memory. Callers beyond the workers
+//! wait in a bounded queue and, past it or past `password.hashing.max_wait_ms`, get
+//! [`Error::Busy`].
 
-use std::sync::OnceLock;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
+use subtle::ConstantTimeEq;
 
-use crate::config::{Argon2Config, PasswordConfig};
+use crate::config::{Argon2Config, HashingConfig, PasswordConfig};
 use crate::error::{Error, Result};
 
 /// Builds argon2 parameters from the configuration, or says why they are unusable.
@@ -39,11 +49,11 @@ impl PasswordCheck {
     }
 }
 
-/// Hashes and verifies passwords with the configured argon2id cost.
+/// Hashes and verifies passwords with the configured argon2id cost, on the hashing pool.
 pub struct PasswordHasher {
-    argon2: Argon2<'static>,
     params: Params,
     min_length: usize,
+    pool: HashPool,
     dummy_hash: OnceLock<String>,
 }
 
@@ -53,6 +63,7 @@ impl std::fmt::Debug for PasswordHasher {
             .field("m_cost", &self.params.m_cost())
             .field("t_cost", &self.params.t_cost())
             .field("p_cost", &self.params.p_cost())
+            .field("workers", &self.pool.workers)
             .finish()
     }
 }
@@ -62,19 +73,24 @@ impl std::fmt::Debug for PasswordHasher {
 pub const MAX_PASSWORD_LEN: usize = 1024;
 
 impl PasswordHasher {
-    /// A hasher with the configured rules and cost.
+    /// A hasher with the configured rules and cost; starts its worker threads.
     pub fn new(config: &PasswordConfig) -> Result<Self> {
         let params =
             argon2_params(&config.argon2).map_err(|e| Error::invalid("password.argon2", e))?;
         let hasher = Self {
-            argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone()),
             params,
             min_length: config.min_length,
+            pool: HashPool::start(&config.hashing)?,
             dummy_hash: OnceLock::new(),
         };
         // Made now, so the first unknown-user sign-in costs one hash like every other.
         hasher.dummy_hash();
         Ok(hasher)
+    }
+
+    /// How many hashes run at once.
+    pub fn workers(&self) -> usize {
+        self.pool.workers
     }
 
     /// Checks a new password against the rules: not empty, at least `password.min_length`
@@ -98,7 +114,8 @@ impl PasswordHasher {
         Ok(())
     }
 
-    /// Hashes a password (after [`Self::check_rules`]) into a PHC string.
+    /// Hashes a password (after [`Self::check_rules`]) into a PHC string. Slow: call it
+    /// before opening a write transaction, not inside one.
     pub fn hash(&self, password: &str) -> Result<String> {
         self.check_rules(password)?;
         self.hash_unchecked(password)
@@ -113,33 +130,79 @@ impl PasswordHasher {
     fn hash_unchecked(&self, password: &str) -> Result<String> {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
-        let salt = SaltString::encode_b64(&salt).map_err(|e| Error::PasswordHash(e.to_string()))?;
-        self.argon2
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|e| Error::PasswordHash(e.to_string()))
+        let params = self.params.clone();
+        let password = password.as_bytes().to_vec();
+        let output = self.pool.run(move |memory| {
+            let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+            compute(
+                Algorithm::Argon2id,
+                Version::V0x13,
+                &params,
+                &password,
+                &salt,
+                &mut out,
+                memory,
+            )?;
+            Ok::<_, Error>(out)
+        })??;
+        let hash = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&self.params).map_err(phc_error)?,
+            salt: None,
+            hash: Some(Output::new(&output).map_err(phc_error)?),
+        };
+        let salt = SaltString::encode_b64(&salt).map_err(phc_error)?;
+        Ok(PasswordHash {
+            salt: Some(salt.as_salt()),
+            ..hash
+        }
+        .to_string())
     }
 
-    /// Verifies a password against a stored PHC hash.
+    /// Verifies a password against a stored PHC hash. Slow, like [`Self::hash`].
     pub fn verify(&self, password: &str, stored: &str) -> Result<PasswordCheck> {
-        let parsed = PasswordHash::new(stored).map_err(|e| Error::PasswordHash(e.to_string()))?;
+        let parsed = PasswordHash::new(stored).map_err(phc_error)?;
         // Verification uses the parameters stored in the hash itself, so old hashes keep
         // working after the configuration changes.
-        let argon2 = Argon2::default();
-        match argon2.verify_password(password.as_bytes(), &parsed) {
-            Ok(()) => Ok(if self.is_current(&parsed) {
-                PasswordCheck::Match
-            } else {
-                PasswordCheck::MatchNeedsRehash
-            }),
-            Err(argon2::password_hash::Error::Password) => Ok(PasswordCheck::Mismatch),
-            Err(e) => Err(Error::PasswordHash(e.to_string())),
-        }
+        let algorithm = Algorithm::try_from(parsed.algorithm).map_err(phc_error)?;
+        let version = parsed
+            .version
+            .map(Version::try_from)
+            .transpose()
+            .map_err(phc_error)?
+            .unwrap_or_default();
+        let params = Params::try_from(&parsed).map_err(phc_error)?;
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+            return Err(Error::PasswordHash(
+                "the stored hash has no salt or output".into(),
+            ));
+        };
+        let mut salt_buf = [0u8; 64];
+        let salt = salt.decode_b64(&mut salt_buf).map_err(phc_error)?.to_vec();
+        let expected = expected.as_bytes().to_vec();
+        let password = password.as_bytes().to_vec();
+        let matched = self.pool.run(move |memory| {
+            let mut out = vec![0u8; expected.len()];
+            compute(
+                algorithm, version, &params, &password, &salt, &mut out, memory,
+            )?;
+            Ok::<_, Error>(bool::from(out.ct_eq(&expected)))
+        })??;
+        Ok(match matched {
+            false => PasswordCheck::Mismatch,
+            true if self.is_current(&parsed) => PasswordCheck::Match,
+            true => PasswordCheck::MatchNeedsRehash,
+        })
     }
 
-    /// Spends what a real verification costs, for a username that does not exist.
-    pub fn verify_dummy(&self, password: &str) {
-        let _ = self.verify(password, self.dummy_hash());
+    /// Spends what a real verification costs, for a username that does not exist. Busy is
+    /// passed on: an unknown user must be refused exactly as a known one would be.
+    pub fn verify_dummy(&self, password: &str) -> Result<()> {
+        match self.verify(password, self.dummy_hash()) {
+            Err(Error::Busy) => Err(Error::Busy),
+            _ => Ok(()),
+        }
     }
 
     fn dummy_hash(&self) -> &str {
@@ -166,6 +229,114 @@ impl PasswordHasher {
     }
 }
 
+fn phc_error(e: impl std::fmt::Display) -> Error {
+    Error::PasswordHash(e.to_string())
+}
+
+/// One argon2 computation in a worker's memory area, grown (never shrunk) to what `params`
+/// needs: after the first hash at a given cost, hashing allocates nothing.
+fn compute(
+    algorithm: Algorithm,
+    version: Version,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+    memory: &mut Vec<Block>,
+) -> Result<()> {
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    Argon2::new(algorithm, version, params.clone())
+        .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+        .map_err(phc_error)
+}
+
+type Work = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+struct Job {
+    /// Past this instant the caller has given up waiting: the job is dropped unrun.
+    deadline: Instant,
+    work: Work,
+}
+
+/// A fixed set of hashing threads fed through a bounded queue. The threads end when the
+/// hasher is dropped (the queue's sender goes with it).
+struct HashPool {
+    jobs: SyncSender<Job>,
+    workers: usize,
+    max_wait: Duration,
+}
+
+impl HashPool {
+    fn start(config: &HashingConfig) -> Result<Self> {
+        let workers = match config.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let (jobs, receiver) = mpsc::sync_channel::<Job>(config.queue);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for n in 0..workers {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("keystep-hash-{n}"))
+                .spawn(move || work(&receiver))
+                .map_err(|e| Error::io("starting a password-hashing thread", e))?;
+        }
+        Ok(Self {
+            jobs,
+            workers,
+            max_wait: Duration::from_millis(config.max_wait_ms),
+        })
+    }
+
+    /// Runs `f` on a worker and waits for its result; [`Error::Busy`] when the queue is full
+    /// or the job waited past `max_wait` without reaching a worker.
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    ) -> Result<T> {
+        let (reply, result) = mpsc::sync_channel(1);
+        let job = Job {
+            deadline: Instant::now() + self.max_wait,
+            work: Box::new(move |memory| {
+                let _ = reply.send(f(memory));
+            }),
+        };
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(Error::Busy),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(Error::PasswordHash(
+                    "the hashing threads have stopped".into(),
+                ))
+            }
+        }
+        // A job dropped unrun (deadline passed) drops its reply sender: that is the refusal.
+        result.recv().map_err(|_| Error::Busy)
+    }
+}
+
+fn work(receiver: &Mutex<Receiver<Job>>) {
+    let mut memory: Vec<Block> = Vec::new();
+    loop {
+        let job = {
+            let Ok(receiver) = receiver.lock() else {
+                return;
+            };
+            match receiver.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        };
+        if Instant::now() > job.deadline {
+            continue;
+        }
+        (job.work)(&mut memory);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +349,7 @@ mod tests {
                 iterations: 1,
                 parallelism: 1,
             },
+            hashing: HashingConfig::default(),
         })
         .unwrap()
     }
@@ -215,6 +387,102 @@ mod tests {
             new.verify("correct horse", &rehashed).unwrap(),
             PasswordCheck::Match
         );
+    }
+
+    #[test]
+    fn hashes_interoperate_with_the_argon2_crate() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let h = hasher(64);
+        let ours = h.hash("correct horse").unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"correct horse", &parsed)
+            .is_ok());
+        let salt = SaltString::encode_b64(b"sixteen byte sal").unwrap();
+        let theirs = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(64, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"correct horse", &salt)
+        .unwrap()
+        .to_string();
+        assert_eq!(
+            h.verify("correct horse", &theirs).unwrap(),
+            PasswordCheck::Match
+        );
+        assert_eq!(
+            h.verify("correct horsf", &theirs).unwrap(),
+            PasswordCheck::Mismatch
+        );
+    }
+
+    /// A pool whose one worker is held by a job until the returned sender is dropped.
+    fn held_pool(
+        queue: usize,
+        max_wait_ms: u64,
+    ) -> (
+        Arc<HashPool>,
+        std::thread::JoinHandle<Result<()>>,
+        mpsc::Sender<()>,
+    ) {
+        let pool = Arc::new(
+            HashPool::start(&HashingConfig {
+                workers: 1,
+                queue,
+                max_wait_ms,
+            })
+            .unwrap(),
+        );
+        let (release, hold) = mpsc::channel::<()>();
+        let (started, running) = mpsc::channel::<()>();
+        let holder = {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                pool.run(move |_| {
+                    let _ = started.send(());
+                    let _ = hold.recv();
+                })
+            })
+        };
+        running.recv().unwrap();
+        (pool, holder, release)
+    }
+
+    #[test]
+    fn a_full_queue_is_busy_at_once() {
+        // One worker held, room for one waiting job: of two more, one waits and one is
+        // refused at once, before the worker is released.
+        let (pool, holder, release) = held_pool(1, 60_000);
+        let (results, answers) = mpsc::channel();
+        for n in 0..2 {
+            let pool = pool.clone();
+            let results = results.clone();
+            std::thread::spawn(move || results.send(pool.run(move |_| n)));
+        }
+        assert!(matches!(answers.recv().unwrap(), Err(Error::Busy)));
+        drop(release);
+        holder.join().unwrap().unwrap();
+        assert!(answers.recv().unwrap().is_ok());
+    }
+
+    #[test]
+    fn a_job_that_waited_too_long_is_busy_and_never_runs() {
+        // The idle worker takes the holding job at once, well within its 50 ms.
+        let (pool, holder, release) = held_pool(4, 50);
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let waiting = {
+            let pool = pool.clone();
+            let ran = ran.clone();
+            std::thread::spawn(move || {
+                pool.run(move |_| ran.store(true, std::sync::atomic::Ordering::SeqCst))
+            })
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        drop(release);
+        holder.join().unwrap().unwrap();
+        assert!(matches!(waiting.join().unwrap(), Err(Error::Busy)));
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
     }
 
     #[test]

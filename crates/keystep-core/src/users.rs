@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use crate::clock::Clock;
-use crate::db::{is_unique_violation, DbConn};
+use crate::db::{is_unique_violation, Database, DbConn};
 use crate::error::{Error, Result};
 use crate::password::{PasswordCheck, PasswordHasher};
 use crate::schema::users;
@@ -77,13 +77,26 @@ pub fn check_email(email: &str) -> Result<()> {
         .map_err(|e| Error::invalid("email", format!("not a valid mail address: {e}")))
 }
 
-/// Creates a user. A taken username (in any case) is [`Error::UsernameTaken`] and writes
-/// nothing.
+/// Creates a user, hashing the password first. Hashing is slow: inside a write transaction
+/// call [`insert_user`] with a hash made before it began.
 pub fn create_user(
     conn: &mut DbConn,
     passwords: &PasswordHasher,
     clock: &dyn Clock,
     new: &NewUser<'_>,
+) -> Result<User> {
+    let password_hash = passwords.hash(new.password)?;
+    insert_user(conn, clock, new, password_hash)
+}
+
+/// Creates a user whose password `new.password` was hashed into `password_hash` (by
+/// [`PasswordHasher::hash`], which checks the password rules). A taken username (in any case)
+/// is [`Error::UsernameTaken`] and writes nothing.
+pub fn insert_user(
+    conn: &mut DbConn,
+    clock: &dyn Clock,
+    new: &NewUser<'_>,
+    password_hash: String,
 ) -> Result<User> {
     let username = new.username.trim();
     check_username(username)?;
@@ -98,7 +111,6 @@ pub fn create_user(
         }
         name => name,
     };
-    let password_hash = passwords.hash(new.password)?;
     let now = clock.now();
     let user = User {
         id: uuid::Uuid::new_v4().to_string(),
@@ -181,19 +193,9 @@ pub fn set_disabled(
     find_by_username(conn, username)?.ok_or_else(|| Error::UserNotFound(username.to_owned()))
 }
 
-/// Sets a new password for the user with this id (after checking the rules).
-pub fn set_password(
-    conn: &mut DbConn,
-    passwords: &PasswordHasher,
-    clock: &dyn Clock,
-    user_id: &str,
-    password: &str,
-) -> Result<()> {
-    let hash = passwords.hash(password)?;
-    store_password_hash(conn, clock, user_id, &hash)
-}
-
-fn store_password_hash(
+/// Stores a new password hash (made by [`PasswordHasher::hash`] before the transaction) for
+/// the user with this id.
+pub fn set_password_hash(
     conn: &mut DbConn,
     clock: &dyn Clock,
     user_id: &str,
@@ -214,16 +216,20 @@ fn store_password_hash(
 /// Checks a username and password. Unknown user and wrong password are the same
 /// [`Error::InvalidCredentials`], at the same cost; a right password for a disabled account
 /// is [`Error::UserDisabled`]. A hash made with old parameters is replaced on success.
+///
+/// Takes the database rather than a connection: the user is read, the hash is checked with
+/// no transaction open (it takes tens of milliseconds, and a write lock held that long would
+/// queue every other sign-in behind it), and only a rehash writes, in a short transaction.
 #[tracing::instrument(skip_all)]
 pub fn verify_password(
-    conn: &mut DbConn,
+    db: &Database,
     passwords: &PasswordHasher,
     clock: &dyn Clock,
     username: &str,
     password: &str,
 ) -> Result<User> {
-    let Some(user) = find_by_username(conn, username)? else {
-        passwords.verify_dummy(password);
+    let Some(user) = db.read(|conn| find_by_username(conn, username))? else {
+        passwords.verify_dummy(password)?;
         return Err(Error::InvalidCredentials);
     };
     match passwords.verify(password, &user.password_hash)? {
@@ -233,7 +239,7 @@ pub fn verify_password(
             // Rules may have tightened since; the old password stays valid, only its hash
             // moves to the configured cost.
             match passwords.hash_for_rehash(password) {
-                Ok(hash) => store_password_hash(conn, clock, &user.id, &hash)?,
+                Ok(hash) => db.write(|conn| set_password_hash(conn, clock, &user.id, &hash))?,
                 Err(e) => tracing::warn!(error = %e, "password rehash failed; keeping old hash"),
             }
         }

@@ -206,19 +206,19 @@ pub fn list(
 }
 
 /// Removes a person's second factors as an operator: factors gone, sessions ended, audit
-/// event, mail.
+/// event. Returns the mail that tells them, to send once the transaction has committed.
 pub fn reset_user(
     services: &Services,
     conn: &mut DbConn,
     user: &User,
     reason: &str,
-) -> keystep_core::Result<()> {
+) -> keystep_core::Result<Mail> {
     factors::remove_all(conn, &user.id)?;
     sessions::end_all_for_user(conn, services.clock.as_ref(), &user.id)?;
     let mut event = NewAuditEvent::new(Actor::Cli, AuditKind::MfaRemoved, Some(&user.id));
     event.detail = serde_json::json!({"reason": reason});
     audit::record(conn, services.clock.as_ref(), &event)?;
-    services.mailer.send(&Mail {
+    Ok(Mail {
         to: user.email.clone(),
         subject: "The second factor of your keystep account was removed".into(),
         body: format!(
@@ -228,13 +228,14 @@ pub fn reset_user(
     })
 }
 
-/// Approves or denies a pending request.
+/// Approves or denies a pending request. Returns it with the mail that tells the person, to
+/// send once the transaction has committed.
 pub fn decide(
     services: &Services,
     conn: &mut DbConn,
     id: &str,
     approve: bool,
-) -> keystep_core::Result<ResetRequest> {
+) -> keystep_core::Result<(ResetRequest, Mail)> {
     let Some((request, _, _)) = mfa_reset_requests::table
         .inner_join(users::table)
         .filter(mfa_reset_requests::id.eq(id))
@@ -275,20 +276,23 @@ pub fn decide(
     let mut event = NewAuditEvent::new(Actor::Cli, AuditKind::MfaResetDecided, Some(&user.id));
     event.detail = serde_json::json!({"request": id, "decision": status});
     audit::record(conn, services.clock.as_ref(), &event)?;
-    if approve {
-        reset_user(services, conn, &user, "reset request approved")?;
+    let mail = if approve {
+        reset_user(services, conn, &user, "reset request approved")?
     } else {
-        services.mailer.send(&Mail {
+        Mail {
             to: user.email.clone(),
             subject: "Your keystep reset request was declined".into(),
             body: format!(
                 "Hello {},\n\nAn administrator declined the request to remove the second factor of your keystep account. Nothing has changed. Contact your administrator if you still need help.\n",
                 user.display_name
             ),
-        })?;
-    }
-    Ok(ResetRequest {
-        status: status.into(),
-        ..request
-    })
+        }
+    };
+    Ok((
+        ResetRequest {
+            status: status.into(),
+            ..request
+        },
+        mail,
+    ))
 }

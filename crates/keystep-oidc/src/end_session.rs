@@ -15,7 +15,7 @@ use keystep_web::cookies::{self, CookieKind};
 use keystep_web::csrf;
 use keystep_web::page::{self, PageError};
 use keystep_web::request::ClientInfo;
-use keystep_web::{run_blocking, AppState};
+use keystep_web::{run_write, AppState};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -100,7 +100,7 @@ async fn end_session(
     let session_token = cookies::read(&req, CookieKind::Session, state.https);
     let info = ClientInfo::from_request(&req);
     let oidc = oidc.into_inner();
-    let decision = run_blocking(&state, move |services, conn| {
+    let decision = run_write(&state, move |services, conn| {
         let hint = match params.get("id_token_hint") {
             // Only an ID token (typ JWT) is a hint; an access token (at+jwt) is not.
             Some(token) => match oidc.keys.verify::<HintClaims>(services, conn, token, Some("JWT"), false) {
@@ -232,7 +232,7 @@ pub async fn post_confirm(
     }
     let session_token = cookies::read(&req, CookieKind::Session, state.https);
     let info = ClientInfo::from_request(&req);
-    let result = run_blocking(&state, move |services, conn| {
+    let result = run_write(&state, move |services, conn| {
         let client = match form.client_id.as_deref() {
             Some(id) => clients::find_client(conn, id)?,
             None => None,

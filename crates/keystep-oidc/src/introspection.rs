@@ -6,7 +6,7 @@
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use keystep_core::{refresh_tokens, users};
-use keystep_web::{run_blocking, AppState};
+use keystep_web::{run_read, AppState};
 use serde_json::{json, Value};
 
 use crate::error::TokenError;
@@ -29,7 +29,7 @@ pub async fn post_introspection(
         .ok_or_else(|| TokenError::invalid_request("token is missing"))?
         .to_owned();
     let oidc = oidc.into_inner();
-    let result = run_blocking(&state, move |services, conn| {
+    let result = run_read(&state, move |services, conn| {
         let client = match client_auth::authenticate(conn, &presented)? {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),

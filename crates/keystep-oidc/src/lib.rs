@@ -19,7 +19,7 @@ pub mod userinfo;
 
 use actix_web::{web, HttpResponse};
 use keystep_core::Services;
-use keystep_web::{run_blocking, AppState};
+use keystep_web::{run_read, AppState};
 
 use crate::keys::KeyStore;
 
@@ -89,7 +89,7 @@ async fn get_discovery(oidc: web::Data<Oidc>) -> HttpResponse {
 /// `GET /oidc/jwks`
 async fn get_jwks(state: web::Data<AppState>, oidc: web::Data<Oidc>) -> HttpResponse {
     let oidc = oidc.into_inner();
-    match run_blocking(&state, move |services, conn| oidc.keys.jwks(services, conn)).await {
+    match run_read(&state, move |services, conn| oidc.keys.jwks(services, conn)).await {
         Ok(jwks) => HttpResponse::Ok()
             .content_type("application/jwk-set+json")
             // Short: a rotated key signs within 30 seconds on every node.

@@ -6,7 +6,7 @@
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use keystep_core::refresh_tokens;
-use keystep_web::{run_blocking, AppState};
+use keystep_web::{run_write, AppState};
 
 use crate::error::TokenError;
 use crate::keys::VerifyError;
@@ -29,7 +29,7 @@ pub async fn post_revocation(
         .ok_or_else(|| TokenError::invalid_request("token is missing"))?
         .to_owned();
     let oidc = oidc.into_inner();
-    let result = run_blocking(&state, move |services, conn| {
+    let result = run_write(&state, move |services, conn| {
         let client = match client_auth::authenticate(conn, &presented)? {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),

@@ -6,7 +6,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use keystep_core::db::DbConn;
 use keystep_core::{users, Services};
-use keystep_web::{run_blocking, AppState};
+use keystep_web::{run_read, AppState};
 use serde_json::{json, Value};
 
 use crate::error::BearerError;
@@ -86,7 +86,7 @@ async fn userinfo(
     token: String,
 ) -> Result<HttpResponse, BearerError> {
     let oidc = oidc.into_inner();
-    let result = run_blocking(&state, move |services, conn| {
+    let result = run_read(&state, move |services, conn| {
         let Some(claims) = verify_access_token(services, &oidc.keys, conn, &token)? else {
             return Ok(Err(BearerError::invalid_token(
                 "the access token is invalid, expired or revoked",

@@ -6,7 +6,6 @@ use std::io::Write;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use diesel::Connection;
 use keystep_core::audit::{self, Actor, AuditKind, NewAuditEvent};
 use keystep_core::clients::{self, NewClient};
 use keystep_core::db::DbConn;
@@ -17,12 +16,21 @@ use serde_json::json;
 
 use crate::cli::{CliError, ClientAdd};
 
+/// A short write transaction (on SQLite it takes the write lock first, so a CLI command and
+/// running servers queue for it instead of failing). Hash passwords before, never inside.
 fn in_transaction<T>(
     services: &Services,
     f: impl FnOnce(&mut DbConn) -> keystep_core::Result<T>,
 ) -> Result<T, CliError> {
-    let mut conn = services.db.conn()?;
-    Ok(conn.transaction(f)?)
+    Ok(services.db.write(f)?)
+}
+
+/// A read-only transaction.
+fn reading<T>(
+    services: &Services,
+    f: impl FnOnce(&mut DbConn) -> keystep_core::Result<T>,
+) -> Result<T, CliError> {
+    Ok(services.db.read(f)?)
 }
 
 fn print_json(out: &mut impl Write, value: &serde_json::Value) -> Result<(), CliError> {
@@ -53,10 +61,10 @@ pub fn user_add(
 ) -> Result<(), CliError> {
     let generated = password.is_none();
     let password = password.unwrap_or_else(generate_password);
+    let password_hash = services.passwords.hash(&password)?;
     let user = in_transaction(services, |conn| {
-        let user = users::create_user(
+        let user = users::insert_user(
             conn,
-            &services.passwords,
             services.clock.as_ref(),
             &NewUser {
                 username: name,
@@ -64,6 +72,7 @@ pub fn user_add(
                 display_name,
                 password: &password,
             },
+            password_hash,
         )?;
         audit::record(
             conn,
@@ -89,7 +98,7 @@ pub fn user_add(
 
 /// `keystep user list`
 pub fn user_list(services: &Services, out: &mut impl Write, as_json: bool) -> Result<(), CliError> {
-    let list = in_transaction(services, users::list_users)?;
+    let list = reading(services, users::list_users)?;
     if as_json {
         let rows: Vec<_> = list
             .iter()
@@ -137,16 +146,11 @@ pub fn user_passwd(
     name: &str,
     password: &str,
 ) -> Result<(), CliError> {
+    let password_hash = services.passwords.hash(password)?;
     let user = in_transaction(services, |conn| {
         let user = users::find_by_username(conn, name)?
             .ok_or_else(|| Error::UserNotFound(name.to_owned()))?;
-        users::set_password(
-            conn,
-            &services.passwords,
-            services.clock.as_ref(),
-            &user.id,
-            password,
-        )?;
+        users::set_password_hash(conn, services.clock.as_ref(), &user.id, &password_hash)?;
         keystep_core::sessions::end_all_for_user(conn, services.clock.as_ref(), &user.id)?;
         audit::record(
             conn,
@@ -216,7 +220,7 @@ pub fn client_list(
     out: &mut impl Write,
     as_json: bool,
 ) -> Result<(), CliError> {
-    let list = in_transaction(services, clients::list_clients)?;
+    let list = reading(services, clients::list_clients)?;
     if as_json {
         return print_json(
             out,
@@ -289,18 +293,18 @@ pub fn keys_list(services: &Services, out: &mut impl Write, as_json: bool) -> Re
 
 /// `keystep mfa reset NAME`
 pub fn mfa_reset(services: &Services, out: &mut impl Write, name: &str) -> Result<(), CliError> {
-    let user = in_transaction(services, |conn| {
+    let (user, mail) = in_transaction(services, |conn| {
         let user = users::find_by_username(conn, name)?
             .ok_or_else(|| Error::UserNotFound(name.to_owned()))?;
-        keystep_mfa::reset::reset_user(services, conn, &user, "reset by an operator")?;
-        Ok(user)
+        let mail = keystep_mfa::reset::reset_user(services, conn, &user, "reset by an operator")?;
+        Ok((user, mail))
     })?;
     writeln!(
         out,
-        "removed the second factors of {}, ended their sessions and mailed {}",
-        user.username, user.email
+        "removed the second factors of {} and ended their sessions",
+        user.username
     )?;
-    Ok(())
+    send_after_commit(services, out, &mail)
 }
 
 /// `keystep mfa requests`
@@ -352,9 +356,30 @@ pub fn mfa_decide(
     id: &str,
     approve: bool,
 ) -> Result<(), CliError> {
-    let request = in_transaction(services, |conn| {
+    let (request, mail) = in_transaction(services, |conn| {
         keystep_mfa::reset::decide(services, conn, id, approve)
     })?;
     writeln!(out, "request {} {}", request.id, request.status)?;
+    send_after_commit(services, out, &mail)
+}
+
+/// Sends the mail about a change that has committed. The change stands whatever the relay
+/// does, so a failure is reported, not rolled back (and a slow relay held no lock).
+fn send_after_commit(
+    services: &Services,
+    out: &mut impl Write,
+    mail: &keystep_core::mail::Mail,
+) -> Result<(), CliError> {
+    match services.mailer.send(mail) {
+        Ok(()) => writeln!(out, "mailed {}", mail.to)?,
+        Err(e) => {
+            tracing::warn!(error = %e, "mail after a committed change failed");
+            writeln!(
+                out,
+                "the change is made, but mailing {} failed: {e}",
+                mail.to
+            )?;
+        }
+    }
     Ok(())
 }

@@ -60,17 +60,14 @@ pub fn prepare(services: &Services) -> keystep_core::Result<DemoSetup> {
         .trim_end_matches('/')
         .to_owned();
     let password = random_token()[..20].to_owned();
-    let mut conn = services.db.conn()?;
-    diesel::Connection::transaction(&mut *conn, |conn| {
+    let password_hash = services.passwords.hash(&password)?;
+    services.db.write(|conn| {
         let clock = services.clock.as_ref();
         match users::find_by_username(conn, DEMO_USER)? {
-            Some(user) => {
-                users::set_password(conn, &services.passwords, clock, &user.id, &password)?
-            }
+            Some(user) => users::set_password_hash(conn, clock, &user.id, &password_hash)?,
             None => {
-                users::create_user(
+                users::insert_user(
                     conn,
-                    &services.passwords,
                     clock,
                     &NewUser {
                         username: DEMO_USER,
@@ -78,6 +75,7 @@ pub fn prepare(services: &Services) -> keystep_core::Result<DemoSetup> {
                         display_name: "Demo Person",
                         password: &password,
                     },
+                    password_hash,
                 )?;
             }
         }

@@ -22,7 +22,7 @@ use keystep_web::cookies::{self, CookieKind};
 use keystep_web::csrf;
 use keystep_web::page::{self, PageError};
 use keystep_web::request::ClientInfo;
-use keystep_web::{run_blocking, AppState};
+use keystep_web::{run_blocking, run_write, AppState};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -56,7 +56,7 @@ enum Access {
 async fn access(state: &AppState, req: &HttpRequest, path: &str) -> Result<Access, PageError> {
     let token = cookies::read(req, CookieKind::Session, state.https);
     let path = path.to_owned();
-    run_blocking(state, move |services, conn| {
+    run_write(state, move |services, conn| {
         let lifetimes = services.config.session_lifetimes();
         let now = services.clock.now();
         let found = match &token {
@@ -229,7 +229,7 @@ pub async fn get_overview(
 ) -> HttpResponse {
     let visitor = visitor!(state, req, "/u");
     let user_id = visitor.user.id.clone();
-    let facts = run_blocking(&state, move |_, conn| {
+    let facts = run_write(&state, move |_, conn| {
         let status = factors::status(conn, &user_id)?;
         let last = audit::list_for_user(conn, &user_id, 50)?
             .into_iter()
@@ -327,7 +327,6 @@ enum PasswordGuess {
 /// records failures in the audit log.
 fn guess_password(
     services: &Services,
-    conn: &mut keystep_core::db::DbConn,
     user: &User,
     password: &str,
     info: &ClientInfo,
@@ -347,7 +346,13 @@ fn guess_password(
     )? {
         return Ok(PasswordGuess::Locked(until));
     }
-    match users::verify_password(conn, &services.passwords, clock, &user.username, password) {
+    match users::verify_password(
+        &services.db,
+        &services.passwords,
+        clock,
+        &user.username,
+        password,
+    ) {
         Ok(_) => Ok(PasswordGuess::Right),
         Err(Error::InvalidCredentials | Error::UserDisabled) => {
             keystep_core::throttle::record_failure(
@@ -356,11 +361,13 @@ fn guess_password(
                 &user.username_normalized,
                 limit,
             )?;
-            audit::record(
-                conn,
-                clock,
-                &user_event(AuditKind::SignInFailed, &user.id, info),
-            )?;
+            services.db.write(|conn| {
+                audit::record(
+                    conn,
+                    clock,
+                    &user_event(AuditKind::SignInFailed, &user.id, info),
+                )
+            })?;
             Ok(PasswordGuess::Wrong)
         }
         Err(e) => Err(e),
@@ -380,7 +387,7 @@ async fn replacing_without_second_factor(
         return Ok(false);
     }
     let user_id = visitor.user.id.clone();
-    run_blocking(state, move |_, conn| {
+    run_write(state, move |_, conn| {
         Ok(factors::status(conn, &user_id)?.has_second_factor())
     })
     .await
@@ -432,18 +439,20 @@ pub async fn post_reauth(
     let info = ClientInfo::from_request(&req);
     let user = visitor.user.clone();
     let token = visitor.token.clone();
-    let result = run_blocking(&state, move |services, conn| {
-        match guess_password(services, conn, &user, &form.password, &info)? {
+    let result = run_blocking(&state, move |services| {
+        match guess_password(services, &user, &form.password, &info)? {
             PasswordGuess::Right => {
                 let lifetimes = services.config.session_lifetimes();
-                let (_, token) = sessions::sign_in_with_password(
-                    conn,
-                    services.clock.as_ref(),
-                    &lifetimes,
-                    &user.id,
-                    Some(&token),
-                    info.device(),
-                )?;
+                let (_, token) = services.db.write(|conn| {
+                    sessions::sign_in_with_password(
+                        conn,
+                        services.clock.as_ref(),
+                        &lifetimes,
+                        &user.id,
+                        Some(&token),
+                        info.device(),
+                    )
+                })?;
                 Ok(Ok(token))
             }
             other => Ok(Err(other)),
@@ -501,7 +510,7 @@ async fn bind_page(
     let session_id = visitor.session.id.clone();
     let user_id = visitor.user.id.clone();
     let account = visitor.user.username.clone();
-    let facts = run_blocking(state, move |services, conn| {
+    let facts = run_write(state, move |services, conn| {
         let replacing = factors::status(conn, &user_id)?.totp_bound_at.is_some();
         let email_ok = services
             .ephemeral
@@ -583,7 +592,7 @@ pub async fn post_bind(
     let info = ClientInfo::from_request(&req);
     match form.action.as_str() {
         "send" => {
-            let sent = run_blocking(&state, move |services, _| {
+            let sent = run_blocking(&state, move |services| {
                 reset::send_email_code(
                     services,
                     &format!("u:{session_id}"),
@@ -610,7 +619,7 @@ pub async fn post_bind(
         }
         "verify_email" => {
             let code = form.email_code;
-            let checked = run_blocking(&state, move |services, _| {
+            let checked = run_blocking(&state, move |services| {
                 let check = reset::check_email_code(services, &format!("u:{session_id}"), &code)?;
                 if check == EmailCodeCheck::Accepted {
                     services
@@ -640,40 +649,49 @@ pub async fn post_bind(
         }
         _ => {
             let code = form.code;
-            let confirmed = run_blocking(&state, move |services, conn| {
-                if services
-                    .ephemeral
-                    .get(&email_ok_key(&session_id))?
-                    .is_none()
-                {
-                    return Ok((Confirmation::Expired, None));
+            let confirmed = run_blocking(&state, move |services| {
+                let outcome = services.db.write(|conn| {
+                    if services
+                        .ephemeral
+                        .get(&email_ok_key(&session_id))?
+                        .is_none()
+                    {
+                        return Ok((Confirmation::Expired, None));
+                    }
+                    let confirmation = enrollment::confirm(
+                        services,
+                        conn,
+                        &format!("u:{session_id}"),
+                        &user.id,
+                        &code,
+                    )?;
+                    let token = if let Confirmation::Bound { .. } = &confirmation {
+                        services.ephemeral.delete(&email_ok_key(&session_id))?;
+                        let (_, token) = sessions::record_second_factor(
+                            conn,
+                            services.clock.as_ref(),
+                            &session_id,
+                            "totp",
+                        )?;
+                        audit::record(
+                            conn,
+                            services.clock.as_ref(),
+                            &user_event(AuditKind::MfaEnrolled, &user.id, &info),
+                        )?;
+                        Some(token)
+                    } else {
+                        None
+                    };
+                    Ok((confirmation, token))
+                })?;
+                // Sent after the commit: a slow or failing relay must not hold the write lock, and
+                // the change stands either way.
+                if let (Confirmation::Bound { .. }, Some(_)) = &outcome {
+                    if let Err(e) = mail_bound(services, &user) {
+                        tracing::warn!(error = %e, "could not mail that a second factor was bound");
+                    }
                 }
-                let confirmation = enrollment::confirm(
-                    services,
-                    conn,
-                    &format!("u:{session_id}"),
-                    &user.id,
-                    &code,
-                )?;
-                let token = if let Confirmation::Bound { .. } = &confirmation {
-                    services.ephemeral.delete(&email_ok_key(&session_id))?;
-                    let (_, token) = sessions::record_second_factor(
-                        conn,
-                        services.clock.as_ref(),
-                        &session_id,
-                        "totp",
-                    )?;
-                    audit::record(
-                        conn,
-                        services.clock.as_ref(),
-                        &user_event(AuditKind::MfaEnrolled, &user.id, &info),
-                    )?;
-                    mail_bound(services, &user)?;
-                    Some(token)
-                } else {
-                    None
-                };
-                Ok((confirmation, token))
+                Ok(outcome)
             })
             .await;
             match confirmed {
@@ -831,18 +849,28 @@ pub async fn post_remove(
     }
     let info = ClientInfo::from_request(&req);
     let user = visitor.user.clone();
-    let result = run_blocking(&state, move |services, conn| {
+    let result = run_blocking(&state, move |services| {
+        let outcome = services.db.write(|conn| {
         if let Err(locked) = current_code(services, conn, &user.id, &form.code, true, &info)? {
             return Ok(Err(locked));
         }
         factors::remove_all(conn, &user.id)?;
         audit::record(conn, services.clock.as_ref(), &user_event(AuditKind::MfaRemoved, &user.id, &info))?;
-        services.mailer.send(&Mail {
-            to: user.email.clone(),
-            subject: "Two-step verification is off for your keystep account".into(),
-            body: format!("Hello {},\n\nTwo-step verification was turned off for your keystep account; signing in now needs only your password. If this was not you, change your password and contact your administrator at once.\n", user.display_name),
-        })?;
         Ok(Ok(()))
+        })?;
+        // Sent after the commit: a slow or failing relay must not hold the write lock, and
+        // the change stands either way.
+        if outcome.is_ok() {
+            let mail = Mail {
+                to: user.email.clone(),
+                subject: "Two-step verification is off for your keystep account".into(),
+                body: format!("Hello {},\n\nTwo-step verification was turned off for your keystep account; signing in now needs only your password. If this was not you, change your password and contact your administrator at once.\n", user.display_name),
+            };
+            if let Err(e) = services.mailer.send(&mail) {
+                tracing::warn!(error = %e, "could not mail that two-step verification was turned off");
+            }
+        }
+        Ok(outcome)
     })
     .await;
     match result {
@@ -880,7 +908,7 @@ pub async fn post_regenerate(
     }
     let info = ClientInfo::from_request(&req);
     let user_id = visitor.user.id.clone();
-    let result = run_blocking(&state, move |services, conn| {
+    let result = run_write(&state, move |services, conn| {
         // Only the authenticator: a recovery code must not mint ten new ones.
         if let Err(locked) = current_code(services, conn, &user_id, &form.code, false, &info)? {
             return Ok(Err(locked));
@@ -985,36 +1013,33 @@ pub async fn post_password(
     let info = ClientInfo::from_request(&req);
     let user = visitor.user.clone();
     let current_session = visitor.session.id.clone();
-    let result = run_blocking(&state, move |services, conn| {
+    let result = run_blocking(&state, move |services| {
         let clock = services.clock.as_ref();
-        match guess_password(services, conn, &user, &form.current_password, &info)? {
+        match guess_password(services, &user, &form.current_password, &info)? {
             PasswordGuess::Right => {}
             PasswordGuess::Wrong => return Ok(Err(("password.wrong_current", None))),
             PasswordGuess::Locked(until) => return Ok(Err(("login.throttled", Some(until)))),
         }
-        users::set_password(
-            conn,
-            &services.passwords,
-            clock,
-            &user.id,
-            &form.new_password,
-        )?;
-        if end_others {
-            for session in sessions::list_for_user(conn, clock, &user.id)? {
-                if session.id != current_session {
-                    sessions::end(conn, clock, &session.id)?;
-                    let mut event = user_event(AuditKind::SessionEnded, &user.id, &info);
-                    event.detail = json!({"session": session.id, "reason": "password changed"});
-                    audit::record(conn, clock, &event)?;
+        let password_hash = services.passwords.hash(&form.new_password)?;
+        services.db.write(|conn| {
+            users::set_password_hash(conn, clock, &user.id, &password_hash)?;
+            if end_others {
+                for session in sessions::list_for_user(conn, clock, &user.id)? {
+                    if session.id != current_session {
+                        sessions::end(conn, clock, &session.id)?;
+                        let mut event = user_event(AuditKind::SessionEnded, &user.id, &info);
+                        event.detail = json!({"session": session.id, "reason": "password changed"});
+                        audit::record(conn, clock, &event)?;
+                    }
                 }
             }
-        }
-        audit::record(
-            conn,
-            clock,
-            &user_event(AuditKind::PasswordChanged, &user.id, &info),
-        )?;
-        Ok(Ok(()))
+            audit::record(
+                conn,
+                clock,
+                &user_event(AuditKind::PasswordChanged, &user.id, &info),
+            )?;
+            Ok(Ok(()))
+        })
     })
     .await;
     match result {
@@ -1053,7 +1078,7 @@ async fn sessions_page(
     notice: Option<String>,
 ) -> HttpResponse {
     let user_id = visitor.user.id.clone();
-    let listed = run_blocking(state, move |services, conn| {
+    let listed = run_write(state, move |services, conn| {
         sessions::list_for_user(conn, services.clock.as_ref(), &user_id)
     })
     .await;
@@ -1115,7 +1140,7 @@ pub async fn post_end_session(
     let info = ClientInfo::from_request(&req);
     let user_id = visitor.user.id.clone();
     let current = visitor.session.id.clone();
-    let result = run_blocking(&state, move |services, conn| {
+    let result = run_write(&state, move |services, conn| {
         let clock = services.clock.as_ref();
         let mut ended = 0;
         for session in sessions::list_for_user(conn, clock, &user_id)? {
@@ -1153,7 +1178,7 @@ pub async fn post_end_session(
 pub async fn get_log(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let visitor = visitor!(state, req, "/u/log");
     let user_id = visitor.user.id.clone();
-    let listed = run_blocking(&state, move |_, conn| {
+    let listed = run_write(&state, move |_, conn| {
         audit::list_for_user(conn, &user_id, 100)
     })
     .await;

@@ -132,7 +132,7 @@ pub async fn get_login(
 }
 
 async fn load_interaction(state: &AppState, id: String) -> Result<Option<Interaction>, PageError> {
-    run_blocking(state, move |services, _| {
+    run_blocking(state, move |services| {
         Interaction::load(services.ephemeral.as_ref(), &id)
     })
     .await
@@ -241,7 +241,9 @@ pub async fn post_login(
     let password = form.password;
     let client_id = interaction.as_ref().map(|i| i.client_id.clone());
     let attempt_info = info.clone();
-    let attempt = run_blocking(&state, move |services, conn| {
+    // No transaction is open while the password is hashed: the hash takes tens of
+    // milliseconds, and each write after it is a short transaction of its own.
+    let attempt = run_blocking(&state, move |services| {
         let store = services.ephemeral.as_ref();
         let clock = services.clock.as_ref();
         let account = users::normalize_username(&username);
@@ -259,28 +261,38 @@ pub async fn post_login(
                 args: vec![("time".into(), clock_time(until))],
             });
         }
-        match users::verify_password(conn, &services.passwords, clock, &username, &password) {
+        let checked = users::verify_password(
+            &services.db,
+            &services.passwords,
+            clock,
+            &username,
+            &password,
+        );
+        match checked {
             Ok(user) => {
                 let lifetimes = services.config.session_lifetimes();
-                let (_, token) = sessions::sign_in_with_password(
-                    conn,
-                    clock,
-                    &lifetimes,
-                    &user.id,
-                    previous.as_deref(),
-                    attempt_info.device(),
-                )?;
-                throttle::reset(store, "login-account", &account)?;
-                audit::record(
-                    conn,
-                    clock,
-                    &audit_event(
-                        AuditKind::SignedIn,
+                let (_, token) = services.db.write(|conn| {
+                    let signed_in = sessions::sign_in_with_password(
+                        conn,
+                        clock,
+                        &lifetimes,
                         &user.id,
-                        client_id.as_deref(),
-                        &attempt_info,
-                    ),
-                )?;
+                        previous.as_deref(),
+                        attempt_info.device(),
+                    )?;
+                    audit::record(
+                        conn,
+                        clock,
+                        &audit_event(
+                            AuditKind::SignedIn,
+                            &user.id,
+                            client_id.as_deref(),
+                            &attempt_info,
+                        ),
+                    )?;
+                    Ok(signed_in)
+                })?;
+                throttle::reset(store, "login-account", &account)?;
                 Ok(Attempt::SignedIn {
                     token,
                     name: user.display_name,
@@ -289,18 +301,21 @@ pub async fn post_login(
             Err(e @ (Error::InvalidCredentials | Error::UserDisabled)) => {
                 throttle::record_failure(store, "login-account", &account, per_account)?;
                 throttle::record_failure(store, "login-ip", &ip, per_ip)?;
-                if let Some(user) = users::find_by_username(conn, &username)? {
-                    audit::record(
-                        conn,
-                        clock,
-                        &audit_event(
-                            AuditKind::SignInFailed,
-                            &user.id,
-                            client_id.as_deref(),
-                            &attempt_info,
+                services
+                    .db
+                    .write(|conn| match users::find_by_username(conn, &username)? {
+                        Some(user) => audit::record(
+                            conn,
+                            clock,
+                            &audit_event(
+                                AuditKind::SignInFailed,
+                                &user.id,
+                                client_id.as_deref(),
+                                &attempt_info,
+                            ),
                         ),
-                    )?;
-                }
+                        None => Ok(()),
+                    })?;
                 let (status, message_key) = match e {
                     Error::UserDisabled => (StatusCode::FORBIDDEN, "login.disabled"),
                     _ => (StatusCode::UNAUTHORIZED, "login.invalid"),

@@ -23,7 +23,7 @@ use keystep_web::csrf;
 use keystep_web::interaction::Interaction;
 use keystep_web::page::{self, PageError};
 use keystep_web::request::ClientInfo;
-use keystep_web::{run_blocking, AppState};
+use keystep_web::{run_blocking, run_write, AppState};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -80,7 +80,7 @@ async fn context(
 ) -> Result<Context, PageError> {
     let next = crate::login::safe_next(Some(next));
     let token = cookies::read(req, CookieKind::Session, state.https);
-    let found = run_blocking(state, move |services, conn| {
+    let found = run_write(state, move |services, conn| {
         let lifetimes = services.config.session_lifetimes();
         let session = match token {
             Some(token) => sessions::find_live(conn, services.clock.as_ref(), &lifetimes, &token)?,
@@ -215,7 +215,7 @@ async fn attempt(
     let session_id = ctx.session.id.clone();
     let user_id = ctx.user.id.clone();
     let client_id = ctx.interaction.as_ref().map(|i| i.client_id.clone());
-    run_blocking(state, move |services, conn| {
+    run_write(state, move |services, conn| {
         let clock = services.clock.as_ref();
         if let Some(until) = factors::locked_until(services, &user_id)? {
             return Ok(CodeOutcome::Locked(until));
@@ -471,7 +471,7 @@ async fn enrollment_demanded(state: &AppState, ctx: &Context) -> Result<bool, Pa
         return Ok(false);
     }
     let user_id = ctx.user.id.clone();
-    let has = run_blocking(state, move |_, conn| {
+    let has = run_write(state, move |_, conn| {
         Ok(factors::status(conn, &user_id)?.has_second_factor())
     })
     .await
@@ -509,7 +509,7 @@ async fn enroll_page(
 ) -> HttpResponse {
     let subject = ctx.session.id.clone();
     let account = ctx.user.username.clone();
-    let view = match run_blocking(state, move |services, _| {
+    let view = match run_blocking(state, move |services| {
         enrollment::start(services, &subject, &account)
     })
     .await
@@ -596,31 +596,44 @@ pub async fn post_enroll(
     let user = ctx.user.clone();
     let client_id = ctx.interaction.as_ref().map(|i| i.client_id.clone());
     let code = form.code;
-    let result = run_blocking(&state, move |services, conn| {
-        // Someone who already has a second factor proves it; binding a new one is /u's job.
-        if factors::status(conn, &user.id)?.has_second_factor() {
-            return Ok((Confirmation::Expired, None));
+    let result = run_blocking(&state, move |services| {
+        let outcome = services.db.write(|conn| {
+            // Someone who already has a second factor proves it; binding a new one is /u's job.
+            if factors::status(conn, &user.id)?.has_second_factor() {
+                return Ok((Confirmation::Expired, None));
+            }
+            let confirmation = enrollment::confirm(services, conn, &session_id, &user.id, &code)?;
+            let token = if let Confirmation::Bound { .. } = &confirmation {
+                let (_, token) = sessions::record_second_factor(
+                    conn,
+                    services.clock.as_ref(),
+                    &session_id,
+                    "totp",
+                )?;
+                audit::record(
+                    conn,
+                    services.clock.as_ref(),
+                    &event(
+                        AuditKind::MfaEnrolled,
+                        &user.id,
+                        &info,
+                        client_id.as_deref(),
+                    ),
+                )?;
+                Some(token)
+            } else {
+                None
+            };
+            Ok((confirmation, token))
+        })?;
+        // Sent after the commit: a slow or failing relay must not hold the write lock, and
+        // the change stands either way.
+        if let (Confirmation::Bound { .. }, Some(_)) = &outcome {
+            if let Err(e) = mail_bound(services, &user) {
+                tracing::warn!(error = %e, "could not mail that a second factor was bound");
+            }
         }
-        let confirmation = enrollment::confirm(services, conn, &session_id, &user.id, &code)?;
-        let token = if let Confirmation::Bound { .. } = &confirmation {
-            let (_, token) =
-                sessions::record_second_factor(conn, services.clock.as_ref(), &session_id, "totp")?;
-            audit::record(
-                conn,
-                services.clock.as_ref(),
-                &event(
-                    AuditKind::MfaEnrolled,
-                    &user.id,
-                    &info,
-                    client_id.as_deref(),
-                ),
-            )?;
-            mail_bound(services, &user)?;
-            Some(token)
-        } else {
-            None
-        };
-        Ok((confirmation, token))
+        Ok(outcome)
     })
     .await;
     match result {
@@ -715,7 +728,7 @@ pub async fn post_lost(
     let subject = ctx.session.id.clone();
     let user = ctx.user.clone();
     if form.action != "confirm" {
-        let sent = run_blocking(&state, move |services, _| {
+        let sent = run_blocking(&state, move |services| {
             reset::send_email_code(
                 services,
                 &subject,
@@ -742,7 +755,7 @@ pub async fn post_lost(
     }
     let info = ClientInfo::from_request(&req);
     let code = form.email_code;
-    let result = run_blocking(&state, move |services, conn| match reset::check_email_code(
+    let result = run_write(&state, move |services, conn| match reset::check_email_code(
         services, &subject, &code,
     )? {
         EmailCodeCheck::Accepted => {

@@ -17,7 +17,7 @@ pub mod templates;
 
 pub use error::WebError;
 pub use headers::security_headers;
-pub use state::{run_blocking, AppState};
+pub use state::{run_blocking, run_read, run_write, AppState};
 
 use actix_web::{web, HttpResponse};
 

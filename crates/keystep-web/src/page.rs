@@ -103,7 +103,10 @@ impl From<crate::WebError> for PageError {
     fn from(e: crate::WebError) -> Self {
         use actix_web::ResponseError;
         let status = e.status_code();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if matches!(e, crate::WebError::Domain(keystep_core::Error::Busy)) {
+            tracing::warn!("password hashing busy; sign-in refused for now");
+            Self::new(status, "error.busy")
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
             tracing::warn!(error = %e, "dependency unavailable");
             Self::new(status, "error.unavailable")
         } else {
@@ -122,12 +125,20 @@ pub fn error_page(state: &AppState, req: &HttpRequest, error: &PageError) -> Htt
         error.message_key,
         &[("detail", &error.detail)],
     )];
-    message_page(
+    let mut response = message_page(
         state,
         error.status,
         &lang,
         "error.title",
         "error.heading",
         &paragraphs,
-    )
+    );
+    if error.status == StatusCode::SERVICE_UNAVAILABLE {
+        // RFC 9110 §10.2.3: when to come back; the busy and unavailable cases pass quickly.
+        response.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from_static("5"),
+        );
+    }
+    response
 }

@@ -50,20 +50,45 @@ impl AppState {
     }
 }
 
-/// Runs one use case on the blocking pool with a pooled connection, inside one transaction
-/// (rolled back when `f` fails). Handlers cross into sync code once, through here: diesel,
-/// argon2 and HMAC are blocking work that must not stall the async workers.
-pub async fn run_blocking<T, F>(state: &AppState, f: F) -> Result<T, WebError>
+/// Runs one use case on the blocking pool inside one write transaction (rolled back when `f`
+/// fails; on SQLite it holds the write lock from the start, see `Database::write`). Handlers
+/// cross into sync code once: diesel, argon2 and HMAC are blocking work that must not stall
+/// the async workers. `f` must not hash passwords or send mail: use [`run_blocking`] and
+/// short transactions of its own for that.
+pub async fn run_write<T, F>(state: &AppState, f: F) -> Result<T, WebError>
 where
     T: Send + 'static,
     F: FnOnce(&Services, &mut DbConn) -> keystep_core::Result<T> + Send + 'static,
 {
-    let services = state.services.clone();
-    web::block(move || {
-        let mut conn = services.db.conn()?;
-        diesel::Connection::transaction(&mut *conn, |conn| f(&services, conn))
+    run_blocking(state, move |services| {
+        services.db.write(|conn| f(services, conn))
     })
     .await
-    .map_err(|_| WebError::Internal("blocking task was cancelled".into()))?
-    .map_err(WebError::from)
+}
+
+/// Runs a use case that only reads on the blocking pool, in one read transaction: on SQLite
+/// it neither waits for a writer nor holds one up.
+pub async fn run_read<T, F>(state: &AppState, f: F) -> Result<T, WebError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Services, &mut DbConn) -> keystep_core::Result<T> + Send + 'static,
+{
+    run_blocking(state, move |services| {
+        services.db.read(|conn| f(services, conn))
+    })
+    .await
+}
+
+/// Runs `f` on the blocking pool with no transaction open: for use cases with slow steps
+/// (a password hash, a mail) between short transactions of their own.
+pub async fn run_blocking<T, F>(state: &AppState, f: F) -> Result<T, WebError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Services) -> keystep_core::Result<T> + Send + 'static,
+{
+    let services = state.services.clone();
+    web::block(move || f(&services))
+        .await
+        .map_err(|_| WebError::Internal("blocking task was cancelled".into()))?
+        .map_err(WebError::from)
 }

@@ -17,7 +17,7 @@ use keystep_mfa::stepup::{self, Decision, SessionState, Situation, Step};
 use keystep_web::cookies::{self, CookieKind};
 use keystep_web::interaction::Interaction;
 use keystep_web::page::{self, PageError};
-use keystep_web::{run_blocking, AppState};
+use keystep_web::{run_write, AppState};
 use serde_json::json;
 
 use self::checks::{validate, Failure, Prompt, Redirector, ResponseMode, ValidatedAuthorize};
@@ -59,7 +59,7 @@ async fn authorize(state: &AppState, req: &HttpRequest, input: &[u8]) -> HttpRes
         Err(e) => return page::error_page(state, req, &PageError::bad_request(e)),
     };
     let session_token = cookies::read(req, CookieKind::Session, state.https);
-    let outcome = run_blocking(state, move |services, conn| {
+    let outcome = run_write(state, move |services, conn| {
         let client = match params.get("client_id") {
             Some(id) => clients::find_client(conn, id)?,
             None => None,
@@ -89,7 +89,7 @@ pub async fn get_resume(
 ) -> HttpResponse {
     let id = query.into_inner().interaction;
     let session_token = cookies::read(&req, CookieKind::Session, state.https);
-    let outcome = run_blocking(&state, move |services, conn| {
+    let outcome = run_write(&state, move |services, conn| {
         let Some(interaction) = Interaction::load(services.ephemeral.as_ref(), &id)? else {
             return Ok(Outcome::Page(PageError::new(
                 StatusCode::BAD_REQUEST,

@@ -8,7 +8,7 @@ pub mod refresh_token;
 
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
-use keystep_web::{run_blocking, AppState};
+use keystep_web::{run_write, AppState};
 use serde_json::Value;
 
 use crate::error::TokenError;
@@ -41,7 +41,7 @@ pub async fn post_token(
         )));
     }
     let oidc = oidc.into_inner();
-    let result = run_blocking(&state, move |services, conn| {
+    let result = run_write(&state, move |services, conn| {
         let client = match client_auth::authenticate(conn, &presented)? {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),
