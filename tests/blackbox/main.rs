@@ -11,6 +11,7 @@ mod demo;
 mod ephemeral;
 mod login;
 mod mfa;
+mod nodes;
 mod oidc;
 mod server;
 mod storage;

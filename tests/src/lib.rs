@@ -305,6 +305,17 @@ impl TestServer {
         )
     }
 
+    /// Another node behind the same load balancer: its own process state (services, pools,
+    /// key cache, hashing pool) on this server's database, ephemeral store, master key,
+    /// `public_url` and clock, on its own port. Only meaningful on a stack whose stores are
+    /// shared between processes (PostgreSQL and Redis).
+    pub fn another_node(&self) -> RunningServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let services =
+            Services::open((*self.services.config).clone(), self.clock.clone()).unwrap();
+        RunningServer::start_with_demo(services, listener, 1, None).unwrap()
+    }
+
     /// The absolute URL of `path` on this server.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.server.url())
