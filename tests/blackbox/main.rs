@@ -9,6 +9,7 @@ mod concurrency;
 mod config_files;
 mod demo;
 mod ephemeral;
+mod faults;
 mod login;
 mod mfa;
 mod nodes;

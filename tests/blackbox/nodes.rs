@@ -114,7 +114,12 @@ fn one_winner(answers: &[(u16, String)]) {
 /// Signs ada in at node A and returns the authorization code.
 async fn code_from_a(pair: &Pair, browser: &Browser) -> String {
     let callback = browser
-        .sign_in(&pair.a(""), &pair.authorize_url(&pair.a(""), &[]), "ada", PASSWORD)
+        .sign_in(
+            &pair.a(""),
+            &pair.authorize_url(&pair.a(""), &[]),
+            "ada",
+            PASSWORD,
+        )
         .await;
     callback.param("code").unwrap().to_owned()
 }
@@ -183,7 +188,9 @@ async fn a_refresh_race_across_both_nodes_has_one_winner() {
 /// URL on that node and its hidden fields.
 async fn at_second_step(pair: &Pair, browser: &Browser, base: &str) -> (String, String) {
     let to_login = browser.authorize(&pair.authorize_url(base, &[])).await;
-    let page = browser.login_page(&pair.on_node(base, &to_login.location)).await;
+    let page = browser
+        .login_page(&pair.on_node(base, &to_login.location))
+        .await;
     let response = browser.submit_login(base, &page, "ada", PASSWORD).await;
     assert_eq!(response.status(), 303);
     let next = browser
@@ -260,7 +267,11 @@ async fn a_session_started_on_node_a_is_ended_on_node_b() {
     code_from_a(&pair, &browser).await;
     let silent = |base: String| pair.authorize_url(&base, &[("prompt", "none")]);
     assert!(
-        browser.authorize(&silent(pair.b(""))).await.param("code").is_some(),
+        browser
+            .authorize(&silent(pair.b("")))
+            .await
+            .param("code")
+            .is_some(),
         "the session from A is valid on B"
     );
 
@@ -321,7 +332,10 @@ async fn a_key_rotated_by_the_operator_reaches_both_nodes_within_the_cache_time(
     for jwks_url in [pair.a("/oidc/jwks"), pair.b("/oidc/jwks")] {
         let after = kids(&jwks(jwks_url.clone()).await);
         let new: Vec<_> = after.iter().filter(|k| !before.contains(k)).collect();
-        assert!(!new.is_empty(), "{jwks_url} publishes the new keys: {after:?}");
+        assert!(
+            !new.is_empty(),
+            "{jwks_url} publishes the new keys: {after:?}"
+        );
         assert!(
             before.iter().all(|k| after.contains(k)),
             "{jwks_url} still publishes the retired keys for their tokens"
@@ -347,7 +361,10 @@ async fn a_key_rotated_by_the_operator_reaches_both_nodes_within_the_cache_time(
         .unwrap()
         .to_owned();
     let kid = jsonwebtoken_kid(&id_token);
-    assert!(!before.contains(&kid), "node B signed with a rotated-out key {kid}");
+    assert!(
+        !before.contains(&kid),
+        "node B signed with a rotated-out key {kid}"
+    );
 }
 
 fn jsonwebtoken_kid(token: &str) -> String {

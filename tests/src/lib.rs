@@ -311,8 +311,7 @@ impl TestServer {
     /// shared between processes (PostgreSQL and Redis).
     pub fn another_node(&self) -> RunningServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let services =
-            Services::open((*self.services.config).clone(), self.clock.clone()).unwrap();
+        let services = Services::open((*self.services.config).clone(), self.clock.clone()).unwrap();
         RunningServer::start_with_demo(services, listener, 1, None).unwrap()
     }
 
