@@ -1,0 +1,315 @@
+//! The `keystep` process killed with SIGKILL in the middle of a stream of refreshes, on
+//! SQLite and (when `KEYSTEP_TEST_DATABASE_URL` is set) PostgreSQL: after a restart, every refresh token the server had answered 200
+//! with (and that no request was presenting when it died) is accepted, once. What was
+//! committed survives the crash.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const PASSWORD: &str = "correct horse battery";
+const REDIRECT_URI: &str = "https://rp.example/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+/// Independent refresh-token families; fewer requests than these are in flight at a time,
+/// so most families hold a token nobody is presenting when the process dies.
+const FAMILIES: usize = 16;
+const STREAMS: usize = 4;
+
+fn keystep(dir: &Path, port: u16, database_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keystep"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("KEYSTEP_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .env("KEYSTEP_DATABASE_URL", database_url)
+        .env("KEYSTEP_LISTEN", format!("127.0.0.1:{port}"))
+        .env("KEYSTEP_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .env("KEYSTEP_PASSWORD__ARGON2__MEMORY_KIB", "64")
+        .env("KEYSTEP_PASSWORD__ARGON2__ITERATIONS", "1");
+    command
+}
+
+fn cli(dir: &Path, port: u16, db: &str, args: &[&str], stdin: &str) -> String {
+    let mut child = keystep(dir, port, db)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+async fn serve(dir: &Path, port: u16, db: &str) -> Child {
+    let child = keystep(dir, port, db)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .is_err()
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "no server");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap() + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+struct Rp {
+    base: String,
+    secret: String,
+    http: reqwest::Client,
+}
+
+impl Rp {
+    async fn refresh(&self, token: &str) -> Result<(u16, Value), reqwest::Error> {
+        let response = self
+            .http
+            .post(format!("{}/oidc/token", self.base))
+            .basic_auth("app", Some(&self.secret))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await?))
+    }
+}
+
+/// Signs ada in once, then runs the code flow `FAMILIES` times on that session; returns one
+/// refresh token per family.
+async fn families(rp: &Rp) -> Vec<String> {
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let authorize = format!(
+        "{}/oidc/auth?client_id=app&redirect_uri={}&response_type=code&scope=openid&state=s&code_challenge={CHALLENGE}&code_challenge_method=S256",
+        rp.base,
+        url::form_urlencoded::byte_serialize(REDIRECT_URI.as_bytes()).collect::<String>()
+    );
+    let to_login = browser.get(&authorize).send().await.unwrap();
+    let page = browser
+        .get(location(&to_login))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let signed_in = browser
+        .post(format!("{}/login", rp.base))
+        .form(&[
+            ("csrf_token", hidden(&page, "csrf_token").as_str()),
+            ("interaction", hidden(&page, "interaction").as_str()),
+            ("username", "ada"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let mut tokens = Vec::new();
+    for _ in 0..FAMILIES {
+        // The session answers at once: authorize redirects straight to the callback.
+        let callback = browser.get(&authorize).send().await.unwrap();
+        let callback = url::Url::parse(&location(&callback)).unwrap();
+        let code = callback
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .expect("a code from the SSO session");
+        let tokens_response: Value = rp
+            .http
+            .post(format!("{}/oidc/token", rp.base))
+            .basic_auth("app", Some(&rp.secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", VERIFIER),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        tokens.push(
+            tokens_response["refresh_token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    tokens
+}
+
+#[derive(Default)]
+struct Ledger {
+    /// Each family's newest token that the server answered 200 with.
+    latest: HashMap<usize, String>,
+    /// Families whose token is being presented right now.
+    in_flight: HashMap<usize, bool>,
+    /// Refreshes answered 200 before the kill.
+    rotations: usize,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refresh_tokens_answered_before_a_sigkill_are_accepted_after_the_restart() {
+    for database in keystep_tests::TestDatabase::all() {
+        killed_and_restarted(&database.url).await;
+    }
+}
+
+async fn killed_and_restarted(db: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    cli(
+        dir.path(),
+        port,
+        db,
+        &[
+            "user",
+            "add",
+            "ada",
+            "--email",
+            "ada@example.com",
+            "--password-stdin",
+        ],
+        PASSWORD,
+    );
+    let client: Value = serde_json::from_str(&cli(
+        dir.path(),
+        port,
+        db,
+        &[
+            "client",
+            "add",
+            "app",
+            "--redirect-uri",
+            REDIRECT_URI,
+            "--json",
+        ],
+        "",
+    ))
+    .unwrap();
+    let rp = Arc::new(Rp {
+        base: format!("http://127.0.0.1:{port}"),
+        secret: client["client_secret"].as_str().unwrap().to_owned(),
+        http: reqwest::Client::new(),
+    });
+    let mut server = serve(dir.path(), port, db).await;
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    {
+        let mut ledger = ledger.lock().unwrap();
+        for (family, token) in families(&rp).await.into_iter().enumerate() {
+            ledger.latest.insert(family, token);
+        }
+    }
+
+    // Streams refresh families round robin until the process dies under them.
+    let mut streams = Vec::new();
+    for stream in 0..STREAMS {
+        let (rp, ledger) = (rp.clone(), ledger.clone());
+        streams.push(tokio::spawn(async move {
+            let mut family = stream;
+            loop {
+                let token = {
+                    let mut ledger = ledger.lock().unwrap();
+                    ledger.in_flight.insert(family, true);
+                    ledger.latest[&family].clone()
+                };
+                match rp.refresh(&token).await {
+                    Ok((200, body)) => {
+                        let mut ledger = ledger.lock().unwrap();
+                        let rotated = body["refresh_token"].as_str().unwrap().to_owned();
+                        ledger.latest.insert(family, rotated);
+                        ledger.in_flight.insert(family, false);
+                        ledger.rotations += 1;
+                    }
+                    Ok((status, body)) => panic!("refresh answered {status}: {body}"),
+                    // The process died under this request: its family's fate is unknown.
+                    Err(_) => return,
+                }
+                family = (family + STREAMS) % FAMILIES;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(Command::new("kill")
+        .args(["-KILL", &server.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let _ = server.wait();
+    for stream in streams {
+        stream.await.unwrap();
+    }
+
+    let ledger = Arc::try_unwrap(ledger).ok().unwrap().into_inner().unwrap();
+    assert!(
+        ledger.rotations > FAMILIES,
+        "the stream was running when the process died ({} refreshes)",
+        ledger.rotations
+    );
+    eprintln!("{} refreshes answered before SIGKILL", ledger.rotations);
+    let settled: Vec<_> = (0..FAMILIES)
+        .filter(|f| !ledger.in_flight.get(f).copied().unwrap_or(false))
+        .collect();
+    assert!(
+        settled.len() >= FAMILIES - STREAMS,
+        "at most one family per stream was in flight"
+    );
+    let mut server = serve(dir.path(), port, db).await;
+    for family in settled {
+        let token = &ledger.latest[&family];
+        let (status, body) = rp.refresh(token).await.unwrap();
+        assert_eq!(status, 200, "family {family}: {body}");
+        let (again, _) = rp.refresh(token).await.unwrap();
+        assert_eq!(again, 400, "family {family}: accepted once");
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}
