@@ -22,7 +22,7 @@ use keystep_web::cookies::{self, CookieKind};
 use keystep_web::csrf;
 use keystep_web::page::{self, PageError};
 use keystep_web::request::ClientInfo;
-use keystep_web::{run_blocking, run_write, AppState};
+use keystep_web::{run_blocking, run_read, run_write, AppState};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -229,7 +229,7 @@ pub async fn get_overview(
 ) -> HttpResponse {
     let visitor = visitor!(state, req, "/u");
     let user_id = visitor.user.id.clone();
-    let facts = run_write(&state, move |_, conn| {
+    let facts = run_read(&state, move |_, conn| {
         let status = factors::status(conn, &user_id)?;
         let last = audit::list_for_user(conn, &user_id, 50)?
             .into_iter()
@@ -387,7 +387,7 @@ async fn replacing_without_second_factor(
         return Ok(false);
     }
     let user_id = visitor.user.id.clone();
-    run_write(state, move |_, conn| {
+    run_read(state, move |_, conn| {
         Ok(factors::status(conn, &user_id)?.has_second_factor())
     })
     .await
@@ -510,7 +510,7 @@ async fn bind_page(
     let session_id = visitor.session.id.clone();
     let user_id = visitor.user.id.clone();
     let account = visitor.user.username.clone();
-    let facts = run_write(state, move |services, conn| {
+    let facts = run_read(state, move |services, conn| {
         let replacing = factors::status(conn, &user_id)?.totp_bound_at.is_some();
         let email_ok = services
             .ephemeral
@@ -1078,7 +1078,7 @@ async fn sessions_page(
     notice: Option<String>,
 ) -> HttpResponse {
     let user_id = visitor.user.id.clone();
-    let listed = run_write(state, move |services, conn| {
+    let listed = run_read(state, move |services, conn| {
         sessions::list_for_user(conn, services.clock.as_ref(), &user_id)
     })
     .await;
@@ -1178,7 +1178,7 @@ pub async fn post_end_session(
 pub async fn get_log(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let visitor = visitor!(state, req, "/u/log");
     let user_id = visitor.user.id.clone();
-    let listed = run_write(&state, move |_, conn| {
+    let listed = run_read(&state, move |_, conn| {
         audit::list_for_user(conn, &user_id, 100)
     })
     .await;

@@ -23,7 +23,7 @@ use keystep_web::csrf;
 use keystep_web::interaction::Interaction;
 use keystep_web::page::{self, PageError};
 use keystep_web::request::ClientInfo;
-use keystep_web::{run_blocking, run_write, AppState};
+use keystep_web::{run_blocking, run_read, run_write, AppState};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -471,7 +471,7 @@ async fn enrollment_demanded(state: &AppState, ctx: &Context) -> Result<bool, Pa
         return Ok(false);
     }
     let user_id = ctx.user.id.clone();
-    let has = run_write(state, move |_, conn| {
+    let has = run_read(state, move |_, conn| {
         Ok(factors::status(conn, &user_id)?.has_second_factor())
     })
     .await
