@@ -242,9 +242,10 @@ async fn killed_and_restarted(db: &str) {
     });
     let mut server = serve(dir.path(), port, db).await;
     let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let first_tokens = families(&rp).await;
     {
         let mut ledger = ledger.lock().unwrap();
-        for (family, token) in families(&rp).await.into_iter().enumerate() {
+        for (family, token) in first_tokens.into_iter().enumerate() {
             ledger.latest.insert(family, token);
         }
     }
