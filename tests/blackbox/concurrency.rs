@@ -269,3 +269,46 @@ async fn one_recovery_code_on_ten_sessions_at_once_is_accepted_exactly_once() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_wrong_passwords_are_counted_before_they_are_checked() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = Arc::new(World::with(stack, |c| {
+            c.login.max_failures_per_account = 5;
+        }));
+        let mut guesses = JoinSet::new();
+        for n in 0..20 {
+            let w = w.clone();
+            guesses.spawn(async move {
+                let browser = w.browser();
+                let page = browser.login_page(&w.server.url("/login")).await;
+                let response = browser
+                    .submit_login(&w.server.url(""), &page, "ada", &format!("wrong {n}"))
+                    .await;
+                (response.status().as_u16(), response.text().await.unwrap())
+            });
+        }
+        let answers = statuses(guesses).await;
+        let checked = answers.iter().filter(|(s, _)| *s == 401).count();
+        assert!(
+            checked <= 5,
+            "{name}: {checked} guesses were checked, the limit is 5"
+        );
+        assert!(
+            answers.iter().all(|(s, _)| *s == 401 || *s == 429),
+            "{name}: {:?}",
+            answers.iter().map(|(s, _)| s).collect::<Vec<_>>()
+        );
+        let browser = w.browser();
+        let page = browser.login_page(&w.server.url("/login")).await;
+        let right = browser
+            .submit_login(&w.server.url(""), &page, "ada", PASSWORD)
+            .await;
+        assert_eq!(
+            right.status(),
+            429,
+            "{name}: locked, the right password too"
+        );
+    }
+}

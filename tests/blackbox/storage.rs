@@ -168,6 +168,11 @@ fn password_verification_disable_and_change() {
 
         let hash = passwords.hash("difference engine").unwrap();
         users::set_password_hash(&mut conn, &clock, &user.id, &hash).unwrap();
+        // What was verified before the change no longer stands in the write acting on it.
+        assert!(matches!(
+            users::confirm_unchanged(&mut conn, &ok),
+            Err(Error::InvalidCredentials)
+        ));
         assert!(
             users::verify_password(&database, &passwords, &clock, "ada", "analytical engine")
                 .is_err()

@@ -558,10 +558,10 @@ impl Config {
                 "must be between 0 (one per CPU core) and 1024",
             ));
         }
-        if hashing.queue > 1_000_000 {
+        if !(1..=1_000_000).contains(&hashing.queue) {
             return Err(ConfigError::new(
                 "password.hashing.queue",
-                "must be at most 1000000",
+                "must be between 1 and 1000000",
             ));
         }
         if !(1..=600_000).contains(&hashing.max_wait_ms) {

@@ -134,8 +134,9 @@ impl Database {
         write_transaction(&mut conn, f)
     }
 
-    /// Runs `f` in a transaction that only reads: one consistent snapshot, which on SQLite
-    /// (WAL) never waits for a writer and never holds one up.
+    /// Runs `f` in a transaction that only reads. On SQLite (WAL) it is one consistent
+    /// snapshot that never waits for a writer and never holds one up; on PostgreSQL it has the
+    /// default isolation (read committed: each statement sees what was committed before it).
     pub fn read<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T>) -> Result<T> {
         let mut conn = self.conn()?;
         conn.transaction(f)
@@ -186,11 +187,19 @@ pub fn write_transaction<T>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T>,
 ) -> Result<T> {
+    let outermost = match conn {
+        DbConn::Sqlite(c) => !in_transaction(c)?,
+        DbConn::Postgres(_) => false,
+    };
     match conn {
         // The inner connection's transaction manager is the one the MultiConnection delegates
         // to, so nested transactions in `f` see this one and use savepoints.
-        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
-        DbConn::Postgres(_) => <DbConn as Connection>::TransactionManager::begin_transaction(conn)?,
+        DbConn::Sqlite(c) if outermost => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        // Nested (a savepoint inside the outer transaction, which holds the lock already), or
+        // PostgreSQL, whose row locks need no lock up front.
+        _ => <DbConn as Connection>::TransactionManager::begin_transaction(conn)?,
     }
     match f(conn) {
         Ok(value) => {
@@ -204,6 +213,14 @@ pub fn write_transaction<T>(
             }
         }
     }
+}
+
+fn in_transaction(conn: &mut SqliteConnection) -> diesel::QueryResult<bool> {
+    Ok(
+        <SqliteConnection as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+            .transaction_depth()?
+            .is_some(),
+    )
 }
 
 /// True when a diesel error is a unique-constraint violation (both backends report it so).

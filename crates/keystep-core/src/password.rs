@@ -182,11 +182,19 @@ impl PasswordHasher {
         let salt = salt.decode_b64(&mut salt_buf).map_err(phc_error)?.to_vec();
         let expected = expected.as_bytes().to_vec();
         let password = password.as_bytes().to_vec();
+        let configured_blocks = self.params.block_count();
         let matched = self.pool.run(move |memory| {
             let mut out = vec![0u8; expected.len()];
-            compute(
+            let computed = compute(
                 algorithm, version, &params, &password, &salt, &mut out, memory,
-            )?;
+            );
+            // A hash made at a higher cost than today's needed a larger area: give it back, so
+            // a worker keeps the configured size rather than the largest it ever saw.
+            if memory.len() > configured_blocks {
+                memory.truncate(configured_blocks);
+                memory.shrink_to_fit();
+            }
+            computed?;
             Ok::<_, Error>(bool::from(out.ct_eq(&expected)))
         })??;
         Ok(match matched {

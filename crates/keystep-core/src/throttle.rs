@@ -43,6 +43,26 @@ pub fn locked_until(
     Ok(Some(clock.now() + left))
 }
 
+/// Counts an attempt before it is checked, and says whether it may go ahead: `None` for the
+/// first `max_failures` attempts of the window, else the Unix second the lock ends. Counting
+/// first with one atomic increment means concurrent attempts cannot all pass a check made
+/// before any of them was counted. A success should [`reset`] the count; a failure leaves it.
+pub fn count_attempt(
+    store: &dyn EphemeralStore,
+    clock: &dyn Clock,
+    scope: &str,
+    subject: &str,
+    limit: Limit,
+) -> Result<Option<i64>> {
+    let key = key(scope, subject);
+    if store.incr(&key, limit.window)? <= limit.max_failures {
+        return Ok(None);
+    }
+    let left = store.ttl(&key)?.unwrap_or(limit.window);
+    let left = i64::try_from(left.as_secs()).unwrap_or(0) + 1;
+    Ok(Some(clock.now() + left))
+}
+
 /// Counts a failure; returns the count in the current window.
 pub fn record_failure(
     store: &dyn EphemeralStore,
@@ -101,5 +121,34 @@ mod tests {
         record_failure(&store, "login", "bob", limit).unwrap();
         reset(&store, "login", "bob").unwrap();
         assert_eq!(record_failure(&store, "login", "bob", limit).unwrap(), 1);
+    }
+
+    #[test]
+    fn attempts_are_counted_before_they_are_let_through() {
+        let clock = Arc::new(ManualClock::at(1_000));
+        let store = MemoryStore::new(clock.clone());
+        let limit = Limit {
+            max_failures: 3,
+            window: Duration::from_secs(900),
+        };
+        for _ in 0..3 {
+            assert_eq!(
+                count_attempt(&store, clock.as_ref(), "login", "ada", limit).unwrap(),
+                None
+            );
+        }
+        let until = count_attempt(&store, clock.as_ref(), "login", "ada", limit)
+            .unwrap()
+            .unwrap();
+        assert!((1_900..=1_901).contains(&until), "{until}");
+        // Locked for the check as well, and a success's reset opens it again.
+        assert!(locked_until(&store, clock.as_ref(), "login", "ada", limit)
+            .unwrap()
+            .is_some());
+        reset(&store, "login", "ada").unwrap();
+        assert_eq!(
+            count_attempt(&store, clock.as_ref(), "login", "ada", limit).unwrap(),
+            None
+        );
     }
 }

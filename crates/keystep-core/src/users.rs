@@ -213,6 +213,24 @@ pub fn set_password_hash(
     Ok(())
 }
 
+/// Inside the write that acts on a [`verify_password`] result: fails with
+/// [`Error::InvalidCredentials`] when the password was changed since it was verified (the hash
+/// runs outside any transaction, so a change can commit meanwhile, ending sessions that this
+/// sign-in must not outlive), and with [`Error::UserDisabled`] when the account was disabled.
+pub fn confirm_unchanged(conn: &mut DbConn, verified: &User) -> Result<()> {
+    let current: Option<(String, bool)> = users::table
+        .find(&verified.id)
+        .select((users::password_hash, users::disabled))
+        .first(conn)
+        .optional()?;
+    match current {
+        Some((hash, _)) if hash != verified.password_hash => Err(Error::InvalidCredentials),
+        Some((_, true)) => Err(Error::UserDisabled),
+        Some(_) => Ok(()),
+        None => Err(Error::InvalidCredentials),
+    }
+}
+
 /// Checks a username and password. Unknown user and wrong password are the same
 /// [`Error::InvalidCredentials`], at the same cost; a right password for a disabled account
 /// is [`Error::UserDisabled`]. A hash made with old parameters is replaced on success.
@@ -228,7 +246,7 @@ pub fn verify_password(
     username: &str,
     password: &str,
 ) -> Result<User> {
-    let Some(user) = db.read(|conn| find_by_username(conn, username))? else {
+    let Some(mut user) = db.read(|conn| find_by_username(conn, username))? else {
         passwords.verify_dummy(password)?;
         return Err(Error::InvalidCredentials);
     };
@@ -238,8 +256,26 @@ pub fn verify_password(
         PasswordCheck::MatchNeedsRehash => {
             // Rules may have tightened since; the old password stays valid, only its hash
             // moves to the configured cost.
+            // Only over the hash just verified: a password changed meanwhile is not undone.
             match passwords.hash_for_rehash(password) {
-                Ok(hash) => db.write(|conn| set_password_hash(conn, clock, &user.id, &hash))?,
+                Ok(hash) => {
+                    let replaced = db.write(|conn| {
+                        let updated = diesel::update(
+                            users::table
+                                .find(&user.id)
+                                .filter(users::password_hash.eq(&user.password_hash)),
+                        )
+                        .set((
+                            users::password_hash.eq(&hash),
+                            users::updated_at.eq(clock.now()),
+                        ))
+                        .execute(conn)?;
+                        Ok(updated == 1)
+                    })?;
+                    if replaced {
+                        user.password_hash = hash;
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "password rehash failed; keeping old hash"),
             }
         }

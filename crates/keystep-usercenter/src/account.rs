@@ -318,7 +318,8 @@ pub struct AccountForm {
 
 /// What re-entering a password in the user center came to.
 enum PasswordGuess {
-    Right,
+    /// Right, with the person as verified: confirm it unchanged inside the write that acts on it.
+    Right(Box<User>),
     Wrong,
     Locked(i64),
 }
@@ -337,7 +338,8 @@ fn guess_password(
         max_failures: services.config.login.max_failures_per_account,
         window: std::time::Duration::from_secs(services.config.login.failure_window_seconds),
     };
-    if let Some(until) = keystep_core::throttle::locked_until(
+    // Counted before the hash, as on the login page, so guesses in flight cannot all pass.
+    if let Some(until) = keystep_core::throttle::count_attempt(
         store,
         clock,
         "login-account",
@@ -353,14 +355,11 @@ fn guess_password(
         &user.username,
         password,
     ) {
-        Ok(_) => Ok(PasswordGuess::Right),
+        Ok(verified) => {
+            keystep_core::throttle::reset(store, "login-account", &user.username_normalized)?;
+            Ok(PasswordGuess::Right(Box::new(verified)))
+        }
         Err(Error::InvalidCredentials | Error::UserDisabled) => {
-            keystep_core::throttle::record_failure(
-                store,
-                "login-account",
-                &user.username_normalized,
-                limit,
-            )?;
             services.db.write(|conn| {
                 audit::record(
                     conn,
@@ -441,20 +440,25 @@ pub async fn post_reauth(
     let token = visitor.token.clone();
     let result = run_blocking(&state, move |services| {
         match guess_password(services, &user, &form.password, &info)? {
-            PasswordGuess::Right => {
+            PasswordGuess::Right(verified) => services.db.write(|conn| {
+                match users::confirm_unchanged(conn, &verified) {
+                    Ok(()) => {}
+                    Err(Error::InvalidCredentials | Error::UserDisabled) => {
+                        return Ok(Err(PasswordGuess::Wrong))
+                    }
+                    Err(e) => return Err(e),
+                }
                 let lifetimes = services.config.session_lifetimes();
-                let (_, token) = services.db.write(|conn| {
-                    sessions::sign_in_with_password(
-                        conn,
-                        services.clock.as_ref(),
-                        &lifetimes,
-                        &user.id,
-                        Some(&token),
-                        info.device(),
-                    )
-                })?;
+                let (_, token) = sessions::sign_in_with_password(
+                    conn,
+                    services.clock.as_ref(),
+                    &lifetimes,
+                    &user.id,
+                    Some(&token),
+                    info.device(),
+                )?;
                 Ok(Ok(token))
-            }
+            }),
             other => Ok(Err(other)),
         }
     })
@@ -1015,13 +1019,21 @@ pub async fn post_password(
     let current_session = visitor.session.id.clone();
     let result = run_blocking(&state, move |services| {
         let clock = services.clock.as_ref();
-        match guess_password(services, &user, &form.current_password, &info)? {
-            PasswordGuess::Right => {}
+        let verified = match guess_password(services, &user, &form.current_password, &info)? {
+            PasswordGuess::Right(verified) => verified,
             PasswordGuess::Wrong => return Ok(Err(("password.wrong_current", None))),
             PasswordGuess::Locked(until) => return Ok(Err(("login.throttled", Some(until)))),
-        }
+        };
         let password_hash = services.passwords.hash(&form.new_password)?;
         services.db.write(|conn| {
+            // Changed meanwhile (another session, the CLI): the current password is not this.
+            match users::confirm_unchanged(conn, &verified) {
+                Ok(()) => {}
+                Err(Error::InvalidCredentials | Error::UserDisabled) => {
+                    return Ok(Err(("password.wrong_current", None)))
+                }
+                Err(e) => return Err(e),
+            }
             users::set_password_hash(conn, clock, &user.id, &password_hash)?;
             if end_others {
                 for session in sessions::list_for_user(conn, clock, &user.id)? {

@@ -249,8 +249,11 @@ pub async fn post_login(
         let account = users::normalize_username(&username);
         let ip = attempt_info.ip.clone().unwrap_or_default();
         let (per_account, per_ip) = limits(services);
+        // The account's attempt is counted before the hash, not after: checked first and
+        // counted later, every guess in flight (as many as the hashing queue holds) would
+        // pass the check before any of them was counted.
         let locked = [
-            throttle::locked_until(store, clock, "login-account", &account, per_account)?,
+            throttle::count_attempt(store, clock, "login-account", &account, per_account)?,
             throttle::locked_until(store, clock, "login-ip", &ip, per_ip)?,
         ];
         if let Some(until) = locked.into_iter().flatten().max() {
@@ -261,37 +264,41 @@ pub async fn post_login(
                 args: vec![("time".into(), clock_time(until))],
             });
         }
-        let checked = users::verify_password(
+        let lifetimes = services.config.session_lifetimes();
+        let signed_in = users::verify_password(
             &services.db,
             &services.passwords,
             clock,
             &username,
             &password,
-        );
-        match checked {
-            Ok(user) => {
-                let lifetimes = services.config.session_lifetimes();
-                let (_, token) = services.db.write(|conn| {
-                    let signed_in = sessions::sign_in_with_password(
-                        conn,
-                        clock,
-                        &lifetimes,
+        )
+        .and_then(|user| {
+            services.db.write(|conn| {
+                // The password may have changed (and sessions ended) while it was hashed.
+                users::confirm_unchanged(conn, &user)?;
+                let (_, token) = sessions::sign_in_with_password(
+                    conn,
+                    clock,
+                    &lifetimes,
+                    &user.id,
+                    previous.as_deref(),
+                    attempt_info.device(),
+                )?;
+                audit::record(
+                    conn,
+                    clock,
+                    &audit_event(
+                        AuditKind::SignedIn,
                         &user.id,
-                        previous.as_deref(),
-                        attempt_info.device(),
-                    )?;
-                    audit::record(
-                        conn,
-                        clock,
-                        &audit_event(
-                            AuditKind::SignedIn,
-                            &user.id,
-                            client_id.as_deref(),
-                            &attempt_info,
-                        ),
-                    )?;
-                    Ok(signed_in)
-                })?;
+                        client_id.as_deref(),
+                        &attempt_info,
+                    ),
+                )?;
+                Ok((user, token))
+            })
+        });
+        match signed_in {
+            Ok((user, token)) => {
                 throttle::reset(store, "login-account", &account)?;
                 Ok(Attempt::SignedIn {
                     token,
@@ -299,7 +306,6 @@ pub async fn post_login(
                 })
             }
             Err(e @ (Error::InvalidCredentials | Error::UserDisabled)) => {
-                throttle::record_failure(store, "login-account", &account, per_account)?;
                 throttle::record_failure(store, "login-ip", &ip, per_ip)?;
                 services
                     .db
