@@ -8,26 +8,10 @@ use std::sync::Arc;
 
 use keystep_core::users::{self, NewUser};
 use keystep_mfa::recovery;
-use keystep_tests::browser::{hidden_value, Browser, World, PASSWORD, REDIRECT_URI};
+use keystep_tests::browser::{hidden_value, Browser, World, PASSWORD, PKCE_VERIFIER};
 use keystep_tests::Stack;
 use serde_json::Value;
 use tokio::task::JoinSet;
-
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-fn authorize_url(w: &World, client_id: &str) -> String {
-    let mut url = url::Url::parse(&w.server.url("/oidc/auth")).unwrap();
-    url.query_pairs_mut()
-        .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("response_type", "code")
-        .append_pair("scope", "openid")
-        .append_pair("state", "s")
-        .append_pair("code_challenge", CHALLENGE)
-        .append_pair("code_challenge_method", "S256");
-    url.to_string()
-}
 
 fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
@@ -38,7 +22,7 @@ async fn code_for(w: &World, browser: &Browser, username: &str) -> String {
     let callback = browser
         .sign_in(
             &w.server.url(""),
-            &authorize_url(w, "app"),
+            &w.authorize_url("app", &[]),
             username,
             PASSWORD,
         )
@@ -90,7 +74,7 @@ async fn twenty_four_people_signing_in_at_once_all_succeed() {
             sign_ins.spawn(async move {
                 let browser = w.browser();
                 let code = code_for(&w, &browser, &format!("person{n:02}")).await;
-                let response = w.exchange(&code, Some(VERIFIER)).await;
+                let response = w.exchange(&code, Some(PKCE_VERIFIER)).await;
                 let status = response.status().as_u16();
                 (status, response.text().await.unwrap())
             });
@@ -115,7 +99,7 @@ async fn a_code_exchanged_fifty_times_at_once_is_redeemed_once() {
         for _ in 0..50 {
             let (w, code) = (w.clone(), code.clone());
             exchanges.spawn(async move {
-                let response = w.exchange(&code, Some(VERIFIER)).await;
+                let response = w.exchange(&code, Some(PKCE_VERIFIER)).await;
                 (response.status().as_u16(), response.text().await.unwrap())
             });
         }
@@ -137,7 +121,7 @@ async fn a_refresh_token_used_fifty_times_at_once_rotates_at_most_once() {
         let w = Arc::new(World::new(stack));
         let code = code_for(&w, &w.browser(), "ada").await;
         let tokens: Value = w
-            .exchange(&code, Some(VERIFIER))
+            .exchange(&code, Some(PKCE_VERIFIER))
             .await
             .json()
             .await
@@ -174,7 +158,7 @@ async fn ten_at_the_second_step(w: &World, path: &str) -> Vec<(Browser, String, 
     let mut waiting = Vec::new();
     for _ in 0..10 {
         let browser = w.browser();
-        let to_login = browser.authorize(&authorize_url(w, "app")).await;
+        let to_login = browser.authorize(&w.authorize_url("app", &[])).await;
         let page = browser.login_page(&to_login.location).await;
         let response = browser
             .submit_login(&w.server.url(""), &page, "ada", PASSWORD)

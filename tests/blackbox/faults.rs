@@ -10,11 +10,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use keystep_tests::browser::{World, PASSWORD, REDIRECT_URI};
+use keystep_tests::browser::{World, PASSWORD, PKCE_VERIFIER};
 use keystep_tests::{Stack, TestDatabase};
 
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 /// Pools wait 5 s for a connection; an answer must come well within twice that.
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
@@ -96,26 +94,18 @@ impl Drop for PrivateRedis {
     }
 }
 
-fn authorize_url(w: &World) -> String {
-    let mut url = url::Url::parse(&w.server.url("/oidc/auth")).unwrap();
-    url.query_pairs_mut()
-        .append_pair("client_id", "app")
-        .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("response_type", "code")
-        .append_pair("scope", "openid")
-        .append_pair("state", "s")
-        .append_pair("code_challenge", CHALLENGE)
-        .append_pair("code_challenge_method", "S256");
-    url.to_string()
-}
-
 /// Signs ada in and exchanges the code; returns the token response's status.
 async fn sign_in_and_exchange(w: &World) -> u16 {
     let callback = w
         .browser()
-        .sign_in(&w.server.url(""), &authorize_url(w), "ada", PASSWORD)
+        .sign_in(
+            &w.server.url(""),
+            &w.authorize_url("app", &[]),
+            "ada",
+            PASSWORD,
+        )
         .await;
-    w.exchange(callback.param("code").unwrap(), Some(VERIFIER))
+    w.exchange(callback.param("code").unwrap(), Some(PKCE_VERIFIER))
         .await
         .status()
         .as_u16()
@@ -124,7 +114,7 @@ async fn sign_in_and_exchange(w: &World) -> u16 {
 /// What a request to a store that is down answers: a 503 page for a browser's request.
 async fn authorize_while_down(w: &World) {
     let started = Instant::now();
-    let response = w.browser().get(&authorize_url(w)).await;
+    let response = w.browser().get(&w.authorize_url("app", &[])).await;
     assert!(
         started.elapsed() < ANSWER_WITHIN,
         "answered only after {:?}",
@@ -150,14 +140,19 @@ async fn redis_stopped_while_serving_is_a_503_and_keystep_recovers_without_a_res
     // A code in hand when Redis goes: its exchange is the spec's JSON 503.
     let callback = w
         .browser()
-        .sign_in(&w.server.url(""), &authorize_url(&w), "ada", PASSWORD)
+        .sign_in(
+            &w.server.url(""),
+            &w.authorize_url("app", &[]),
+            "ada",
+            PASSWORD,
+        )
         .await;
 
     redis.stop();
     authorize_while_down(&w).await;
     let started = Instant::now();
     let exchange = w
-        .exchange(callback.param("code").unwrap(), Some(VERIFIER))
+        .exchange(callback.param("code").unwrap(), Some(PKCE_VERIFIER))
         .await;
     assert!(started.elapsed() < ANSWER_WITHIN);
     assert_eq!(exchange.status(), 503);
@@ -301,7 +296,7 @@ async fn postgres_restarted_while_serving_is_a_503_and_keystep_recovers_without_
 
     // On the login page when the database goes: the sign-in is refused with a 503 page.
     let browser = w.browser();
-    let to_login = browser.authorize(&authorize_url(&w)).await;
+    let to_login = browser.authorize(&w.authorize_url("app", &[])).await;
     let page = browser.login_page(&to_login.location).await;
     pg.ctl("stop");
     let started = Instant::now();

@@ -30,6 +30,10 @@ pub const REDIRECT_URI: &str = "https://rp.example/callback";
 pub const POST_LOGOUT_URI: &str = "https://rp.example/signed-out";
 /// The person's password.
 pub const PASSWORD: &str = "correct horse battery";
+/// The PKCE verifier of [`World::authorize_url`] (RFC 7636 appendix B).
+pub const PKCE_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+/// Its S256 challenge.
+pub const PKCE_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// A server with a person (`ada`), a confidential client (`app`) and a public one (`spa`).
 pub struct World {
@@ -113,6 +117,23 @@ impl World {
             client_secret: secret.unwrap().expose().to_owned(),
             http,
         }
+    }
+
+    /// An authorization request for `client_id` with the code flow, PKCE (S256 of
+    /// [`PKCE_VERIFIER`]), `state=s` and `nonce=n`, plus `extra` parameters.
+    pub fn authorize_url(&self, client_id: &str, extra: &[(&str, &str)]) -> String {
+        let mut url = url::Url::parse(&self.server.url("/oidc/auth")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", REDIRECT_URI)
+            .append_pair("response_type", "code")
+            .append_pair("scope", "openid")
+            .append_pair("state", "s")
+            .append_pair("nonce", "n")
+            .append_pair("code_challenge", PKCE_CHALLENGE)
+            .append_pair("code_challenge_method", "S256")
+            .extend_pairs(extra);
+        url.to_string()
     }
 
     /// The issuer.

@@ -21,6 +21,12 @@ fn key(scope: &str, subject: &str) -> String {
     format!("throttle:{scope}:{subject}")
 }
 
+/// The Unix second the window of `key` ends (and with it a lock).
+fn lock_end(store: &dyn EphemeralStore, clock: &dyn Clock, key: &str, limit: Limit) -> Result<i64> {
+    let left = store.ttl(key)?.unwrap_or(limit.window);
+    Ok(clock.now() + i64::try_from(left.as_secs()).unwrap_or(0) + 1)
+}
+
 /// When `subject` is locked, the Unix second the lock ends.
 pub fn locked_until(
     store: &dyn EphemeralStore,
@@ -38,9 +44,7 @@ pub fn locked_until(
     if count < limit.max_failures {
         return Ok(None);
     }
-    let left = store.ttl(&key)?.unwrap_or(limit.window);
-    let left = i64::try_from(left.as_secs()).unwrap_or(0) + 1;
-    Ok(Some(clock.now() + left))
+    lock_end(store, clock, &key, limit).map(Some)
 }
 
 /// Counts an attempt before it is checked, and says whether it may go ahead: `None` for the
@@ -58,9 +62,7 @@ pub fn count_attempt(
     if store.incr(&key, limit.window)? <= limit.max_failures {
         return Ok(None);
     }
-    let left = store.ttl(&key)?.unwrap_or(limit.window);
-    let left = i64::try_from(left.as_secs()).unwrap_or(0) + 1;
-    Ok(Some(clock.now() + left))
+    lock_end(store, clock, &key, limit).map(Some)
 }
 
 /// Counts a failure; returns the count in the current window.

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -23,16 +23,13 @@ const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const FAMILIES: usize = 16;
 const STREAMS: usize = 4;
 
+mod common;
+
+use common::{free_port, hidden, wait_until_up};
+
 fn keystep(dir: &Path, port: u16, database_url: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_keystep"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("KEYSTEP_") {
-            command.env_remove(key);
-        }
-    }
+    let mut command = common::keystep(dir);
     command
-        .current_dir(dir)
-        .env("RUST_LOG", "warn")
         .env("KEYSTEP_DATABASE_URL", database_url)
         .env("KEYSTEP_LISTEN", format!("127.0.0.1:{port}"))
         .env("KEYSTEP_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
@@ -71,21 +68,8 @@ async fn serve(dir: &Path, port: u16, db: &str) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
-        .await
-        .is_err()
-    {
-        assert!(started.elapsed() < Duration::from_secs(30), "no server");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_up(&format!("http://127.0.0.1:{port}")).await;
     child
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap() + marker.len();
-    html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
 fn location(response: &reqwest::Response) -> String {
@@ -201,11 +185,7 @@ async fn refresh_tokens_answered_before_a_sigkill_are_accepted_after_the_restart
 
 async fn killed_and_restarted(db: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     cli(
         dir.path(),
         port,

@@ -12,24 +12,20 @@
 
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PASSWORD: &str = "correct horse battery";
 const PEOPLE: usize = 32;
 
+mod common;
+
+use common::{free_port, hidden, wait_until_up};
+
 fn keystep(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_keystep"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("KEYSTEP_") {
-            command.env_remove(key);
-        }
-    }
+    let mut command = common::keystep(dir);
     // SQLite and memory, the defaults; two hashing workers whatever the machine has, so the
     // bound below does not depend on its core count.
-    command
-        .current_dir(dir)
-        .env("RUST_LOG", "warn")
-        .env("KEYSTEP_PASSWORD__HASHING__WORKERS", "2");
+    command.env("KEYSTEP_PASSWORD__HASHING__WORKERS", "2");
     command
 }
 
@@ -64,12 +60,6 @@ fn add_person(dir: &std::path::Path, name: &str) {
         .write_all(PASSWORD.as_bytes())
         .unwrap();
     assert!(child.wait().unwrap().success());
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap() + marker.len();
-    html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
 /// Loads the login page and signs in; returns the status of the POST.
@@ -108,11 +98,7 @@ async fn thirty_two_concurrent_sign_ins_stay_under_80_mib() {
     for n in 0..PEOPLE {
         add_person(dir.path(), &format!("person{n:02}"));
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut server = keystep(dir.path())
         .arg("serve")
@@ -122,14 +108,7 @@ async fn thirty_two_concurrent_sign_ins_stay_under_80_mib() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while reqwest::get(format!("{base}/healthz")).await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "server did not come up"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_up(&base).await;
     let idle = status_kib(&server, "RssAnon");
     let pid = server.id();
     let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));

@@ -688,12 +688,8 @@ pub async fn post_bind(
                     };
                     Ok((confirmation, token))
                 })?;
-                // Sent after the commit: a slow or failing relay must not hold the write lock, and
-                // the change stands either way.
                 if let (Confirmation::Bound { .. }, Some(_)) = &outcome {
-                    if let Err(e) = mail_bound(services, &user) {
-                        tracing::warn!(error = %e, "could not mail that a second factor was bound");
-                    }
+                    mail_bound(services, &user);
                 }
                 Ok(outcome)
             })

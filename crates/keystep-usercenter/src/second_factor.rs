@@ -552,16 +552,21 @@ pub fn recovery_codes_page(
     page::render(state, StatusCode::OK, "recovery_codes", lang, context)
 }
 
-/// Tells the person by mail that a second factor was bound to their account.
-pub fn mail_bound(services: &Services, user: &User) -> keystep_core::Result<()> {
-    services.mailer.send(&Mail {
+/// Tells the person by mail that a second factor was bound to their account. Called after the
+/// binding has committed (a slow relay must not hold the write lock): the binding stands
+/// whatever the relay does, so a failure is logged, not returned.
+pub fn mail_bound(services: &Services, user: &User) {
+    let sent = services.mailer.send(&Mail {
         to: user.email.clone(),
         subject: "Two-step verification is on for your keystep account".into(),
         body: format!(
             "Hello {},\n\nAn authenticator app was bound to your keystep account; signing in now asks for its code. If this was not you, contact your administrator at once.\n",
             user.display_name
         ),
-    })
+    });
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, "could not mail that a second factor was bound");
+    }
 }
 
 /// `POST /login/enroll`
@@ -626,12 +631,8 @@ pub async fn post_enroll(
             };
             Ok((confirmation, token))
         })?;
-        // Sent after the commit: a slow or failing relay must not hold the write lock, and
-        // the change stands either way.
         if let (Confirmation::Bound { .. }, Some(_)) = &outcome {
-            if let Err(e) = mail_bound(services, &user) {
-                tracing::warn!(error = %e, "could not mail that a second factor was bound");
-            }
+            mail_bound(services, &user);
         }
         Ok(outcome)
     })
