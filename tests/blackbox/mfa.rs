@@ -16,21 +16,9 @@ use keystep_tests::Stack;
 use serde_json::Value;
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 fn authorize_url(w: &World, client_id: &str, extra: &[(&str, &str)]) -> String {
-    let mut url = url::Url::parse(&w.server.url("/oidc/auth")).unwrap();
-    url.query_pairs_mut()
-        .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("response_type", "code")
-        .append_pair("scope", "openid")
-        .append_pair("state", "s")
-        .append_pair("nonce", "n")
-        .append_pair("code_challenge", CHALLENGE)
-        .append_pair("code_challenge_method", "S256")
-        .extend_pairs(extra);
-    url.to_string()
+    w.authorize_url(client_id, extra)
 }
 
 fn jwt_claims(token: &str) -> Value {

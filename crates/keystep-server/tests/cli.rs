@@ -18,16 +18,11 @@ fn keystep(stack: &Stack, dir: &Path, args: &[&str], stdin: &str) -> Output {
     run(command, stdin)
 }
 
+mod common;
+
 /// A command with no inherited KEYSTEP_ variables, run in `dir`.
 fn base_command(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_keystep"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("KEYSTEP_") {
-            command.env_remove(key);
-        }
-    }
-    command.current_dir(dir).env("RUST_LOG", "warn");
-    command
+    common::keystep(dir)
 }
 
 fn run(mut command: Command, stdin: &str) -> Output {
