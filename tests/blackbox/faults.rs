@@ -94,8 +94,8 @@ impl Drop for PrivateRedis {
     }
 }
 
-/// Signs ada in and exchanges the code; returns the token response's status.
-async fn sign_in_and_exchange(w: &World) -> u16 {
+/// Signs ada in through the hosted login; returns the authorization code.
+async fn code_for_ada(w: &World) -> String {
     let callback = w
         .browser()
         .sign_in(
@@ -105,7 +105,13 @@ async fn sign_in_and_exchange(w: &World) -> u16 {
             PASSWORD,
         )
         .await;
-    w.exchange(callback.param("code").unwrap(), Some(PKCE_VERIFIER))
+    callback.param("code").unwrap().to_owned()
+}
+
+/// Signs ada in and exchanges the code; returns the token response's status.
+async fn sign_in_and_exchange(w: &World) -> u16 {
+    let code = code_for_ada(w).await;
+    w.exchange(&code, Some(PKCE_VERIFIER))
         .await
         .status()
         .as_u16()
@@ -138,22 +144,12 @@ async fn redis_stopped_while_serving_is_a_503_and_keystep_recovers_without_a_res
     });
     assert_eq!(sign_in_and_exchange(&w).await, 200);
     // A code in hand when Redis goes: its exchange is the spec's JSON 503.
-    let callback = w
-        .browser()
-        .sign_in(
-            &w.server.url(""),
-            &w.authorize_url("app", &[]),
-            "ada",
-            PASSWORD,
-        )
-        .await;
+    let code = code_for_ada(&w).await;
 
     redis.stop();
     authorize_while_down(&w).await;
     let started = Instant::now();
-    let exchange = w
-        .exchange(callback.param("code").unwrap(), Some(PKCE_VERIFIER))
-        .await;
+    let exchange = w.exchange(&code, Some(PKCE_VERIFIER)).await;
     assert!(started.elapsed() < ANSWER_WITHIN);
     assert_eq!(exchange.status(), 503);
     let error: serde_json::Value = exchange.json().await.unwrap();

@@ -59,6 +59,20 @@ impl Pair {
         url.to_string()
     }
 
+    /// Exchanges `code` at the node at `base` as `app`.
+    async fn exchange(&self, base: String, code: &str) -> (u16, String) {
+        self.post_as_app(
+            format!("{base}/oidc/token"),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .await
+    }
+
     /// POSTs a form to `url` as the `app` client (HTTP Basic).
     async fn post_as_app(&self, url: String, form: &[(&str, &str)]) -> (u16, String) {
         let response = self
@@ -132,18 +146,7 @@ async fn a_code_from_node_a_is_redeemed_once_across_both_nodes() {
     let code = code_from_a(&pair, &pair.w.browser()).await;
     let answers = race_on_both(&pair, move |pair, base| {
         let code = code.clone();
-        async move {
-            pair.post_as_app(
-                format!("{base}/oidc/token"),
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", REDIRECT_URI),
-                    ("code_verifier", VERIFIER),
-                ],
-            )
-            .await
-        }
+        async move { pair.exchange(base, &code).await }
     })
     .await;
     one_winner(&answers);
@@ -156,17 +159,7 @@ async fn a_refresh_race_across_both_nodes_has_one_winner() {
     };
     let code = code_from_a(&pair, &pair.w.browser()).await;
     // Exchanged at node B: a code issued through A is good at B.
-    let (status, body) = pair
-        .post_as_app(
-            pair.b("/oidc/token"),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT_URI),
-                ("code_verifier", VERIFIER),
-            ],
-        )
-        .await;
+    let (status, body) = pair.exchange(pair.b(""), &code).await;
     assert_eq!(status, 200, "{body}");
     let tokens: Value = serde_json::from_str(&body).unwrap();
     let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
@@ -344,17 +337,7 @@ async fn a_key_rotated_by_the_operator_reaches_both_nodes_within_the_cache_time(
     // Node B signs with a new key.
     let browser = pair.w.browser();
     let code = code_from_a(&pair, &browser).await;
-    let (status, body) = pair
-        .post_as_app(
-            pair.b("/oidc/token"),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT_URI),
-                ("code_verifier", VERIFIER),
-            ],
-        )
-        .await;
+    let (status, body) = pair.exchange(pair.b(""), &code).await;
     assert_eq!(status, 200, "{body}");
     let id_token = serde_json::from_str::<Value>(&body).unwrap()["id_token"]
         .as_str()

@@ -145,17 +145,13 @@ impl PasswordHasher {
             )?;
             Ok::<_, Error>(out)
         })??;
-        let hash = PasswordHash {
+        let salt = SaltString::encode_b64(&salt).map_err(phc_error)?;
+        Ok(PasswordHash {
             algorithm: Algorithm::Argon2id.ident(),
             version: Some(Version::V0x13.into()),
             params: ParamsString::try_from(&self.params).map_err(phc_error)?,
-            salt: None,
-            hash: Some(Output::new(&output).map_err(phc_error)?),
-        };
-        let salt = SaltString::encode_b64(&salt).map_err(phc_error)?;
-        Ok(PasswordHash {
             salt: Some(salt.as_salt()),
-            ..hash
+            hash: Some(Output::new(&output).map_err(phc_error)?),
         }
         .to_string())
     }

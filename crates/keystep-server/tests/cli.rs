@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -20,25 +19,11 @@ fn keystep(stack: &Stack, dir: &Path, args: &[&str], stdin: &str) -> Output {
 
 mod common;
 
+use common::run;
+
 /// A command with no inherited KEYSTEP_ variables, run in `dir`.
 fn base_command(dir: &Path) -> Command {
     common::keystep(dir)
-}
-
-fn run(mut command: Command, stdin: &str) -> Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 fn stdout(output: &Output) -> String {

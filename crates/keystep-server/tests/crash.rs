@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -39,20 +38,9 @@ fn keystep(dir: &Path, port: u16, database_url: &str) -> Command {
 }
 
 fn cli(dir: &Path, port: u16, db: &str, args: &[&str], stdin: &str) -> String {
-    let mut child = keystep(dir, port, db)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let mut command = keystep(dir, port, db);
+    command.args(args);
+    let output = common::run(command, stdin);
     assert!(
         output.status.success(),
         "{args:?}: {}",

@@ -10,7 +10,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -40,26 +39,16 @@ fn status_kib(child: &Child, field: &str) -> u64 {
 }
 
 fn add_person(dir: &std::path::Path, name: &str) {
-    let mut child = keystep(dir)
-        .args([
-            "user",
-            "add",
-            name,
-            "--email",
-            &format!("{name}@example.com"),
-        ])
-        .arg("--password-stdin")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(PASSWORD.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let mut command = keystep(dir);
+    command.args([
+        "user",
+        "add",
+        name,
+        "--email",
+        &format!("{name}@example.com"),
+    ]);
+    command.arg("--password-stdin");
+    assert!(common::run(command, PASSWORD).status.success());
 }
 
 /// Loads the login page and signs in; returns the status of the POST.

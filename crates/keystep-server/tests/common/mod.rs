@@ -1,10 +1,11 @@
-//! What the process tests share: the `keystep` binary with a clean environment, a free port,
+//! What the process tests share: the `keystep` binary with a clean environment, running it with input, a free port,
 //! waiting for a server to come up, and reading a form's hidden fields.
 
 #![allow(dead_code)] // each test binary uses its own part of this
 
+use std::io::Write;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// `keystep` run in `dir`, with none of the caller's `KEYSTEP_*` variables.
@@ -17,6 +18,23 @@ pub fn keystep(dir: &Path) -> Command {
     }
     command.current_dir(dir).env("RUST_LOG", "warn");
     command
+}
+
+/// Runs `command` to its end, feeding it `stdin`, with its output captured.
+pub fn run(mut command: Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// A port nothing listens on (for a moment).
