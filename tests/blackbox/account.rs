@@ -569,21 +569,24 @@ async fn replacing_an_authenticator_needs_the_current_one() {
         "step up first: {}",
         location(&bind)
     );
-    let forged = browser
+    // Even a well-formed form (its CSRF token right) is sent to the current factor first.
+    let html = browser.get(&location(&bind)).await.text().await.unwrap();
+    let csrf = hidden_value(&html, "csrf_token").unwrap();
+    let without_factor = browser
         .http
         .post(w.server.url("/u/mfa/bind"))
-        .form(&[("action", "send")])
+        .form(&[("csrf_token", csrf.as_str()), ("action", "send")])
         .send()
         .await
         .unwrap();
     assert_eq!(
-        forged.status(),
+        without_factor.status(),
         303,
         "no mail, no binding without the current factor"
     );
+    assert!(location(&without_factor).contains("/login/mfa?next=%2Fu%2Fmfa%2Fbind"));
+    assert!(w.outbox().is_empty(), "no mail was sent");
     // With the code, the replacement can start.
-    let html = browser.get(&location(&bind)).await.text().await.unwrap();
-    let csrf = hidden_value(&html, "csrf_token").unwrap();
     let verified = browser
         .http
         .post(w.server.url("/login/mfa"))

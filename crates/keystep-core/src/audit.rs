@@ -9,6 +9,7 @@ use crate::clock::Clock;
 use crate::db::DbConn;
 use crate::error::Result;
 use crate::schema::audit_events;
+use crate::sessions::Device;
 
 /// What happened. Stored as the snake_case name, which is also what operators grep for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -130,6 +131,26 @@ impl<'a> NewAuditEvent<'a> {
             user_agent: None,
             detail: serde_json::Value::Null,
         }
+    }
+
+    /// An event the person caused themselves over HTTP, from `device`, for `client_id`.
+    pub fn by_user(
+        kind: AuditKind,
+        user_id: &'a str,
+        device: Device<'a>,
+        client_id: Option<&'a str>,
+    ) -> Self {
+        Self {
+            client_id,
+            ip: device.ip,
+            user_agent: device.user_agent,
+            ..Self::new(Actor::User(user_id.to_owned()), kind, Some(user_id))
+        }
+    }
+
+    /// The event with `detail`.
+    pub fn with_detail(self, detail: serde_json::Value) -> Self {
+        Self { detail, ..self }
     }
 }
 

@@ -3,6 +3,7 @@
 //! ephemeral store (memory or Redis), the secret box, mail, the audit log and the clock.
 //! It must never depend on actix or handlebars (CI checks it with `cargo tree`).
 
+pub mod account;
 pub mod audit;
 pub mod clients;
 pub mod clock;
@@ -18,7 +19,11 @@ pub mod schema;
 pub mod secret_box;
 pub mod services;
 pub mod sessions;
+pub mod signin;
 pub mod signing_keys;
+pub mod signout;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod throttle;
 pub mod users;
 

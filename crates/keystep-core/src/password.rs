@@ -49,6 +49,23 @@ impl PasswordCheck {
     }
 }
 
+/// A rule a new password breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordRule {
+    /// It is empty.
+    Empty,
+    /// It has fewer than `min` characters.
+    TooShort {
+        /// `password.min_length`.
+        min: usize,
+    },
+    /// It is longer than `max` bytes.
+    TooLong {
+        /// The limit in bytes.
+        max: usize,
+    },
+}
+
 /// Hashes and verifies passwords with the configured argon2id cost, on the hashing pool.
 pub struct PasswordHasher {
     params: Params,
@@ -93,25 +110,33 @@ impl PasswordHasher {
         self.pool.workers
     }
 
-    /// Checks a new password against the rules: not empty, at least `password.min_length`
-    /// characters, at most [`MAX_PASSWORD_LEN`] bytes.
-    pub fn check_rules(&self, password: &str) -> Result<()> {
+    /// The first rule a new password breaks, if any: not empty, at least
+    /// `password.min_length` characters, at most [`MAX_PASSWORD_LEN`] bytes.
+    pub fn broken_rule(&self, password: &str) -> Option<PasswordRule> {
         if password.is_empty() {
-            return Err(Error::invalid("password", "must not be empty"));
+            Some(PasswordRule::Empty)
+        } else if password.chars().count() < self.min_length {
+            Some(PasswordRule::TooShort {
+                min: self.min_length,
+            })
+        } else if password.len() > MAX_PASSWORD_LEN {
+            Some(PasswordRule::TooLong {
+                max: MAX_PASSWORD_LEN,
+            })
+        } else {
+            None
         }
-        if password.chars().count() < self.min_length {
-            return Err(Error::invalid(
-                "password",
-                format!("must be at least {} characters", self.min_length),
-            ));
-        }
-        if password.len() > MAX_PASSWORD_LEN {
-            return Err(Error::invalid(
-                "password",
-                format!("must be at most {MAX_PASSWORD_LEN} bytes"),
-            ));
-        }
-        Ok(())
+    }
+
+    /// Checks a new password against the rules, as an [`Error::Invalid`] naming the rule.
+    pub fn check_rules(&self, password: &str) -> Result<()> {
+        let reason = match self.broken_rule(password) {
+            None => return Ok(()),
+            Some(PasswordRule::Empty) => "must not be empty".to_owned(),
+            Some(PasswordRule::TooShort { min }) => format!("must be at least {min} characters"),
+            Some(PasswordRule::TooLong { max }) => format!("must be at most {max} bytes"),
+        };
+        Err(Error::invalid("password", reason))
     }
 
     /// Hashes a password (after [`Self::check_rules`]) into a PHC string. Slow: call it

@@ -1,6 +1,12 @@
 //! Binding a TOTP authenticator: a new secret waits (sealed) in the ephemeral store until the
 //! person proves their app has it by entering one code; only then is it stored, replacing any
 //! earlier one (which keeps working until this moment), and ten recovery codes are made.
+//!
+//! Two routes lead here. At sign-in ([`Route::SignIn`]), when a sign-in needs aal2 and the
+//! person has none, only a person with no second factor may bind one. In the user center
+//! ([`Route::UserCenter`]), the person first proves their mailbox with a mailed code. Either
+//! way completing the binding upgrades the session (the code just entered is a second
+//! factor), is audited, and the person is mailed once it has committed.
 
 use std::time::Duration;
 
@@ -11,13 +17,44 @@ use keystep_core::Services;
 use qrcode::render::svg;
 use qrcode::QrCode;
 
-use crate::{recovery, totp};
+use keystep_core::audit::{self, AuditKind, NewAuditEvent};
+use keystep_core::sessions::{self, Device};
+use keystep_core::users::User;
+
+use crate::mailed_code;
+use crate::method::Method;
+use crate::notice::{self, CodePurpose};
+use crate::{factors, recovery, totp};
 
 /// How long a started enrollment waits for its confirming code.
 pub const TTL: Duration = Duration::from_secs(15 * 60);
 
 fn key(subject: &str) -> String {
     format!("mfa-enroll:{subject}")
+}
+
+/// Which way a binding goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// At sign-in, for a person with no second factor when one is required.
+    SignIn,
+    /// In the user center, after a recent password and a mailed code.
+    UserCenter,
+}
+
+impl Route {
+    /// The ephemeral-store subject of the pending secret: one per session and route, so the
+    /// two pages never share a half-finished binding.
+    fn subject(self, session_id: &str) -> String {
+        match self {
+            Self::SignIn => session_id.to_owned(),
+            Self::UserCenter => format!("u:{session_id}"),
+        }
+    }
+}
+
+fn mailbox_key(session_id: &str) -> String {
+    format!("u-bind-email-ok:{session_id}")
 }
 
 /// What the enrollment page shows.
@@ -42,13 +79,15 @@ fn pending_secret(services: &Services, subject: &str) -> keystep_core::Result<Op
     }
 }
 
-/// Starts an enrollment for `subject` (a session id or a user id), or shows the one already
-/// started, so reloading the page does not change the secret.
+/// Starts a binding for the session on `route`, or shows the one already started, so
+/// reloading the page does not change the secret. `account` labels it in the person's app.
 pub fn start(
     services: &Services,
-    subject: &str,
+    route: Route,
+    session_id: &str,
     account: &str,
 ) -> keystep_core::Result<EnrollmentView> {
+    let subject = &route.subject(session_id);
     let secret = match pending_secret(services, subject)? {
         Some(secret) => secret,
         None => {
@@ -82,7 +121,7 @@ pub fn start(
 
 /// What confirming came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Confirmation {
+enum Confirmation {
     /// Bound; the new recovery codes, to show once.
     Bound {
         /// Ten codes.
@@ -95,7 +134,7 @@ pub enum Confirmation {
 }
 
 /// Confirms the enrollment of `subject` for `user_id` with a code from the app.
-pub fn confirm(
+fn confirm(
     services: &Services,
     conn: &mut DbConn,
     subject: &str,
@@ -117,7 +156,258 @@ pub fn confirm(
     Ok(Confirmation::Bound { recovery_codes })
 }
 
-/// Abandons a started enrollment.
-pub fn cancel(services: &Services, subject: &str) -> keystep_core::Result<()> {
-    services.ephemeral.delete(&key(subject))
+/// A code from the app, presented to complete a binding.
+#[derive(Debug, Clone, Copy)]
+pub struct Completion<'a> {
+    /// Whose.
+    pub user: &'a User,
+    /// The session binding it (upgraded on success).
+    pub session_id: &'a str,
+    /// The code from the app.
+    pub code: &'a str,
+    /// Which way.
+    pub route: Route,
+    /// The relying party the sign-in is for, if any.
+    pub client_id: Option<&'a str>,
+    /// Where the request came from.
+    pub device: Device<'a>,
+}
+
+/// What completing came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completed {
+    /// Bound: the recovery codes (shown once) and the session's new cookie token.
+    Bound {
+        /// Ten codes.
+        recovery_codes: Vec<String>,
+        /// The upgraded session's token.
+        token: String,
+    },
+    /// The code does not match the new secret.
+    Wrong,
+    /// Nothing to complete: no binding waits (expired, never started), the mailbox was not
+    /// confirmed (user center), or the person has a second factor already (sign-in).
+    Expired,
+}
+
+/// Completes a binding in one write transaction; mails the person after it commits. Call it
+/// with no transaction open.
+#[tracing::instrument(skip_all, fields(user_id = %c.user.id))]
+pub fn complete(services: &Services, c: &Completion<'_>) -> keystep_core::Result<Completed> {
+    let clock = services.clock.as_ref();
+    let completed = services.db.write(|conn| {
+        let allowed = match c.route {
+            // Someone who already has a second factor proves it; binding a new one is /u's job.
+            Route::SignIn => !factors::status(conn, &c.user.id)?.has_second_factor(),
+            Route::UserCenter => services
+                .ephemeral
+                .get(&mailbox_key(c.session_id))?
+                .is_some(),
+        };
+        if !allowed {
+            return Ok(Completed::Expired);
+        }
+        let subject = c.route.subject(c.session_id);
+        let recovery_codes = match confirm(services, conn, &subject, &c.user.id, c.code)? {
+            Confirmation::Bound { recovery_codes } => recovery_codes,
+            Confirmation::Wrong => return Ok(Completed::Wrong),
+            Confirmation::Expired => return Ok(Completed::Expired),
+        };
+        if c.route == Route::UserCenter {
+            services.ephemeral.delete(&mailbox_key(c.session_id))?;
+        }
+        let (_, token) =
+            sessions::record_second_factor(conn, clock, c.session_id, Method::Totp.as_str())?;
+        audit::record(
+            conn,
+            clock,
+            &NewAuditEvent::by_user(AuditKind::MfaEnrolled, &c.user.id, c.device, c.client_id),
+        )?;
+        Ok(Completed::Bound {
+            recovery_codes,
+            token,
+        })
+    })?;
+    if matches!(completed, Completed::Bound { .. }) {
+        notice::send_after_commit(services, &notice::second_factor_bound(c.user));
+    }
+    Ok(completed)
+}
+
+/// Mails the person a code that proves their mailbox before a binding in the user center.
+pub fn send_mailbox_code(
+    services: &Services,
+    session_id: &str,
+    user: &User,
+) -> keystep_core::Result<mailed_code::Sent> {
+    mailed_code::send(
+        services,
+        &Route::UserCenter.subject(session_id),
+        user,
+        CodePurpose::BindAuthenticator,
+    )
+}
+
+/// Checks the mailed code; when right, the session may bind an authenticator (for as long as
+/// a started binding lives).
+pub fn confirm_mailbox(
+    services: &Services,
+    session_id: &str,
+    code: &str,
+) -> keystep_core::Result<mailed_code::CodeCheck> {
+    let check = mailed_code::check(services, &Route::UserCenter.subject(session_id), code)?;
+    if check == mailed_code::CodeCheck::Accepted {
+        services
+            .ephemeral
+            .put(&mailbox_key(session_id), b"1", TTL)?;
+    }
+    Ok(check)
+}
+
+/// True when the session proved the mailbox for a binding in the user center.
+pub fn mailbox_confirmed(services: &Services, session_id: &str) -> keystep_core::Result<bool> {
+    Ok(services.ephemeral.get(&mailbox_key(session_id))?.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use keystep_core::signin::{self, PasswordAttempt};
+    use keystep_core::testing::{self, TestServices};
+
+    use super::*;
+
+    fn signed_in(t: &TestServices) -> (User, String) {
+        let ada = t.user("ada");
+        let attempt = PasswordAttempt {
+            username: "ada",
+            password: testing::PASSWORD,
+            client_id: None,
+            device: Device::default(),
+        };
+        let session = signin::sign_in(&t.services, &attempt, None)
+            .unwrap()
+            .unwrap();
+        (ada, session.session.id)
+    }
+
+    /// The code the app would show now for the secret behind `view`.
+    fn code_for(t: &TestServices, view: &EnrollmentView) -> String {
+        let secret = base32::decode(
+            base32::Alphabet::Rfc4648 { padding: false },
+            &view.secret_text,
+        )
+        .unwrap();
+        let generator = totp::generator(&t.services, &secret, "ada").unwrap();
+        let now = u64::try_from(keystep_core::clock::Clock::now(t.clock.as_ref())).unwrap();
+        generator.generate(now).to_string()
+    }
+
+    fn completion<'a>(
+        user: &'a User,
+        session_id: &'a str,
+        code: &'a str,
+        route: Route,
+    ) -> Completion<'a> {
+        Completion {
+            user,
+            session_id,
+            code,
+            route,
+            client_id: None,
+            device: Device::default(),
+        }
+    }
+
+    #[test]
+    fn at_sign_in_a_person_without_a_factor_binds_once_and_is_mailed() {
+        let t = testing::services();
+        let (ada, session_id) = signed_in(&t);
+        let view = start(&t.services, Route::SignIn, &session_id, "ada").unwrap();
+        let again = start(&t.services, Route::SignIn, &session_id, "ada").unwrap();
+        assert_eq!(
+            view.secret_text, again.secret_text,
+            "a reload keeps the secret"
+        );
+        assert_eq!(
+            complete(
+                &t.services,
+                &completion(&ada, &session_id, "000000", Route::SignIn)
+            )
+            .unwrap(),
+            Completed::Wrong
+        );
+        let code = code_for(&t, &view);
+        let Completed::Bound { recovery_codes, .. } = complete(
+            &t.services,
+            &completion(&ada, &session_id, &code, Route::SignIn),
+        )
+        .unwrap() else {
+            panic!("not bound");
+        };
+        assert_eq!(recovery_codes.len(), recovery::COUNT);
+        let status = t
+            .services
+            .db
+            .read(|conn| factors::status(conn, &ada.id))
+            .unwrap();
+        assert!(status.totp_bound_at.is_some());
+        assert!(t
+            .outbox()
+            .pop()
+            .unwrap()
+            .contains("Two-step verification is on"));
+        // Holding a factor now, the person cannot bind another at sign-in.
+        let view = start(&t.services, Route::SignIn, &session_id, "ada").unwrap();
+        let code = code_for(&t, &view);
+        assert_eq!(
+            complete(
+                &t.services,
+                &completion(&ada, &session_id, &code, Route::SignIn)
+            )
+            .unwrap(),
+            Completed::Expired
+        );
+    }
+
+    #[test]
+    fn in_the_user_center_the_mailbox_comes_first() {
+        let t = testing::services();
+        let (ada, session_id) = signed_in(&t);
+        let view = start(&t.services, Route::UserCenter, &session_id, "ada").unwrap();
+        let code = code_for(&t, &view);
+        assert_eq!(
+            complete(
+                &t.services,
+                &completion(&ada, &session_id, &code, Route::UserCenter)
+            )
+            .unwrap(),
+            Completed::Expired,
+            "no binding before the mailed code"
+        );
+        assert_eq!(
+            send_mailbox_code(&t.services, &session_id, &ada).unwrap(),
+            mailed_code::Sent::Sent
+        );
+        let mail = t.outbox().pop().unwrap();
+        let at = mail.find("code is: ").unwrap() + "code is: ".len();
+        let mailed = &mail[at..at + 6];
+        assert!(!mailbox_confirmed(&t.services, &session_id).unwrap());
+        assert_eq!(
+            confirm_mailbox(&t.services, &session_id, mailed).unwrap(),
+            mailed_code::CodeCheck::Accepted
+        );
+        assert!(mailbox_confirmed(&t.services, &session_id).unwrap());
+        assert!(matches!(
+            complete(
+                &t.services,
+                &completion(&ada, &session_id, &code, Route::UserCenter)
+            )
+            .unwrap(),
+            Completed::Bound { .. }
+        ));
+        assert!(
+            !mailbox_confirmed(&t.services, &session_id).unwrap(),
+            "the proof is spent by the binding"
+        );
+    }
 }

@@ -1,10 +1,17 @@
-//! keystep-mfa: second factors without any web framework — TOTP (RFC 6238) with a replay
-//! guard, recovery codes, enrollment, the attempt throttle, MFA reset requests, and the
-//! step-up decision (what a sign-in needs). Methods share one shape (enroll, confirm, verify,
-//! remove) so the decision asks for "a second factor", never for TOTP by name.
+//! keystep-mfa: second factors without any web framework — the methods (TOTP, RFC 6238,
+//! with a replay guard; recovery codes) behind one shape, the second-factor check with its
+//! attempt throttle and audit trail, enrollment, mailed codes, what a person may change in the
+//! user center and when ([`policy`]), MFA reset requests, and the step-up decision (what a
+//! sign-in needs). The decision asks for "a second factor", never for TOTP by name.
 
+pub mod check;
 pub mod enrollment;
 pub mod factors;
+pub mod mailed_code;
+pub mod manage;
+pub mod method;
+pub mod notice;
+pub mod policy;
 pub mod recovery;
 pub mod reset;
 pub mod stepup;

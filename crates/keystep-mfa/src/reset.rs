@@ -4,23 +4,16 @@
 //! `keystep mfa requests`. Approval — like `keystep mfa reset` — removes the second factors,
 //! ends the person's sessions, writes an audit event and mails the person.
 
-use std::time::Duration;
-
 use diesel::prelude::*;
 use keystep_core::audit::{self, Actor, AuditKind, NewAuditEvent};
 use keystep_core::db::DbConn;
 use keystep_core::mail::Mail;
 use keystep_core::schema::{mfa_reset_requests, users};
-use keystep_core::throttle::{self, Limit};
 use keystep_core::users::User;
 use keystep_core::{sessions, Error, Services};
 use rand::Rng;
 
-use crate::factors;
-
-/// How long a mailed confirmation code lives.
-pub const EMAIL_CODE_TTL: Duration = Duration::from_secs(10 * 60);
-const EMAIL_CODE_PURPOSE: &str = "email_code";
+use crate::{factors, notice};
 
 /// A stored request.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -40,103 +33,6 @@ pub struct ResetRequest {
     pub ip: Option<String>,
     /// The browser it was filed from.
     pub user_agent: Option<String>,
-}
-
-fn email_code_key(subject: &str) -> String {
-    format!("mfa-lost-code:{subject}")
-}
-
-fn email_limit() -> Limit {
-    Limit {
-        max_failures: 5,
-        window: EMAIL_CODE_TTL,
-    }
-}
-
-/// Mails a 6-digit confirmation code to the person; `subject` ties it to this sign-in and
-/// `reason` ends the sentence "Someone (hopefully you) asked to …".
-pub fn send_email_code(
-    services: &Services,
-    subject: &str,
-    user: &User,
-    reason: &str,
-) -> keystep_core::Result<bool> {
-    // At most three mails per person in ten minutes: the mailbox is not a spam target.
-    let store = services.ephemeral.as_ref();
-    let sends = Limit {
-        max_failures: 3,
-        window: EMAIL_CODE_TTL,
-    };
-    if throttle::locked_until(
-        store,
-        services.clock.as_ref(),
-        "email-send",
-        &user.id,
-        sends,
-    )?
-    .is_some()
-    {
-        return Ok(false);
-    }
-    throttle::record_failure(store, "email-send", &user.id, sends)?;
-    let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
-    let mac = services.secret_box.mac(EMAIL_CODE_PURPOSE, code.as_bytes());
-    services
-        .ephemeral
-        .put(&email_code_key(subject), mac.as_bytes(), EMAIL_CODE_TTL)?;
-    services.mailer.send(&Mail {
-        to: user.email.clone(),
-        subject: "Your keystep confirmation code".into(),
-        body: format!(
-            "Hello {},\n\nSomeone (hopefully you) asked to {reason}.\n\nYour confirmation code is: {code}\n\nIt expires in 10 minutes. If this was not you, ignore this mail; nothing changes without it.\n",
-            user.display_name
-        ),
-    })?;
-    Ok(true)
-}
-
-/// What checking the mailed code came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EmailCodeCheck {
-    /// Right; the code is spent.
-    Accepted,
-    /// Wrong, expired or never sent.
-    Wrong,
-    /// Too many wrong codes; until this Unix second.
-    Locked(i64),
-}
-
-/// Checks (and spends) the mailed code.
-pub fn check_email_code(
-    services: &Services,
-    subject: &str,
-    code: &str,
-) -> keystep_core::Result<EmailCodeCheck> {
-    let store = services.ephemeral.as_ref();
-    if let Some(until) = throttle::locked_until(
-        store,
-        services.clock.as_ref(),
-        "email-code",
-        subject,
-        email_limit(),
-    )? {
-        return Ok(EmailCodeCheck::Locked(until));
-    }
-    let digits: String = code.chars().filter(char::is_ascii_digit).collect();
-    let expected = store.get(&email_code_key(subject))?;
-    let presented = services
-        .secret_box
-        .mac(EMAIL_CODE_PURPOSE, digits.as_bytes());
-    let matches = expected.is_some_and(|e| {
-        keystep_core::opaque::constant_time_eq(&String::from_utf8_lossy(&e), &presented)
-    });
-    // Taking the code makes it single use even if two submissions race.
-    if matches && store.take(&email_code_key(subject))?.is_some() {
-        throttle::reset(store, "email-code", subject)?;
-        return Ok(EmailCodeCheck::Accepted);
-    }
-    throttle::record_failure(store, "email-code", subject, email_limit())?;
-    Ok(EmailCodeCheck::Wrong)
 }
 
 /// Files a request (or returns the person's pending one).
@@ -218,14 +114,7 @@ pub fn reset_user(
     let mut event = NewAuditEvent::new(Actor::Cli, AuditKind::MfaRemoved, Some(&user.id));
     event.detail = serde_json::json!({"reason": reason});
     audit::record(conn, services.clock.as_ref(), &event)?;
-    Ok(Mail {
-        to: user.email.clone(),
-        subject: "The second factor of your keystep account was removed".into(),
-        body: format!(
-            "Hello {},\n\nAn administrator removed the second factor (authenticator app and recovery codes) of your keystep account ({reason}). You have been signed out everywhere.\n\nAt your next sign-in you may be asked to bind an authenticator again. If you did not ask for this, contact your administrator at once.\n",
-            user.display_name
-        ),
-    })
+    Ok(notice::reset_by_operator(user, reason))
 }
 
 /// Approves or denies a pending request. Returns it with the mail that tells the person, to
@@ -279,14 +168,7 @@ pub fn decide(
     let mail = if approve {
         reset_user(services, conn, &user, "reset request approved")?
     } else {
-        Mail {
-            to: user.email.clone(),
-            subject: "Your keystep reset request was declined".into(),
-            body: format!(
-                "Hello {},\n\nAn administrator declined the request to remove the second factor of your keystep account. Nothing has changed. Contact your administrator if you still need help.\n",
-                user.display_name
-            ),
-        }
+        notice::reset_declined(&user)
     };
     Ok((
         ResetRequest {

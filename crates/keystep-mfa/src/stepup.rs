@@ -38,8 +38,10 @@ pub struct Situation {
     pub prompt_none: bool,
 }
 
-/// The page a sign-in goes to next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The page a sign-in goes to next. Stored in the pending interaction (as `password`,
+/// `second_factor`, `enrollment`) so a page does its step only when it was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Step {
     /// Username and password.
     Password,
@@ -57,7 +59,43 @@ pub enum Decision {
     /// Show a page.
     Ask(Step),
     /// Answer the relying party with this OAuth error.
-    Fail(&'static str),
+    Fail(Refusal),
+}
+
+/// Why a sign-in cannot go on here: the OAuth errors of OIDC Core §3.1.2.6 and RFC 9470.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `login_required`: `prompt=none`, and there is no fresh session.
+    LoginRequired,
+    /// `interaction_required`: `prompt=none`, and a page would be needed.
+    InteractionRequired,
+    /// `unmet_authentication_requirements`: aal2 is needed, the person has no second factor
+    /// and enrollment at sign-in is off.
+    UnmetAuthenticationRequirements,
+}
+
+impl Refusal {
+    /// The `error` code.
+    pub fn error(self) -> &'static str {
+        match self {
+            Self::LoginRequired => "login_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
+        }
+    }
+
+    /// An `error_description` for the relying party's developers.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::LoginRequired => "the person must sign in",
+            Self::InteractionRequired => {
+                "a second factor is needed and prompt=none allows no page"
+            }
+            Self::UnmetAuthenticationRequirements => {
+                "aal2 is required but the person has no second factor and enrollment at sign-in is off"
+            }
+        }
+    }
 }
 
 /// The level this sign-in needs.
@@ -78,7 +116,7 @@ pub fn required_level(s: &Situation) -> Aal {
 pub fn decide(s: &Situation) -> Decision {
     let Some(session) = s.session.filter(|session| session.fresh) else {
         return if s.prompt_none {
-            Decision::Fail("login_required")
+            Decision::Fail(Refusal::LoginRequired)
         } else {
             Decision::Ask(Step::Password)
         };
@@ -90,16 +128,16 @@ pub fn decide(s: &Situation) -> Decision {
     // The session is at aal1 and aal2 is needed: only the second factor is missing.
     if s.has_second_factor {
         return if s.prompt_none {
-            Decision::Fail("interaction_required")
+            Decision::Fail(Refusal::InteractionRequired)
         } else {
             Decision::Ask(Step::SecondFactor)
         };
     }
     if !s.enroll_at_login {
-        return Decision::Fail("unmet_authentication_requirements");
+        return Decision::Fail(Refusal::UnmetAuthenticationRequirements);
     }
     if s.prompt_none {
-        Decision::Fail("interaction_required")
+        Decision::Fail(Refusal::InteractionRequired)
     } else {
         Decision::Ask(Step::Enrollment)
     }
@@ -172,7 +210,7 @@ mod tests {
                 || (s.has_second_factor && s.login_mode == MfaLoginMode::Always);
             let expected = match s.session {
                 None | Some(SessionState { fresh: false, .. }) if s.prompt_none => {
-                    Decision::Fail("login_required")
+                    Decision::Fail(Refusal::LoginRequired)
                 }
                 None | Some(SessionState { fresh: false, .. }) => Decision::Ask(Step::Password),
                 Some(SessionState {
@@ -182,13 +220,13 @@ mod tests {
                     level: Aal::Aal1, ..
                 }) if !aal2_needed => Decision::Issue(Aal::Aal1),
                 Some(_) if s.has_second_factor && s.prompt_none => {
-                    Decision::Fail("interaction_required")
+                    Decision::Fail(Refusal::InteractionRequired)
                 }
                 Some(_) if s.has_second_factor => Decision::Ask(Step::SecondFactor),
                 Some(_) if !s.enroll_at_login => {
-                    Decision::Fail("unmet_authentication_requirements")
+                    Decision::Fail(Refusal::UnmetAuthenticationRequirements)
                 }
-                Some(_) if s.prompt_none => Decision::Fail("interaction_required"),
+                Some(_) if s.prompt_none => Decision::Fail(Refusal::InteractionRequired),
                 Some(_) => Decision::Ask(Step::Enrollment),
             };
             assert_eq!(decision, expected, "{s:?}");
@@ -249,7 +287,7 @@ mod tests {
                 enroll_at_login: false,
                 ..base
             }),
-            Decision::Fail("unmet_authentication_requirements")
+            Decision::Fail(Refusal::UnmetAuthenticationRequirements)
         );
         assert_eq!(
             decide(&Situation {
@@ -257,7 +295,7 @@ mod tests {
                 prompt_none: true,
                 ..base
             }),
-            Decision::Fail("interaction_required")
+            Decision::Fail(Refusal::InteractionRequired)
         );
         assert_eq!(
             decide(&Situation {

@@ -8,11 +8,10 @@
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
-use keystep_core::audit::{self, Actor, AuditKind, NewAuditEvent};
 use keystep_core::clients::{self, Client};
-use keystep_core::sessions;
+use keystep_core::{signin, signout};
 use keystep_web::cookies::{self, CookieKind};
-use keystep_web::csrf;
+use keystep_web::csrf::CsrfForm;
 use keystep_web::page::{self, PageError};
 use keystep_web::request::ClientInfo;
 use keystep_web::{run_write, AppState};
@@ -131,9 +130,8 @@ async fn end_session(
             }
             (None, _) => None,
         };
-        let lifetimes = services.config.session_lifetimes();
         let session = match &session_token {
-            Some(token) => sessions::find_live(conn, services.clock.as_ref(), &lifetimes, token)?,
+            Some(token) => signin::current_session(services, conn, token)?.map(|(session, _)| session),
             None => None,
         };
         let hint_matches = hint.as_ref().is_some_and(|h| match &session {
@@ -144,12 +142,7 @@ async fn end_session(
             return Ok(Decision::Confirm { client, redirect, state: state_param });
         }
         if let Some(session) = session {
-            sessions::end(conn, services.clock.as_ref(), &session.id)?;
-            let mut event = NewAuditEvent::new(Actor::User(session.user_id.clone()), AuditKind::SignedOut, Some(&session.user_id));
-            event.client_id = client_id.as_deref();
-            event.ip = info.ip.as_deref();
-            event.user_agent = info.user_agent.as_deref();
-            audit::record(conn, services.clock.as_ref(), &event)?;
+            signout::sign_out(services, conn, &session, client_id.as_deref(), info.device())?;
         }
         Ok(Decision::SignedOut { redirect: redirect.map(|r| with_state(&r, state_param.as_deref())) })
     })
@@ -165,19 +158,13 @@ async fn end_session(
             redirect,
             state: state_param,
         }) => {
-            let token = csrf::issue(&req, state.https);
             let context = json!({
-                "csrf_token": token.token,
                 "client_name": client.as_ref().map(|c| c.display_name.clone()),
                 "client_id": client.as_ref().map(|c| c.id.clone()),
                 "post_logout_redirect_uri": redirect,
                 "state": state_param,
             });
-            let mut response = page::render(&state, StatusCode::OK, "logout", &lang, context);
-            if let Some(cookie) = token.cookie {
-                let _ = response.add_cookie(&cookie);
-            }
-            response
+            page::render_form(&state, &req, StatusCode::OK, "logout", &lang, context)
         }
     }
 }
@@ -204,9 +191,6 @@ fn signed_out(state: &AppState, lang: &str, redirect: Option<String>) -> HttpRes
 /// The confirmation form.
 #[derive(Debug, Deserialize)]
 pub struct ConfirmForm {
-    /// CSRF token.
-    #[serde(default)]
-    pub csrf_token: String,
     /// The client, if known.
     pub client_id: Option<String>,
     /// Where to go afterwards (checked again).
@@ -219,17 +203,9 @@ pub struct ConfirmForm {
 pub async fn post_confirm(
     state: web::Data<AppState>,
     req: HttpRequest,
-    form: web::Form<ConfirmForm>,
+    CsrfForm(form): CsrfForm<ConfirmForm>,
 ) -> HttpResponse {
-    let form = form.into_inner();
     let lang = page::lang(&state, &req, None);
-    if !csrf::verify(&req, state.https, &form.csrf_token) {
-        return page::error_page(
-            &state,
-            &req,
-            &PageError::bad_request("the form expired; start signing out again"),
-        );
-    }
     let session_token = cookies::read(&req, CookieKind::Session, state.https);
     let info = ClientInfo::from_request(&req);
     let result = run_write(&state, move |services, conn| {
@@ -243,21 +219,10 @@ pub async fn post_confirm(
             }
             _ => None,
         };
-        let lifetimes = services.config.session_lifetimes();
         if let Some(token) = session_token {
-            if let Some(session) =
-                sessions::find_live(conn, services.clock.as_ref(), &lifetimes, &token)?
-            {
-                sessions::end(conn, services.clock.as_ref(), &session.id)?;
-                let mut event = NewAuditEvent::new(
-                    Actor::User(session.user_id.clone()),
-                    AuditKind::SignedOut,
-                    Some(&session.user_id),
-                );
-                event.client_id = client.as_ref().map(|c| c.id.as_str());
-                event.ip = info.ip.as_deref();
-                event.user_agent = info.user_agent.as_deref();
-                audit::record(conn, services.clock.as_ref(), &event)?;
+            if let Some((session, _)) = signin::current_session(services, conn, &token)? {
+                let client_id = client.as_ref().map(|c| c.id.as_str());
+                signout::sign_out(services, conn, &session, client_id, info.device())?;
             }
         }
         Ok(redirect)

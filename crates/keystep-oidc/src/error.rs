@@ -8,18 +8,56 @@ use actix_web::{HttpResponse, ResponseError};
 use keystep_web::WebError;
 use serde_json::json;
 
+/// The `error` codes of the token, revocation and introspection endpoints (RFC 6749 §5.2,
+/// RFC 7009 §2.2.1), with the names openidconnect uses for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenErrorCode {
+    /// `invalid_request`
+    InvalidRequest,
+    /// `invalid_client` (401 with a `Basic` challenge)
+    InvalidClient,
+    /// `invalid_grant`
+    InvalidGrant,
+    /// `unauthorized_client`
+    UnauthorizedClient,
+    /// `unsupported_grant_type`
+    UnsupportedGrantType,
+    /// `invalid_scope`
+    InvalidScope,
+    /// `server_error` (500)
+    ServerError,
+    /// `temporarily_unavailable` (503)
+    TemporarilyUnavailable,
+}
+
+impl TokenErrorCode {
+    /// The spec's code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+}
+
 /// An error of the token, revocation or introspection endpoint (RFC 6749 §5.2).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{code}: {description}")]
+#[error("{}: {description}", code.as_str())]
 pub struct TokenError {
     /// The spec's error code.
-    pub code: &'static str,
+    pub code: TokenErrorCode,
     /// A human-readable description (never a secret).
     pub description: String,
 }
 
 impl TokenError {
-    fn new(code: &'static str, description: impl Into<String>) -> Self {
+    fn new(code: TokenErrorCode, description: impl Into<String>) -> Self {
         Self {
             code,
             description: description.into(),
@@ -27,36 +65,36 @@ impl TokenError {
     }
     /// `invalid_request`
     pub fn invalid_request(d: impl Into<String>) -> Self {
-        Self::new("invalid_request", d)
+        Self::new(TokenErrorCode::InvalidRequest, d)
     }
     /// `invalid_client` (401)
     pub fn invalid_client(d: impl Into<String>) -> Self {
-        Self::new("invalid_client", d)
+        Self::new(TokenErrorCode::InvalidClient, d)
     }
     /// `invalid_grant`
     pub fn invalid_grant(d: impl Into<String>) -> Self {
-        Self::new("invalid_grant", d)
+        Self::new(TokenErrorCode::InvalidGrant, d)
     }
     /// `unauthorized_client`
     pub fn unauthorized_client(d: impl Into<String>) -> Self {
-        Self::new("unauthorized_client", d)
+        Self::new(TokenErrorCode::UnauthorizedClient, d)
     }
     /// `unsupported_grant_type`
     pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
-        Self::new("unsupported_grant_type", d)
+        Self::new(TokenErrorCode::UnsupportedGrantType, d)
     }
     /// `invalid_scope`
     pub fn invalid_scope(d: impl Into<String>) -> Self {
-        Self::new("invalid_scope", d)
+        Self::new(TokenErrorCode::InvalidScope, d)
     }
     /// `server_error` (500)
     pub fn server_error() -> Self {
-        Self::new("server_error", "an internal error occurred")
+        Self::new(TokenErrorCode::ServerError, "an internal error occurred")
     }
     /// `temporarily_unavailable` (503)
     pub fn unavailable() -> Self {
         Self::new(
-            "temporarily_unavailable",
+            TokenErrorCode::TemporarilyUnavailable,
             "the service is temporarily unavailable; try again shortly",
         )
     }
@@ -64,7 +102,7 @@ impl TokenError {
 
 impl From<WebError> for TokenError {
     fn from(e: WebError) -> Self {
-        if e.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+        if e.is_unavailable() {
             tracing::warn!(error = %e, "dependency unavailable");
             Self::unavailable()
         } else {
@@ -77,9 +115,9 @@ impl From<WebError> for TokenError {
 impl ResponseError for TokenError {
     fn status_code(&self) -> StatusCode {
         match self.code {
-            "invalid_client" => StatusCode::UNAUTHORIZED,
-            "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
-            "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            TokenErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            TokenErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            TokenErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -89,95 +127,120 @@ impl ResponseError for TokenError {
         response
             .insert_header(("Cache-Control", "no-store"))
             .insert_header(("Pragma", "no-cache"));
-        if self.code == "invalid_client" {
-            response.insert_header((
-                "WWW-Authenticate",
-                r#"Basic realm="keystep", charset="UTF-8""#,
-            ));
+        match self.code {
+            TokenErrorCode::InvalidClient => {
+                response.insert_header((
+                    "WWW-Authenticate",
+                    r#"Basic realm="keystep", charset="UTF-8""#,
+                ));
+            }
+            TokenErrorCode::TemporarilyUnavailable => {
+                response.insert_header(("Retry-After", "5"));
+            }
+            _ => {}
         }
-        response.json(json!({"error": self.code, "error_description": self.description}))
+        response.json(json!({"error": self.code.as_str(), "error_description": self.description}))
+    }
+}
+
+/// What went wrong at a bearer-protected endpoint (RFC 6750 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BearerErrorCode {
+    /// No credentials at all: a bare challenge, no `error` (RFC 6750 §3.1).
+    Missing,
+    /// `invalid_request` (400)
+    InvalidRequest,
+    /// `invalid_token` (401)
+    InvalidToken,
+    /// `insufficient_scope` (403)
+    InsufficientScope,
+    /// keystep itself failed (503, a bare challenge).
+    Unavailable,
+}
+
+impl BearerErrorCode {
+    /// The `error` attribute, when there is one.
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            Self::Missing | Self::Unavailable => None,
+            Self::InvalidRequest => Some("invalid_request"),
+            Self::InvalidToken => Some("invalid_token"),
+            Self::InsufficientScope => Some("insufficient_scope"),
+        }
     }
 }
 
 /// An error of a bearer-protected endpoint (RFC 6750 §3.1).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{code}: {description}")]
+#[error("{code:?}: {description}")]
 pub struct BearerError {
-    /// `invalid_request`, `invalid_token` or `insufficient_scope`; empty when no token came.
-    pub code: &'static str,
+    /// What went wrong.
+    pub code: BearerErrorCode,
     /// A human-readable description.
     pub description: String,
 }
 
 impl BearerError {
+    fn new(code: BearerErrorCode, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
     /// No credentials at all: a bare challenge (RFC 6750 §3.1).
     pub fn missing() -> Self {
-        Self {
-            code: "",
-            description: String::new(),
-        }
+        Self::new(BearerErrorCode::Missing, "")
     }
     /// `invalid_token`
     pub fn invalid_token(d: impl Into<String>) -> Self {
-        Self {
-            code: "invalid_token",
-            description: d.into(),
-        }
+        Self::new(BearerErrorCode::InvalidToken, d)
     }
     /// `invalid_request`
     pub fn invalid_request(d: impl Into<String>) -> Self {
-        Self {
-            code: "invalid_request",
-            description: d.into(),
-        }
+        Self::new(BearerErrorCode::InvalidRequest, d)
     }
     /// `insufficient_scope`
     pub fn insufficient_scope(d: impl Into<String>) -> Self {
-        Self {
-            code: "insufficient_scope",
-            description: d.into(),
-        }
+        Self::new(BearerErrorCode::InsufficientScope, d)
     }
 }
 
 impl From<WebError> for BearerError {
     fn from(e: WebError) -> Self {
         tracing::warn!(error = %e, "bearer endpoint failed");
-        Self {
-            code: "server_error",
-            description: "temporarily unavailable".into(),
-        }
+        Self::new(BearerErrorCode::Unavailable, "temporarily unavailable")
     }
 }
 
 impl ResponseError for BearerError {
     fn status_code(&self) -> StatusCode {
         match self.code {
-            "invalid_request" => StatusCode::BAD_REQUEST,
-            "insufficient_scope" => StatusCode::FORBIDDEN,
-            "server_error" => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::UNAUTHORIZED,
+            BearerErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+            BearerErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+            BearerErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            BearerErrorCode::Missing | BearerErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        let challenge = if self.code.is_empty() || self.code == "server_error" {
-            r#"Bearer realm="keystep""#.to_owned()
-        } else {
-            format!(
-                r#"Bearer realm="keystep", error="{}", error_description="{}""#,
-                self.code,
+        let challenge = match self.code.as_str() {
+            None => r#"Bearer realm="keystep""#.to_owned(),
+            Some(code) => format!(
+                r#"Bearer realm="keystep", error="{code}", error_description="{}""#,
                 self.description.replace(['"', '\\'], "'")
-            )
+            ),
         };
         let mut response = HttpResponse::build(self.status_code());
         response
             .insert_header(("WWW-Authenticate", challenge))
             .insert_header(("Cache-Control", "no-store"));
-        if self.code.is_empty() {
-            response.finish()
-        } else {
-            response.json(json!({"error": self.code, "error_description": self.description}))
+        match self.code {
+            BearerErrorCode::Missing => response.finish(),
+            BearerErrorCode::Unavailable => response.insert_header(("Retry-After", "5")).json(
+                json!({"error": "temporarily_unavailable", "error_description": self.description}),
+            ),
+            _ => response
+                .json(json!({"error": self.code.as_str(), "error_description": self.description})),
         }
     }
 }

@@ -82,12 +82,14 @@ pub fn build_server_with_demo(
 ) -> std::io::Result<Server> {
     let state = AppState::new(services).map_err(std::io::Error::other)?;
     let https = state.https;
-    let languages: Vec<String> = state
+    let mut languages: Vec<String> = state
         .templates
         .messages()
         .languages()
         .map(str::to_owned)
         .collect();
+    // The catalogue keeps no order; discovery should not change between starts.
+    languages.sort();
     let oidc =
         keystep_oidc::Oidc::start(&state.services, &languages).map_err(std::io::Error::other)?;
     let state = web::Data::new(state);
@@ -101,6 +103,9 @@ pub fn build_server_with_demo(
             .app_data(oidc.clone())
             .app_data(metrics.clone())
             .app_data(web::FormConfig::default().limit(16 * 1024))
+            .wrap(actix_web::middleware::from_fn(
+                keystep_web::page::render_errors,
+            ))
             .wrap(security_headers(https))
             .wrap_fn(move |req, srv| {
                 let metrics = observed.clone();

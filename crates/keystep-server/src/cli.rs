@@ -134,10 +134,14 @@ pub enum UserCommand {
         /// Username.
         name: String,
     },
-    /// Set a user's password, read from the first line of standard input.
+    /// Set a user's password and end their sessions.
     Passwd {
         /// Username.
         name: String,
+        /// Read the password from the first line of standard input; without it a strong
+        /// password is generated and printed once.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -277,9 +281,16 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 }
                 UserCommand::List { json } => commands::user_list(&services, stdout, json),
                 UserCommand::Disable { name } => commands::user_disable(&services, stdout, &name),
-                UserCommand::Passwd { name } => {
-                    let password = read_password_line()?;
-                    commands::user_passwd(&services, stdout, &name, &password)
+                UserCommand::Passwd {
+                    name,
+                    password_stdin,
+                } => {
+                    let password = if password_stdin {
+                        Some(read_password_line()?)
+                    } else {
+                        None
+                    };
+                    commands::user_passwd(&services, stdout, &name, password)
                 }
             }
         }

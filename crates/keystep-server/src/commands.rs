@@ -9,6 +9,7 @@ use base64::Engine;
 use keystep_core::audit::{self, Actor, AuditKind, NewAuditEvent};
 use keystep_core::clients::{self, NewClient};
 use keystep_core::db::DbConn;
+use keystep_core::signout::{self, Ender, Which};
 use keystep_core::users::{self, NewUser};
 use keystep_core::{Error, Services};
 use rand::RngCore;
@@ -144,27 +145,79 @@ pub fn user_passwd(
     services: &Services,
     out: &mut impl Write,
     name: &str,
-    password: &str,
+    password: Option<String>,
 ) -> Result<(), CliError> {
-    let password_hash = services.passwords.hash(password)?;
-    let user = in_transaction(services, |conn| {
+    let generated = password.is_none();
+    let password = password.unwrap_or_else(generate_password);
+    let password_hash = services.passwords.hash(&password)?;
+    let (user, ended) = in_transaction(services, |conn| {
         let user = users::find_by_username(conn, name)?
             .ok_or_else(|| Error::UserNotFound(name.to_owned()))?;
         users::set_password_hash(conn, services.clock.as_ref(), &user.id, &password_hash)?;
-        keystep_core::sessions::end_all_for_user(conn, services.clock.as_ref(), &user.id)?;
+        let by = Ender {
+            actor: Actor::Cli,
+            device: Default::default(),
+            reason: Some("password set by an operator"),
+        };
+        let ended = signout::end_sessions(services, conn, &user.id, Which::All, &by)?;
         audit::record(
             conn,
             services.clock.as_ref(),
             &NewAuditEvent::new(Actor::Cli, AuditKind::PasswordChanged, Some(&user.id)),
         )?;
-        Ok(user)
+        Ok((user, ended))
     })?;
     writeln!(
         out,
-        "password changed for {}; their sessions were ended",
+        "password changed for {}; {ended} session(s) ended",
         user.username
     )?;
+    if generated {
+        writeln!(out, "password (shown once): {password}")?;
+    }
     Ok(())
+}
+
+/// A client as RFC 7591 (§2, §3.2.1) and OpenID Connect registration name its metadata, plus
+/// keystep's own `mfa_policy`.
+#[derive(Debug, serde::Serialize)]
+struct ClientMetadata<'a> {
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<&'a str>,
+    client_id_issued_at: i64,
+    client_name: &'a str,
+    redirect_uris: &'a [String],
+    post_logout_redirect_uris: &'a [String],
+    token_endpoint_auth_method: &'a str,
+    id_token_signed_response_alg: &'a str,
+    mfa_policy: &'a str,
+}
+
+impl<'a> ClientMetadata<'a> {
+    fn of(client: &'a clients::Client, secret: Option<&'a str>) -> Self {
+        Self {
+            client_id: &client.id,
+            client_secret: secret,
+            client_id_issued_at: client.created_at,
+            client_name: &client.display_name,
+            redirect_uris: &client.redirect_uris,
+            post_logout_redirect_uris: &client.post_logout_redirect_uris,
+            // Public clients have no secret (RFC 7591 §2: "none"); confidential ones may use
+            // HTTP Basic or the form body, Basic being the default the RFC names.
+            token_endpoint_auth_method: if client.public {
+                "none"
+            } else {
+                "client_secret_basic"
+            },
+            id_token_signed_response_alg: client.id_token_signed_response_alg.as_str(),
+            mfa_policy: client.mfa_policy.as_str(),
+        }
+    }
+}
+
+fn metadata_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, CliError> {
+    Ok(serde_json::to_value(value).map_err(std::io::Error::other)?)
 }
 
 /// `keystep client add`
@@ -190,9 +243,8 @@ pub fn client_add(
         Ok(created)
     })?;
     if add.json {
-        let mut value = serde_json::to_value(&client).map_err(std::io::Error::other)?;
-        value["client_secret"] = json!(secret.as_ref().map(|s| s.expose()));
-        return print_json(out, &value);
+        let metadata = ClientMetadata::of(&client, secret.as_ref().map(|s| s.expose()));
+        return print_json(out, &metadata_json(&metadata)?);
     }
     writeln!(
         out,
@@ -222,10 +274,8 @@ pub fn client_list(
 ) -> Result<(), CliError> {
     let list = reading(services, clients::list_clients)?;
     if as_json {
-        return print_json(
-            out,
-            &serde_json::to_value(&list).map_err(std::io::Error::other)?,
-        );
+        let metadata: Vec<_> = list.iter().map(|c| ClientMetadata::of(c, None)).collect();
+        return print_json(out, &metadata_json(&metadata)?);
     }
     writeln!(
         out,

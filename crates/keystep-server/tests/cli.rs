@@ -140,12 +140,25 @@ fn users_add_list_disable_passwd() {
             .collect();
         assert_eq!(disabled, vec![serde_json::json!("bob")], "{}", stack.name);
 
-        assert_ok(&keystep(
+        let set = keystep(
             &stack,
             dir,
-            &["user", "passwd", "ada"],
+            &["user", "passwd", "ada", "--password-stdin"],
             "difference engine\n",
-        ));
+        );
+        assert_ok(&set);
+        assert!(
+            !stdout(&set).contains("shown once"),
+            "a given password is not printed"
+        );
+        // Without --password-stdin a strong password is made and printed once, like `user add`.
+        let generated = keystep(&stack, dir, &["user", "passwd", "ada"], "");
+        assert_ok(&generated);
+        let line = stdout(&generated)
+            .lines()
+            .find_map(|l| l.strip_prefix("password (shown once): ").map(str::to_owned))
+            .unwrap_or_else(|| panic!("no generated password: {}", stdout(&generated)));
+        assert_eq!(line.len(), 24, "{line}");
         assert_ok(&keystep(&stack, dir, &["migrate"], ""));
     }
 }
@@ -216,14 +229,19 @@ fn user_errors_exit_1_and_write_nothing() {
             "no user named",
         );
         assert_fails_with(
-            &keystep(&stack, dir, &["user", "passwd", "ada"], "\n"),
+            &keystep(
+                &stack,
+                dir,
+                &["user", "passwd", "ada", "--password-stdin"],
+                "\n",
+            ),
             "password: must not be empty",
         );
         assert_fails_with(
             &keystep(
                 &stack,
                 dir,
-                &["user", "passwd", "nobody"],
+                &["user", "passwd", "nobody", "--password-stdin"],
                 "long enough pw\n",
             ),
             "no user named",
@@ -261,7 +279,21 @@ fn clients_add_list_remove() {
         );
         assert_ok(&out);
         let shop: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(shop["id"], "shop");
+        // RFC 7591 §3.2.1 names, as a registration response would carry them.
+        assert_eq!(shop["client_id"], "shop");
+        assert_eq!(shop["client_name"], "The Shop");
+        assert_eq!(
+            shop["redirect_uris"],
+            serde_json::json!(["https://shop.example.com/cb"])
+        );
+        assert_eq!(
+            shop["post_logout_redirect_uris"],
+            serde_json::json!(["https://shop.example.com/"])
+        );
+        assert_eq!(shop["token_endpoint_auth_method"], "client_secret_basic");
+        assert_eq!(shop["id_token_signed_response_alg"], "RS256");
+        assert!(shop["client_id_issued_at"].as_i64().unwrap() > 0);
+        assert!(shop.get("id").is_none() && shop.get("display_name").is_none());
         assert_eq!(shop["mfa_policy"], "required");
         assert!(shop["client_secret"].as_str().unwrap().len() >= 40);
         assert!(shop.get("secret_hash").is_none());
@@ -293,6 +325,10 @@ fn clients_add_list_remove() {
             !stdout(&listed).contains(shop["client_secret"].as_str().unwrap()),
             "the secret is shown only once"
         );
+        let listed: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+        let spa = listed.iter().find(|c| c["client_id"] == "spa").unwrap();
+        assert_eq!(spa["token_endpoint_auth_method"], "none");
+        assert!(spa.get("client_secret").is_none());
 
         assert_ok(&keystep(&stack, dir, &["client", "remove", "spa"], ""));
         assert_eq!(client_count(&stack, dir), 1, "{}", stack.name);

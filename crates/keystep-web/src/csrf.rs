@@ -44,3 +44,43 @@ pub fn verify(req: &HttpRequest, https: bool, presented: &str) -> bool {
         None => false,
     }
 }
+
+/// A form whose CSRF field matched the cookie. Extracting it refuses a forged or expired
+/// form with [`PageError::FormExpired`] (400) before the handler runs, so no handler checks
+/// the token itself.
+#[derive(Debug)]
+pub struct CsrfForm<T>(pub T);
+
+#[derive(serde::Deserialize)]
+struct WithToken<T> {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(flatten)]
+    form: T,
+}
+
+impl<T> actix_web::FromRequest for CsrfForm<T>
+where
+    T: serde::de::DeserializeOwned + 'static,
+{
+    type Error = crate::page::PageError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        let form = actix_web::web::Form::<WithToken<T>>::from_request(&req, payload);
+        Box::pin(async move {
+            let https = req
+                .app_data::<actix_web::web::Data<crate::AppState>>()
+                .is_some_and(|s| s.https);
+            let form = form
+                .await
+                .map_err(|e| crate::page::PageError::bad_request(e.to_string()))?
+                .into_inner();
+            if !verify(&req, https, &form.csrf_token) {
+                return Err(crate::page::PageError::FormExpired);
+            }
+            Ok(Self(form.form))
+        })
+    }
+}

@@ -1,11 +1,15 @@
 //! The message catalogue: every string a person reads comes from here, by key, in the
 //! language negotiated from `ui_locales` (OIDC Core §3.1.2.1) and then `Accept-Language`.
-//! English is built in; a catalogue is one TOML file per language in `web/locales/`.
+//! English and Simplified Chinese are built in; a catalogue is one TOML file per language in
+//! `web/locales/`, named by its BCP 47 tag (`zh-CN.toml`).
 
 use std::collections::HashMap;
 
 /// The built-in catalogues: (language tag, TOML).
-const EMBEDDED: &[(&str, &str)] = &[("en", include_str!("../../../web/locales/en.toml"))];
+pub const EMBEDDED: &[(&str, &str)] = &[
+    ("en", include_str!("../../../web/locales/en.toml")),
+    ("zh-CN", include_str!("../../../web/locales/zh-CN.toml")),
+];
 
 /// The language used when nothing the person asked for is available.
 pub const DEFAULT_LANG: &str = "en";
@@ -60,12 +64,26 @@ impl Messages {
     /// Picks a language: the first of `ui_locales` (space-separated BCP 47 tags) that is
     /// available, else the best of `Accept-Language`, else English.
     pub fn negotiate(&self, ui_locales: Option<&str>, accept_language: Option<&str>) -> String {
+        // Tags compare case-insensitively (RFC 5646 §2.1.1); `zh` alone means Simplified
+        // Chinese here, the only Chinese catalogue.
         let available = |tag: &str| -> Option<String> {
-            let tag = tag.trim().to_ascii_lowercase();
-            let primary = tag.split(['-', '_']).next().unwrap_or_default().to_owned();
-            [tag, primary]
+            let tag = tag.trim().replace('_', "-");
+            let primary = tag.split('-').next().unwrap_or_default().to_owned();
+            let found = [tag.as_str(), primary.as_str()]
                 .into_iter()
-                .find(|t| self.catalogs.contains_key(t))
+                .find_map(|wanted| {
+                    self.catalogs
+                        .keys()
+                        .find(|have| {
+                            have.eq_ignore_ascii_case(wanted)
+                                || have
+                                    .split('-')
+                                    .next()
+                                    .is_some_and(|p| p.eq_ignore_ascii_case(wanted))
+                        })
+                        .cloned()
+                });
+            found
         };
         if let Some(found) = ui_locales
             .into_iter()
@@ -130,15 +148,57 @@ mod tests {
             "to continue to Shop"
         );
         assert_eq!(m.get("en", "no.such.key"), None);
-        m.add("zh-cn", "[login]\ntitle = \"登录\"\n").unwrap();
-        assert_eq!(m.negotiate(Some("fr zh-CN"), None), "zh-cn");
+        assert_eq!(m.negotiate(Some("fr zh-CN"), None), "zh-CN");
+        assert_eq!(m.negotiate(Some("zh-cn"), None), "zh-CN");
+        assert_eq!(m.negotiate(Some("zh"), None), "zh-CN");
+        assert_eq!(m.negotiate(Some("zh_CN"), None), "zh-CN");
         assert_eq!(
             m.negotiate(None, Some("de;q=0.9, zh-CN;q=0.8, en;q=0.5")),
-            "zh-cn"
+            "zh-CN"
         );
+        assert_eq!(m.negotiate(None, Some("en-GB, zh;q=0.5")), "en");
         assert_eq!(m.negotiate(None, Some("de, fr;q=0.5")), "en");
         assert_eq!(m.negotiate(None, None), "en");
         // A key missing in a language falls back to English.
-        assert_eq!(m.get("zh-cn", "login.password"), Some("Password"));
+        m.add("fr", "[login]\ntitle = \"Connexion\"\n").unwrap();
+        assert_eq!(m.get("fr", "login.password"), Some("Password"));
+    }
+
+    fn placeholders(text: &str) -> std::collections::BTreeSet<String> {
+        text.split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_owned()))
+            .collect()
+    }
+
+    /// Every built-in catalogue has exactly English's keys, and each message the same
+    /// placeholders, so no page shows a key or loses a value in another language.
+    #[test]
+    fn every_catalogue_has_the_same_keys_and_placeholders() {
+        let m = Messages::embedded().unwrap();
+        let english = &m.catalogs[DEFAULT_LANG];
+        for (lang, _) in EMBEDDED {
+            let catalog = &m.catalogs[*lang];
+            let mut missing: Vec<_> = english
+                .keys()
+                .filter(|k| !catalog.contains_key(*k))
+                .collect();
+            let mut extra: Vec<_> = catalog
+                .keys()
+                .filter(|k| !english.contains_key(*k))
+                .collect();
+            missing.sort();
+            extra.sort();
+            assert!(missing.is_empty(), "{lang} lacks {missing:?}");
+            assert!(extra.is_empty(), "{lang} has keys English lacks: {extra:?}");
+            for (key, text) in english {
+                assert_eq!(
+                    placeholders(text),
+                    placeholders(&catalog[key]),
+                    "{lang} {key}: placeholders differ"
+                );
+                assert!(!catalog[key].trim().is_empty(), "{lang} {key} is empty");
+            }
+        }
     }
 }

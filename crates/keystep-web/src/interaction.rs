@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use keystep_core::ephemeral::EphemeralStore;
 use keystep_core::opaque::random_token;
+use keystep_mfa::stepup::Step;
 use serde::{Deserialize, Serialize};
 
 /// How long a person has to finish signing in.
@@ -29,10 +30,10 @@ pub struct Interaction {
     pub created_at: i64,
     /// True when a sign-in must happen in this interaction even if a session exists.
     pub force_login: bool,
-    /// The page the protocol sent the person to last (`password`, `second_factor`,
-    /// `enrollment`): a page only does its step when it was asked for.
+    /// The page the protocol sent the person to last: a page only does its step when it was
+    /// asked for.
     #[serde(default)]
-    pub pending_step: Option<String>,
+    pub pending_step: Option<Step>,
     /// The protocol's own validated request, opaque to the pages.
     pub request: serde_json::Value,
 }

@@ -11,12 +11,15 @@ mod headers;
 pub mod i18n;
 pub mod interaction;
 pub mod page;
+pub mod paths;
 pub mod request;
+pub mod session;
 mod state;
 pub mod templates;
 
 pub use error::WebError;
 pub use headers::security_headers;
+pub use page::PageError;
 pub use state::{run_blocking, run_read, run_write, AppState};
 
 use actix_web::{web, HttpResponse};

@@ -1,10 +1,16 @@
-//! Rendering pages: language, template, no-store, and error pages that say what happened in
-//! words a person understands while the detail goes to the log.
+//! Rendering pages: language, template, no-store, forms with their CSRF field, and the one
+//! error type of pages, whose page says what happened in words a person understands while the
+//! detail goes to the log, once.
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::{json, Value};
 
+use crate::csrf;
+use crate::error::WebError;
 use crate::state::AppState;
 
 /// The language for this request: `ui_locales` if given, then Accept-Language.
@@ -68,77 +74,268 @@ pub fn message_page(
     render(state, status, "message", lang, context)
 }
 
-/// An error a person sees as a page.
-#[derive(Debug, Clone)]
-pub struct PageError {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// Catalogue key of the explanation (`error.unknown_client`).
-    pub message_key: &'static str,
-    /// A detail that may be shown (never a secret), for `{detail}`.
-    pub detail: String,
+/// The hidden field and cookie of a form: renders `template` with a `csrf_token` added to
+/// `context`, setting the CSRF cookie when the browser has none yet.
+pub fn render_form(
+    state: &AppState,
+    req: &HttpRequest,
+    status: StatusCode,
+    template: &str,
+    lang: &str,
+    mut context: Value,
+) -> HttpResponse {
+    let token = csrf::issue(req, state.https);
+    context["csrf_token"] = json!(token.token);
+    let mut response = render(state, status, template, lang, context);
+    if let Some(cookie) = token.cookie {
+        let _ = response.add_cookie(&cookie);
+    }
+    response
+}
+
+/// A 303 to a path of this server, never cached.
+pub fn see_other(state: &AppState, path: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, state.url(path)))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// Adds `Retry-After` (RFC 9110 §10.2.3) to a refusal that lasts until `until` (Unix seconds).
+pub fn retry_after(mut response: HttpResponse, now: i64, until: i64) -> HttpResponse {
+    let seconds = (until - now).max(1).to_string();
+    if let Ok(value) = header::HeaderValue::from_str(&seconds) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// An error a person sees as a page. Handlers and extractors return it; it is logged once when
+/// it becomes a response, and [`render_errors`] renders that response as a page in the
+/// person's language (or [`error_page`] at once, where no middleware runs).
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// A page explaining what happened: its status and a catalogue key
+    /// (`error.unknown_client`) whose `{detail}` is `detail` (never a secret).
+    #[error("{key} ({status})")]
+    Explained {
+        /// 400, 401, 403, 404, 409 or 429.
+        status: StatusCode,
+        /// The catalogue key of the explanation.
+        key: &'static str,
+        /// What may be shown of the cause.
+        detail: String,
+    },
+    /// Somewhere else first (303 to a path of this server): the password, a second factor.
+    #[error("see {0}")]
+    SeeOther(String),
+    /// The form's CSRF token did not match the cookie (400): the page was open too long, the
+    /// browser refuses cookies, or another site posted it.
+    #[error("the form's CSRF token did not match")]
+    FormExpired,
+    /// The glue or the domain failed: 503 with `Retry-After` when it may pass (a dependency,
+    /// a full hashing queue), else 500.
+    #[error(transparent)]
+    Web(#[from] WebError),
+}
+
+impl From<keystep_core::Error> for PageError {
+    fn from(e: keystep_core::Error) -> Self {
+        Self::Web(WebError::Domain(e))
+    }
 }
 
 impl PageError {
-    /// An error page with a catalogue message.
-    pub fn new(status: StatusCode, message_key: &'static str) -> Self {
-        Self {
+    /// A page with a catalogue explanation.
+    pub fn new(status: StatusCode, key: &'static str) -> Self {
+        Self::Explained {
             status,
-            message_key,
+            key,
             detail: String::new(),
         }
     }
 
     /// A 400 page showing what was wrong with the request.
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self {
+        Self::Explained {
             status: StatusCode::BAD_REQUEST,
-            message_key: "error.bad_request",
+            key: "error.bad_request",
             detail: detail.into(),
         }
     }
-}
 
-impl From<crate::WebError> for PageError {
-    fn from(e: crate::WebError) -> Self {
-        use actix_web::ResponseError;
-        let status = e.status_code();
-        if matches!(e, crate::WebError::Domain(keystep_core::Error::Busy)) {
-            tracing::warn!("password hashing busy; sign-in refused for now");
-            Self::new(status, "error.busy")
-        } else if status == StatusCode::SERVICE_UNAVAILABLE {
-            tracing::warn!(error = %e, "dependency unavailable");
-            Self::new(status, "error.unavailable")
-        } else {
-            tracing::error!(error = %e, "request failed");
-            Self::new(StatusCode::INTERNAL_SERVER_ERROR, "error.internal")
-        }
+    /// The catalogue key and detail of the page, or `None` for a redirect.
+    fn explanation(&self) -> Option<(&'static str, String)> {
+        Some(match self {
+            Self::Explained { key, detail, .. } => (*key, detail.clone()),
+            Self::SeeOther(_) => return None,
+            Self::FormExpired => ("error.form_expired", String::new()),
+            Self::Web(WebError::Domain(keystep_core::Error::Busy)) => ("error.busy", String::new()),
+            Self::Web(WebError::Domain(keystep_core::Error::Invalid { field, reason })) => {
+                ("error.bad_request", format!("{field}: {reason}"))
+            }
+            Self::Web(WebError::Domain(keystep_core::Error::SessionNotFound)) => {
+                ("error.session_ended", String::new())
+            }
+            Self::Web(e) if e.is_unavailable() => ("error.unavailable", String::new()),
+            Self::Web(_) => ("error.internal", String::new()),
+        })
     }
 }
 
-/// Renders an error page.
-pub fn error_page(state: &AppState, req: &HttpRequest, error: &PageError) -> HttpResponse {
+/// What [`render_errors`] needs to render an error response as a page.
+#[derive(Debug, Clone)]
+struct ErrorExplanation {
+    key: &'static str,
+    detail: String,
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Explained { status, .. } => *status,
+            Self::SeeOther(_) => StatusCode::SEE_OTHER,
+            Self::FormExpired => StatusCode::BAD_REQUEST,
+            Self::Web(WebError::Domain(
+                keystep_core::Error::Invalid { .. } | keystep_core::Error::SessionNotFound,
+            )) => StatusCode::BAD_REQUEST,
+            Self::Web(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Web(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            Self::Web(WebError::Domain(keystep_core::Error::Busy)) => {
+                tracing::warn!("password hashing busy; request refused for now");
+            }
+            Self::Web(e) if status.is_server_error() => {
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    tracing::warn!(error = %e, "dependency unavailable");
+                } else {
+                    tracing::error!(error = %e, "request failed");
+                }
+            }
+            Self::FormExpired => tracing::info!("form refused: CSRF token did not match"),
+            _ => tracing::debug!(error = %self, "page error"),
+        }
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        if let Self::SeeOther(location) = self {
+            response.insert_header((header::LOCATION, location.as_str()));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // The busy and unavailable cases pass quickly.
+            response.insert_header((header::RETRY_AFTER, "5"));
+        }
+        let mut response =
+            response
+                .content_type("text/plain; charset=utf-8")
+                .body(if status.is_server_error() {
+                    "An internal error occurred.".to_owned()
+                } else {
+                    status.canonical_reason().unwrap_or_default().to_owned()
+                });
+        if let Some((key, detail)) = self.explanation() {
+            response
+                .extensions_mut()
+                .insert(ErrorExplanation { key, detail });
+        }
+        response
+    }
+}
+
+/// The page for an error response: the explanation in the request's language, with the
+/// response's status and headers (`Retry-After`) kept.
+fn explained_page(
+    state: &AppState,
+    req: &HttpRequest,
+    error: &ErrorExplanation,
+    status: StatusCode,
+) -> HttpResponse {
     let lang = lang(state, req, None);
     let paragraphs = vec![message(
         state,
         &lang,
-        error.message_key,
+        error.key,
         &[("detail", &error.detail)],
     )];
-    let mut response = message_page(
+    message_page(
         state,
-        error.status,
+        status,
         &lang,
         "error.title",
         "error.heading",
         &paragraphs,
-    );
-    if error.status == StatusCode::SERVICE_UNAVAILABLE {
-        // RFC 9110 §10.2.3: when to come back; the busy and unavailable cases pass quickly.
-        response.headers_mut().insert(
-            actix_web::http::header::RETRY_AFTER,
-            actix_web::http::header::HeaderValue::from_static("5"),
-        );
+    )
+}
+
+fn with_headers_of(mut page: HttpResponse, original: &header::HeaderMap) -> HttpResponse {
+    for name in [header::RETRY_AFTER, header::LOCATION] {
+        if let Some(value) = original.get(&name) {
+            page.headers_mut().insert(name, value.clone());
+        }
     }
-    response
+    page
+}
+
+/// Renders an error page now (for code that answers an error without returning it).
+pub fn error_page(state: &AppState, req: &HttpRequest, error: &PageError) -> HttpResponse {
+    let response = error.error_response();
+    let explanation = response.extensions().get::<ErrorExplanation>().cloned();
+    match explanation {
+        Some(explanation) => with_headers_of(
+            explained_page(state, req, &explanation, response.status()),
+            response.headers(),
+        ),
+        None => redirect_to_this_server(state, response.status(), response.headers()),
+    }
+}
+
+/// A [`PageError::SeeOther`] carries a path; the `Location` a browser gets is absolute.
+fn redirect_to_this_server(
+    state: &AppState,
+    status: StatusCode,
+    headers: &header::HeaderMap,
+) -> HttpResponse {
+    match headers.get(header::LOCATION).and_then(|l| l.to_str().ok()) {
+        Some(path) if path.starts_with('/') => see_other(state, path),
+        _ => HttpResponse::build(status)
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish(),
+    }
+}
+
+/// Middleware: turns every [`PageError`] response — from a handler or an extractor — into its
+/// page, rendered once here.
+pub async fn render_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let explanation = res
+        .response()
+        .extensions()
+        .get::<ErrorExplanation>()
+        .cloned();
+    let is_redirect = res.status() == StatusCode::SEE_OTHER
+        && res
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .is_some_and(|l| l.starts_with('/'));
+    let Some(state) = res.request().app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(res.map_into_boxed_body());
+    };
+    if let Some(explanation) = explanation {
+        let page = explained_page(&state, res.request(), &explanation, res.status());
+        let page = with_headers_of(page, res.headers());
+        return Ok(res.into_response(page).map_into_boxed_body());
+    }
+    if is_redirect {
+        let page = redirect_to_this_server(&state, res.status(), res.headers());
+        return Ok(res.into_response(page).map_into_boxed_body());
+    }
+    Ok(res.map_into_boxed_body())
 }

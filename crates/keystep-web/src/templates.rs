@@ -256,15 +256,22 @@ mod tests {
                 json!({"lang": "en", "signed_in": true, "username": "demo", "name": "Demo", "acr": "aal1", "amr": "pwd", "auth_time": "1", "sid": "s", "claims_json": "{}", "userinfo_json": "{}", "notice": "n", "error": "e", "api": {"ok": false, "status": 401, "challenge": "Bearer", "body": "b", "step_up": true, "step_up_href": "/x"}}),
             ),
         ];
-        for (name, context) in samples {
-            let html = templates
-                .render(name, &context)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(html.starts_with("<!doctype html>"), "{name}");
-            assert!(
-                !html.contains("login.") && !html.contains("common."),
-                "{name}: a catalogue key leaked"
-            );
+        for (name, mut context) in samples {
+            for (lang, _) in crate::i18n::EMBEDDED {
+                context["lang"] = json!(lang);
+                let html = templates
+                    .render(name, &context)
+                    .unwrap_or_else(|e| panic!("{name} in {lang}: {e}"));
+                assert!(html.starts_with("<!doctype html>"), "{name}");
+                assert!(
+                    html.contains(&format!("lang=\"{lang}\"")),
+                    "{name}: the page says its language"
+                );
+                assert!(
+                    !html.contains("login.") && !html.contains("common."),
+                    "{name} in {lang}: a catalogue key leaked"
+                );
+            }
         }
         let more = [
             (
@@ -331,11 +338,14 @@ mod tests {
             ),
             ("u_log", json!({"lang": "en", "events": []})),
         ];
-        for (name, context) in more.into_iter().chain(account) {
+        for (name, mut context) in more.into_iter().chain(account) {
             // `t` fails on a missing key, so rendering at all proves every string exists.
-            templates
-                .render(name, &context)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            for (lang, _) in crate::i18n::EMBEDDED {
+                context["lang"] = json!(lang);
+                templates
+                    .render(name, &context)
+                    .unwrap_or_else(|e| panic!("{name} in {lang}: {e}"));
+            }
         }
         assert_eq!(TEMPLATES.len(), 19, "a new template needs a sample here");
     }

@@ -10,14 +10,14 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use keystep_core::clients::{self, Client, MfaPolicy};
 use keystep_core::db::DbConn;
-use keystep_core::sessions::{self, Session};
-use keystep_core::{users, Services};
+use keystep_core::sessions::Session;
+use keystep_core::{signin, Services};
 use keystep_mfa::factors;
 use keystep_mfa::stepup::{self, Decision, SessionState, Situation, Step};
 use keystep_web::cookies::{self, CookieKind};
 use keystep_web::interaction::Interaction;
 use keystep_web::page::{self, PageError};
-use keystep_web::{run_write, AppState};
+use keystep_web::{paths, run_write, AppState};
 use serde_json::json;
 
 use self::checks::{validate, Failure, Prompt, Redirector, ResponseMode, ValidatedAuthorize};
@@ -161,27 +161,6 @@ fn failure_outcome(services: &Services, failure: Failure) -> Outcome {
     }
 }
 
-/// The live session of an enabled person, if the cookie names one.
-fn current_session(
-    services: &Services,
-    conn: &mut DbConn,
-    token: Option<&str>,
-) -> keystep_core::Result<Option<Session>> {
-    let Some(token) = token else { return Ok(None) };
-    let lifetimes = services.config.session_lifetimes();
-    let Some(session) = sessions::find_live(conn, services.clock.as_ref(), &lifetimes, token)?
-    else {
-        return Ok(None);
-    };
-    match users::find_by_id(conn, &session.user_id)? {
-        Some(user) if !user.disabled => Ok(Some(session)),
-        _ => {
-            sessions::end(conn, services.clock.as_ref(), &session.id)?;
-            Ok(None)
-        }
-    }
-}
-
 /// Decides what this request needs, given the session (and, on resumption, the interaction
 /// the person just went through).
 fn decide(
@@ -198,7 +177,10 @@ fn decide(
         request.response_mode,
         request.state.clone(),
     );
-    let session = current_session(services, conn, session_token)?;
+    let session = match session_token {
+        Some(token) => signin::current_session(services, conn, token)?.map(|(session, _)| session),
+        None => None,
+    };
 
     // A sign-in completed during this interaction satisfies prompt=login and max_age.
     // The password itself must have been entered during it: a second factor alone (which
@@ -234,23 +216,16 @@ fn decide(
         prompt_none: request.prompt == Some(Prompt::None),
     };
     let level = match stepup::decide(&situation) {
-        Decision::Fail(error) => {
-            let description = match error {
-                "login_required" => "the person must sign in".to_owned(),
-                "interaction_required" => "a second factor is needed and prompt=none allows no page".to_owned(),
-                _ => "aal2 is required but the person has no second factor and enrollment at sign-in is off".to_owned(),
-            };
-            return Ok(failure_outcome(services, r.error(error, description)));
+        Decision::Fail(refusal) => {
+            return Ok(failure_outcome(
+                services,
+                r.error(refusal.error(), refusal.description()),
+            ));
         }
         Decision::Ask(step) => {
-            let step_name = match step {
-                Step::Password => "password",
-                Step::SecondFactor => "second_factor",
-                Step::Enrollment => "enrollment",
-            };
             if let Some(existing) = interaction {
                 let mut updated = existing.clone();
-                updated.pending_step = Some(step_name.to_owned());
+                updated.pending_step = Some(step);
                 updated.save(services.ephemeral.as_ref())?;
                 return Ok(Outcome::Login {
                     interaction_id: existing.id.clone(),
@@ -265,7 +240,7 @@ fn decide(
                 ui_locales: request.ui_locales.clone(),
                 created_at: now,
                 force_login: session.is_some() && step == Step::Password,
-                pending_step: Some(step_name.to_owned()),
+                pending_step: Some(step),
                 request: serde_json::to_value(request)
                     .map_err(|e| keystep_core::Error::EphemeralUnavailable(e.to_string()))?,
             };
@@ -342,14 +317,7 @@ fn respond(
         }) => HttpResponse::Found()
             .insert_header((
                 "Location",
-                state.url(&format!(
-                    "{}?interaction={interaction_id}",
-                    match step {
-                        Step::Password => "/login",
-                        Step::SecondFactor => "/login/mfa",
-                        Step::Enrollment => "/login/enroll",
-                    }
-                )),
+                state.url(&paths::with_interaction(paths::step(step), &interaction_id)),
             ))
             .insert_header(("Cache-Control", "no-store"))
             .finish(),

@@ -1,0 +1,209 @@
+//! What a person changes about their own account from the user center: their password. The
+//! current password is checked like a sign-in ([`signin::check_password`]: throttled,
+//! audited), the new one against the rules, both hashes run with no transaction open, and one
+//! short write replaces the hash, ends the other sessions when asked, and records it.
+
+use crate::audit::{self, Actor, AuditKind, NewAuditEvent};
+use crate::error::Result;
+use crate::password::PasswordRule;
+use crate::sessions::Device;
+use crate::signin::{self, PasswordAttempt, Refusal};
+use crate::signout::{self, Ender, Which};
+use crate::users::{self, User};
+use crate::Services;
+
+/// A password change as the person asked for it.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordChange<'a> {
+    /// Whose (the session's person).
+    pub user: &'a User,
+    /// The current password, as typed.
+    pub current: &'a str,
+    /// The new password.
+    pub new: &'a str,
+    /// The new password again.
+    pub confirm: &'a str,
+    /// When set, every other session of the person ends; this one (the asking session) stays.
+    pub end_others_than: Option<&'a str>,
+    /// Where the request came from.
+    pub device: Device<'a>,
+}
+
+/// Why a password change was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeRefusal {
+    /// The two new passwords differ.
+    Mismatch,
+    /// The new password breaks a rule.
+    Rule(PasswordRule),
+    /// The current password is wrong (or was changed meanwhile).
+    WrongCurrent,
+    /// Too many wrong passwords; until this Unix second.
+    Locked {
+        /// Unix seconds.
+        until: i64,
+    },
+}
+
+/// Changes the password; returns how many other sessions ended.
+pub fn change_password(
+    services: &Services,
+    change: &PasswordChange<'_>,
+) -> Result<std::result::Result<usize, ChangeRefusal>> {
+    if change.new != change.confirm {
+        return Ok(Err(ChangeRefusal::Mismatch));
+    }
+    if let Some(rule) = services.passwords.broken_rule(change.new) {
+        return Ok(Err(ChangeRefusal::Rule(rule)));
+    }
+    let attempt = PasswordAttempt {
+        username: &change.user.username,
+        password: change.current,
+        client_id: None,
+        device: change.device,
+    };
+    let verified = match signin::check_password(services, &attempt)? {
+        Ok(verified) => verified,
+        Err(Refusal::Locked { until }) => return Ok(Err(ChangeRefusal::Locked { until })),
+        Err(Refusal::Wrong | Refusal::Disabled) => return Ok(Err(ChangeRefusal::WrongCurrent)),
+    };
+    let password_hash = services.passwords.hash(change.new)?;
+    let clock = services.clock.as_ref();
+    services.db.write(|conn| {
+        // Changed meanwhile (another session, the CLI): the current password is not this.
+        if signin::confirm_unchanged(conn, &verified)?.is_err() {
+            return Ok(Err(ChangeRefusal::WrongCurrent));
+        }
+        users::set_password_hash(conn, clock, &verified.id, &password_hash)?;
+        let ended = match change.end_others_than {
+            Some(keep) => signout::end_sessions(
+                services,
+                conn,
+                &verified.id,
+                Which::AllBut(keep),
+                &Ender {
+                    actor: Actor::User(verified.id.clone()),
+                    device: change.device,
+                    reason: Some("password changed"),
+                },
+            )?,
+            None => 0,
+        };
+        audit::record(
+            conn,
+            clock,
+            &NewAuditEvent::by_user(
+                AuditKind::PasswordChanged,
+                &verified.id,
+                change.device,
+                None,
+            ),
+        )?;
+        Ok(Ok(ended))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+
+    fn change<'a>(user: &'a User, current: &'a str, new: &'a str) -> PasswordChange<'a> {
+        PasswordChange {
+            user,
+            current,
+            new,
+            confirm: new,
+            end_others_than: None,
+            device: Device::default(),
+        }
+    }
+
+    #[test]
+    fn rules_then_current_password_then_the_change() {
+        let t = testing::services();
+        let ada = t.user("ada");
+        let mismatch = PasswordChange {
+            confirm: "something else",
+            ..change(&ada, testing::PASSWORD, "a new passphrase")
+        };
+        assert_eq!(
+            change_password(&t.services, &mismatch).unwrap(),
+            Err(ChangeRefusal::Mismatch)
+        );
+        assert_eq!(
+            change_password(&t.services, &change(&ada, testing::PASSWORD, "short")).unwrap(),
+            Err(ChangeRefusal::Rule(PasswordRule::TooShort { min: 8 }))
+        );
+        assert_eq!(
+            change_password(&t.services, &change(&ada, "not it", "a new passphrase")).unwrap(),
+            Err(ChangeRefusal::WrongCurrent)
+        );
+        assert_eq!(
+            change_password(
+                &t.services,
+                &change(&ada, testing::PASSWORD, "a new passphrase")
+            )
+            .unwrap(),
+            Ok(0)
+        );
+        let old = PasswordAttempt {
+            username: "ada",
+            password: testing::PASSWORD,
+            client_id: None,
+            device: Device::default(),
+        };
+        assert_eq!(
+            signin::check_password(&t.services, &old).unwrap().err(),
+            Some(Refusal::Wrong)
+        );
+        let events: Vec<_> = t
+            .services
+            .db
+            .read(|conn| audit::list_for_user(conn, &ada.id, 10))
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event)
+            .collect();
+        assert_eq!(
+            events,
+            ["sign_in_failed", "password_changed", "sign_in_failed"]
+        );
+    }
+
+    #[test]
+    fn other_sessions_end_when_asked_and_this_one_stays() {
+        let t = testing::services();
+        let ada = t.user("ada");
+        let attempt = PasswordAttempt {
+            username: "ada",
+            password: testing::PASSWORD,
+            client_id: None,
+            device: Device::default(),
+        };
+        let this = signin::sign_in(&t.services, &attempt, None)
+            .unwrap()
+            .unwrap();
+        signin::sign_in(&t.services, &attempt, None)
+            .unwrap()
+            .unwrap();
+        let ended = change_password(
+            &t.services,
+            &PasswordChange {
+                end_others_than: Some(&this.session.id),
+                ..change(&ada, testing::PASSWORD, "a new passphrase")
+            },
+        )
+        .unwrap();
+        assert_eq!(ended, Ok(1));
+        let left: Vec<_> = t
+            .services
+            .db
+            .read(|conn| crate::sessions::list_for_user(conn, t.clock.as_ref(), &ada.id))
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(left, [this.session.id]);
+    }
+}

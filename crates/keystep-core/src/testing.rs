@@ -1,0 +1,93 @@
+//! Services for the unit tests of use cases here and in keystep-mfa: a temporary SQLite
+//! database (the real store, migrations applied), the memory ephemeral store, the outbox
+//! mailer, a manual clock and a cheap argon2 cost. Compiled only for tests
+//! (`feature = "test-support"`), never into the binary.
+
+use std::sync::Arc;
+
+use tempfile::TempDir;
+
+use crate::clock::{Clock, ManualClock};
+use crate::config::Config;
+use crate::users::{self, NewUser, User};
+use crate::Services;
+
+/// The password of every test user.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Services over a temporary data directory, removed when this is dropped.
+#[derive(Debug)]
+pub struct TestServices {
+    /// The services.
+    pub services: Services,
+    /// The clock they use.
+    pub clock: Arc<ManualClock>,
+    /// The data directory (SQLite file, master key, outbox).
+    pub dir: TempDir,
+}
+
+/// Fresh services with the default configuration (cheap password hashing).
+#[allow(clippy::expect_used)]
+pub fn services() -> TestServices {
+    services_with(|_| {})
+}
+
+/// Fresh services with the configuration adjusted by `adjust`.
+#[allow(clippy::expect_used)]
+pub fn services_with(adjust: impl FnOnce(&mut Config)) -> TestServices {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    config.password.argon2.memory_kib = 64;
+    config.password.argon2.iterations = 1;
+    adjust(&mut config);
+    let clock = Arc::new(ManualClock::at(1_800_000_000));
+    let services =
+        Services::open(config, clock.clone() as Arc<dyn Clock>).expect("test services open");
+    TestServices {
+        services,
+        clock,
+        dir,
+    }
+}
+
+impl TestServices {
+    /// Creates a person named `username` with [`PASSWORD`].
+    #[allow(clippy::expect_used)]
+    pub fn user(&self, username: &str) -> User {
+        let email = format!("{username}@example.com");
+        let hash = self.services.passwords.hash(PASSWORD).expect("hash");
+        self.services
+            .db
+            .write(|conn| {
+                users::insert_user(
+                    conn,
+                    self.clock.as_ref(),
+                    &NewUser {
+                        username,
+                        email: &email,
+                        display_name: username,
+                        password: PASSWORD,
+                    },
+                    hash,
+                )
+            })
+            .expect("user created")
+    }
+
+    /// The mails in the outbox, oldest first, as their raw text.
+    #[allow(clippy::expect_used)]
+    pub fn outbox(&self) -> Vec<String> {
+        let dir = self.dir.path().join("outbox");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .into_iter()
+            .map(|f| std::fs::read_to_string(f).expect("mail readable"))
+            .collect()
+    }
+}

@@ -1,0 +1,215 @@
+//! `/u/mfa/bind`: binding or replacing the authenticator. A person who already has a second
+//! factor proves it first ([`policy::replacing_needs_current_factor`]); everyone enters their
+//! password within the last minutes ([`policy::password_is_recent`]) and proves their mailbox
+//! with a mailed code; then scans the new secret and confirms a code from it
+//! ([`enrollment::complete`]).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use keystep_mfa::enrollment::{self, Completed, Completion, Route};
+use keystep_mfa::mailed_code::{CodeCheck, Sent};
+use keystep_mfa::policy;
+use keystep_web::cookies::{self, CookieKind};
+use keystep_web::csrf::CsrfForm;
+use keystep_web::page::{self, PageError};
+use keystep_web::session::Origin;
+use keystep_web::{paths, run_blocking, AppState};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{lang, render, say, Visitor};
+use crate::format::time_of_day;
+use crate::login::enroll::{enroll_page, recovery_codes_page};
+use crate::login::Flow;
+
+/// Which step of the binding form.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BindAction {
+    /// Mail me a code.
+    Send,
+    /// Here is the mailed code.
+    VerifyEmail,
+    /// Here is a code from the new authenticator (the QR page's form has no `action`).
+    #[default]
+    Confirm,
+}
+
+/// The binding form.
+#[derive(Debug, Deserialize)]
+pub struct BindForm {
+    /// Which step.
+    #[serde(default)]
+    pub action: BindAction,
+    /// The mailed code.
+    #[serde(default)]
+    pub email_code: String,
+    /// The code from the new authenticator.
+    #[serde(default)]
+    pub code: String,
+}
+
+/// Sends the visitor to the current factor or the password first, when needed.
+fn guard(state: &AppState, visitor: &Visitor) -> Result<(), PageError> {
+    if policy::replacing_needs_current_factor(visitor.level(state), &visitor.factors) {
+        return Err(PageError::SeeOther(paths::with_next(
+            paths::LOGIN_MFA,
+            paths::U_BIND,
+        )));
+    }
+    if !policy::password_is_recent(&visitor.signed_in.session, state.services.clock.now()) {
+        return Err(PageError::SeeOther(paths::with_next(
+            paths::U_REAUTH,
+            paths::U_BIND,
+        )));
+    }
+    Ok(())
+}
+
+/// The mailbox step, or once the mailbox is proven the authenticator step.
+async fn bind_page(
+    state: &AppState,
+    req: &HttpRequest,
+    visitor: &Visitor,
+    status: StatusCode,
+    sent: bool,
+    error: Option<String>,
+) -> Result<HttpResponse, PageError> {
+    let session_id = visitor.signed_in.session.id.clone();
+    let account = visitor.signed_in.user.username.clone();
+    let view = run_blocking(state, move |services| {
+        if !enrollment::mailbox_confirmed(services, &session_id)? {
+            return Ok(None);
+        }
+        enrollment::start(services, Route::UserCenter, &session_id, &account).map(Some)
+    })
+    .await?;
+    Ok(match view {
+        None => render(
+            state,
+            req,
+            status,
+            "u_email",
+            json!({
+                "email": visitor.signed_in.user.email,
+                "sent": sent,
+                "replacing": visitor.factors.totp_bound_at.is_some(),
+                "error": error,
+            }),
+        ),
+        Some(view) => {
+            let flow = Flow::UserCenter(None);
+            enroll_page(state, req, &flow, status, &view, paths::U_BIND, error)
+        }
+    })
+}
+
+/// `GET /u/mfa/bind`
+pub async fn get_bind(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    visitor: Visitor,
+) -> Result<HttpResponse, PageError> {
+    guard(&state, &visitor)?;
+    bind_page(&state, &req, &visitor, StatusCode::OK, false, None).await
+}
+
+/// `POST /u/mfa/bind`
+pub async fn post_bind(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    visitor: Visitor,
+    origin: Origin,
+    CsrfForm(form): CsrfForm<BindForm>,
+) -> Result<HttpResponse, PageError> {
+    guard(&state, &visitor)?;
+    let session_id = visitor.signed_in.session.id.clone();
+    let user = visitor.signed_in.user.clone();
+    match form.action {
+        BindAction::Send => {
+            let sent = run_blocking(&state, move |services| {
+                enrollment::send_mailbox_code(services, &session_id, &user)
+            })
+            .await?;
+            match sent {
+                Sent::Sent => bind_page(&state, &req, &visitor, StatusCode::OK, true, None).await,
+                Sent::TooMany { until } => {
+                    let message = say(&state, &req, "mail_limit.too_many", &[]);
+                    let status = StatusCode::TOO_MANY_REQUESTS;
+                    let page = bind_page(&state, &req, &visitor, status, true, Some(message));
+                    Ok(page::retry_after(
+                        page.await?,
+                        state.services.clock.now(),
+                        until,
+                    ))
+                }
+            }
+        }
+        BindAction::VerifyEmail => {
+            let code = form.email_code;
+            let checked = run_blocking(&state, move |services| {
+                enrollment::confirm_mailbox(services, &session_id, &code)
+            })
+            .await?;
+            match checked {
+                CodeCheck::Accepted => {
+                    bind_page(&state, &req, &visitor, StatusCode::OK, false, None).await
+                }
+                CodeCheck::Locked(until) => {
+                    let time = time_of_day(until);
+                    let message = say(&state, &req, "lost.locked", &[("time", &time)]);
+                    let status = StatusCode::TOO_MANY_REQUESTS;
+                    let page = bind_page(&state, &req, &visitor, status, true, Some(message));
+                    Ok(page::retry_after(
+                        page.await?,
+                        state.services.clock.now(),
+                        until,
+                    ))
+                }
+                CodeCheck::Wrong => {
+                    let message = say(&state, &req, "bind.wrong_email_code", &[]);
+                    let status = StatusCode::UNAUTHORIZED;
+                    bind_page(&state, &req, &visitor, status, true, Some(message)).await
+                }
+            }
+        }
+        BindAction::Confirm => {
+            let code = form.code;
+            let completed = run_blocking(&state, move |services| {
+                enrollment::complete(
+                    services,
+                    &Completion {
+                        user: &user,
+                        session_id: &session_id,
+                        code: &code,
+                        route: Route::UserCenter,
+                        client_id: None,
+                        device: origin.device(),
+                    },
+                )
+            })
+            .await?;
+            let (status, key) = match completed {
+                Completed::Bound {
+                    recovery_codes,
+                    token,
+                } => {
+                    let mut page = recovery_codes_page(
+                        &state,
+                        &lang(&state, &req),
+                        &visitor.signed_in.user.username,
+                        &recovery_codes,
+                        state.url(&format!("{}?done=bound", paths::U)),
+                    );
+                    let _ =
+                        page.add_cookie(&cookies::build(CookieKind::Session, token, state.https));
+                    return Ok(page);
+                }
+                Completed::Wrong => (StatusCode::UNAUTHORIZED, "enroll.wrong"),
+                Completed::Expired => (StatusCode::BAD_REQUEST, "enroll.expired"),
+            };
+            let message = say(&state, &req, key, &[]);
+            bind_page(&state, &req, &visitor, status, false, Some(message)).await
+        }
+    }
+}

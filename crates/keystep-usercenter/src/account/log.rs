@@ -1,0 +1,44 @@
+//! `GET /u/log`: the person's security log, newest first.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use keystep_core::audit;
+use keystep_web::page::PageError;
+use keystep_web::{run_read, AppState};
+use serde_json::{json, Value};
+
+use super::{render, Visitor};
+use crate::format::{date_time, device_name};
+
+/// `GET /u/log`
+pub async fn get_log(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    visitor: Visitor,
+) -> Result<HttpResponse, PageError> {
+    let user_id = visitor.signed_in.user.id.clone();
+    let events = run_read(&state, move |_, conn| {
+        audit::list_for_user(conn, &user_id, 100)
+    })
+    .await?;
+    let rows: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            let device = e.user_agent.as_deref().map(|ua| device_name(Some(ua)));
+            let from = match (&e.ip, device) {
+                (Some(ip), Some(device)) => format!("{ip} · {device}"),
+                (Some(ip), None) => ip.clone(),
+                (None, _) if e.actor == "cli" => "administrator".into(),
+                _ => "-".into(),
+            };
+            json!({"when": date_time(e.occurred_at), "event": e.event, "from": from})
+        })
+        .collect();
+    Ok(render(
+        &state,
+        &req,
+        StatusCode::OK,
+        "u_log",
+        json!({"events": rows}),
+    ))
+}

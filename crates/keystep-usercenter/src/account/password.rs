@@ -1,0 +1,161 @@
+//! `/u/password`: changing the password, with the current one, optionally ending the other
+//! sessions ([`keystep_core::account::change_password`]).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use keystep_core::account::{self, ChangeRefusal, PasswordChange};
+use keystep_core::password::PasswordRule;
+use keystep_web::csrf::CsrfForm;
+use keystep_web::page::{self, PageError};
+use keystep_web::session::Origin;
+use keystep_web::{run_blocking, AppState};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{render, say, Visitor};
+use crate::format::time_of_day;
+
+/// The password form.
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    /// The current password.
+    #[serde(default)]
+    pub current_password: String,
+    /// The new one.
+    #[serde(default)]
+    pub new_password: String,
+    /// The new one again.
+    #[serde(default)]
+    pub confirm_password: String,
+    /// `1`: sign out the other sessions too.
+    #[serde(default)]
+    pub end_others: String,
+}
+
+fn password_page(
+    state: &AppState,
+    req: &HttpRequest,
+    visitor: &Visitor,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+    end_others: bool,
+) -> HttpResponse {
+    let context = json!({
+        "username": visitor.signed_in.user.username,
+        "min_length": state.services.config.password.min_length,
+        "notice": notice,
+        "error": error,
+        "end_others": end_others,
+    });
+    render(state, req, status, "u_password", context)
+}
+
+/// `GET /u/password`
+pub async fn get_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    visitor: Visitor,
+) -> HttpResponse {
+    password_page(&state, &req, &visitor, StatusCode::OK, None, None, false)
+}
+
+/// `POST /u/password`
+pub async fn post_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    visitor: Visitor,
+    origin: Origin,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> Result<HttpResponse, PageError> {
+    let end_others = form.end_others == "1";
+    let user = visitor.signed_in.user.clone();
+    let session_id = visitor.signed_in.session.id.clone();
+    let outcome = run_blocking(&state, move |services| {
+        account::change_password(
+            services,
+            &PasswordChange {
+                user: &user,
+                current: &form.current_password,
+                new: &form.new_password,
+                confirm: &form.confirm_password,
+                end_others_than: end_others.then_some(session_id.as_str()),
+                device: origin.device(),
+            },
+        )
+    })
+    .await?;
+    let refusal = match outcome {
+        Ok(_) => {
+            let key = if end_others {
+                "password.done_others"
+            } else {
+                "password.done"
+            };
+            let notice = Some(say(&state, &req, key, &[]));
+            return Ok(password_page(
+                &state,
+                &req,
+                &visitor,
+                StatusCode::OK,
+                notice,
+                None,
+                false,
+            ));
+        }
+        Err(refusal) => refusal,
+    };
+    let (status, message) = match refusal {
+        ChangeRefusal::Mismatch => (
+            StatusCode::BAD_REQUEST,
+            say(&state, &req, "password.mismatch", &[]),
+        ),
+        ChangeRefusal::Rule(PasswordRule::Empty | PasswordRule::TooShort { .. }) => {
+            let min = state.services.config.password.min_length.to_string();
+            (
+                StatusCode::BAD_REQUEST,
+                say(&state, &req, "password.too_short", &[("min", &min)]),
+            )
+        }
+        ChangeRefusal::Rule(PasswordRule::TooLong { max }) => (
+            StatusCode::BAD_REQUEST,
+            say(
+                &state,
+                &req,
+                "password.too_long",
+                &[("max", &max.to_string())],
+            ),
+        ),
+        ChangeRefusal::WrongCurrent => (
+            StatusCode::UNAUTHORIZED,
+            say(&state, &req, "password.wrong_current", &[]),
+        ),
+        ChangeRefusal::Locked { until } => {
+            let message = say(
+                &state,
+                &req,
+                "login.throttled",
+                &[("time", &time_of_day(until))],
+            );
+            let page = password_page(
+                &state,
+                &req,
+                &visitor,
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+                Some(message),
+                end_others,
+            );
+            return Ok(page::retry_after(page, state.services.clock.now(), until));
+        }
+    };
+    Ok(password_page(
+        &state,
+        &req,
+        &visitor,
+        status,
+        None,
+        Some(message),
+        end_others,
+    ))
+}

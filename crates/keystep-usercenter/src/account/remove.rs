@@ -1,0 +1,119 @@
+//! `/u/mfa/remove`: turning two-step verification off, after a current authenticator or
+//! recovery code ([`keystep_mfa::manage::turn_off`]).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use keystep_core::config::MfaPolicyConfig;
+use keystep_mfa::manage::{self, CodeRefused};
+use keystep_web::csrf::CsrfForm;
+use keystep_web::page::{self, PageError};
+use keystep_web::session::Origin;
+use keystep_web::{paths, run_blocking, AppState};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{render, say, Visitor};
+use crate::format::time_of_day;
+
+/// A form that asks for a current code.
+#[derive(Debug, Deserialize)]
+pub struct CurrentCodeForm {
+    /// An authenticator code (or, where accepted, a recovery code).
+    #[serde(default)]
+    pub code: String,
+}
+
+/// Which page asks for the current code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeAction {
+    /// Turning two-step verification off.
+    Remove,
+    /// New recovery codes.
+    Regenerate,
+}
+
+/// The page asking for a current code before `action`.
+pub fn code_page(
+    state: &AppState,
+    req: &HttpRequest,
+    action: CodeAction,
+    status: StatusCode,
+    error: Option<String>,
+) -> HttpResponse {
+    let say = |key| say(state, req, key, &[]);
+    let context = match action {
+        CodeAction::Remove => json!({
+            "heading": say("remove.heading"),
+            "body": say("remove.body"),
+            "label": say("remove.code"),
+            "submit": say("remove.submit"),
+            "action": paths::U_REMOVE,
+            "mandatory": state.services.config.mfa.policy == MfaPolicyConfig::Required,
+            "error": error,
+        }),
+        CodeAction::Regenerate => json!({
+            "heading": say("regenerate.heading"),
+            "body": say("regenerate.body"),
+            "label": say("mfa.code"),
+            "submit": say("regenerate.submit"),
+            "action": paths::U_RECOVERY_CODES,
+            "mandatory": false,
+            "error": error,
+        }),
+    };
+    render(state, req, status, "u_code", context)
+}
+
+/// The code page again after a refused code.
+pub fn refused(
+    state: &AppState,
+    req: &HttpRequest,
+    action: CodeAction,
+    refusal: CodeRefused,
+) -> HttpResponse {
+    match refusal {
+        CodeRefused::Locked { until } => {
+            let message = say(state, req, "mfa.locked", &[("time", &time_of_day(until))]);
+            let page = code_page(
+                state,
+                req,
+                action,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(message),
+            );
+            page::retry_after(page, state.services.clock.now(), until)
+        }
+        CodeRefused::Wrong => {
+            let message = say(state, req, "remove.wrong", &[]);
+            code_page(state, req, action, StatusCode::UNAUTHORIZED, Some(message))
+        }
+    }
+}
+
+/// `GET /u/mfa/remove`
+pub async fn get_remove(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    _visitor: Visitor,
+) -> HttpResponse {
+    code_page(&state, &req, CodeAction::Remove, StatusCode::OK, None)
+}
+
+/// `POST /u/mfa/remove`
+pub async fn post_remove(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    visitor: Visitor,
+    origin: Origin,
+    CsrfForm(form): CsrfForm<CurrentCodeForm>,
+) -> Result<HttpResponse, PageError> {
+    let user = visitor.signed_in.user;
+    let outcome = run_blocking(&state, move |services| {
+        manage::turn_off(services, &user, &form.code, origin.device())
+    })
+    .await?;
+    Ok(match outcome {
+        Ok(()) => page::see_other(&state, &format!("{}?done=removed", paths::U)),
+        Err(refusal) => refused(&state, &req, CodeAction::Remove, refusal),
+    })
+}

@@ -1,0 +1,110 @@
+//! `/u/sessions`: the person's live sessions (device, address, start, last seen, level), and
+//! ending one or all others ([`keystep_core::signout::end_sessions`]).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use keystep_core::audit::Actor;
+use keystep_core::sessions::{self, Session};
+use keystep_core::signout::{self, Ender, Which};
+use keystep_web::csrf::CsrfForm;
+use keystep_web::page::PageError;
+use keystep_web::session::Origin;
+use keystep_web::{run_read, run_write, AppState};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{render, say, Visitor};
+use crate::format::{date_time, device_name};
+
+/// Which sessions to end.
+#[derive(Debug, Deserialize)]
+pub struct EndForm {
+    /// One session's id.
+    #[serde(default)]
+    pub session_id: String,
+    /// `1`: every session but this one.
+    #[serde(default)]
+    pub all_others: String,
+}
+
+async fn sessions_page(
+    state: &AppState,
+    req: &HttpRequest,
+    visitor: &Visitor,
+    notice: Option<String>,
+) -> Result<HttpResponse, PageError> {
+    let user_id = visitor.signed_in.user.id.clone();
+    let listed = run_read(state, move |services, conn| {
+        sessions::list_for_user(conn, services.clock.as_ref(), &user_id)
+    })
+    .await?;
+    let now = state.services.clock.now();
+    let lifetimes = state.services.config.session_lifetimes();
+    let current = &visitor.signed_in.session.id;
+    let live: Vec<Session> = listed
+        .into_iter()
+        .filter(|s| s.is_live(now, &lifetimes))
+        .collect();
+    let rows: Vec<Value> = live
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "device": device_name(s.user_agent.as_deref()),
+                "ip": s.ip.clone().unwrap_or_else(|| "-".into()),
+                "started": date_time(s.created_at),
+                "last_seen": date_time(s.last_seen_at),
+                "level": s.aal(now, &lifetimes).as_str(),
+                "current": &s.id == current,
+            })
+        })
+        .collect();
+    let has_others = live.iter().any(|s| &s.id != current);
+    Ok(render(
+        state,
+        req,
+        StatusCode::OK,
+        "u_sessions",
+        json!({"sessions": rows, "has_others": has_others, "notice": notice}),
+    ))
+}
+
+/// `GET /u/sessions`
+pub async fn get_sessions(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    visitor: Visitor,
+) -> Result<HttpResponse, PageError> {
+    sessions_page(&state, &req, &visitor, None).await
+}
+
+/// `POST /u/sessions/end`: one session (`session_id`) or all others (`all_others=1`).
+pub async fn post_end_session(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    visitor: Visitor,
+    origin: Origin,
+    CsrfForm(form): CsrfForm<EndForm>,
+) -> Result<HttpResponse, PageError> {
+    let user_id = visitor.signed_in.user.id.clone();
+    let current = visitor.signed_in.session.id.clone();
+    run_write(&state, move |services, conn| {
+        let which = if form.all_others == "1" {
+            Which::AllBut(&current)
+        } else {
+            Which::One {
+                id: &form.session_id,
+                keep: &current,
+            }
+        };
+        let by = Ender {
+            actor: Actor::User(user_id.clone()),
+            device: origin.device(),
+            reason: None,
+        };
+        signout::end_sessions(services, conn, &user_id, which, &by)
+    })
+    .await?;
+    let notice = Some(say(&state, &req, "sessions.ended", &[]));
+    sessions_page(&state, &req, &visitor, notice).await
+}

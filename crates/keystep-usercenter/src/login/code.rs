@@ -1,0 +1,237 @@
+//! The second step of a sign-in: the authenticator code (`/login/mfa`) or a recovery code
+//! (`/login/recovery`), for the person the password step signed in. A right code upgrades
+//! the session to aal2 under a new token ([`keystep_mfa::check::step_up`]).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use keystep_mfa::check::{self, CodeAttempt, CodeCheck};
+use keystep_mfa::method::Method;
+use keystep_web::cookies::{self, CookieKind};
+use keystep_web::csrf::CsrfForm;
+use keystep_web::page::{self, PageError};
+use keystep_web::session::{Origin, SignedIn};
+use keystep_web::{run_blocking, AppState};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{say, step_page, Flow, FlowFields};
+use crate::format::time_of_day;
+
+/// The code form of either page.
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    /// The flow.
+    #[serde(flatten)]
+    pub flow: FlowFields,
+    /// An authenticator code (`/login/mfa`).
+    #[serde(default)]
+    pub code: String,
+    /// A recovery code (`/login/recovery`).
+    #[serde(default)]
+    pub recovery_code: String,
+}
+
+/// Which of the two pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CodePage {
+    Authenticator,
+    Recovery,
+}
+
+impl CodePage {
+    fn template(self) -> &'static str {
+        match self {
+            Self::Authenticator => "mfa",
+            Self::Recovery => "recovery",
+        }
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Self::Authenticator => Method::Totp,
+            Self::Recovery => Method::RecoveryCode,
+        }
+    }
+
+    fn wrong_key(self) -> &'static str {
+        match self {
+            Self::Authenticator => "mfa.wrong",
+            Self::Recovery => "recovery.wrong",
+        }
+    }
+}
+
+fn code_page(
+    state: &AppState,
+    req: &HttpRequest,
+    flow: &Flow,
+    signed_in: &SignedIn,
+    which: CodePage,
+    status: StatusCode,
+    error: Option<String>,
+) -> HttpResponse {
+    let context = json!({"account": signed_in.user.username, "error": error});
+    step_page(state, req, flow, status, which.template(), context)
+}
+
+/// `GET /login/mfa`
+pub async fn get_mfa(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    signed_in: SignedIn,
+    query: web::Query<FlowFields>,
+) -> Result<HttpResponse, PageError> {
+    let flow = Flow::load(&state, &query).await?;
+    let which = CodePage::Authenticator;
+    Ok(code_page(
+        &state,
+        &req,
+        &flow,
+        &signed_in,
+        which,
+        StatusCode::OK,
+        None,
+    ))
+}
+
+/// `GET /login/recovery`
+pub async fn get_recovery(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    signed_in: SignedIn,
+    query: web::Query<FlowFields>,
+) -> Result<HttpResponse, PageError> {
+    let flow = Flow::load(&state, &query).await?;
+    let which = CodePage::Recovery;
+    Ok(code_page(
+        &state,
+        &req,
+        &flow,
+        &signed_in,
+        which,
+        StatusCode::OK,
+        None,
+    ))
+}
+
+/// `POST /login/mfa`
+pub async fn post_mfa(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    signed_in: SignedIn,
+    origin: Origin,
+    CsrfForm(form): CsrfForm<CodeForm>,
+) -> Result<HttpResponse, PageError> {
+    let code = form.code.clone();
+    post_code(
+        &state,
+        &req,
+        signed_in,
+        origin,
+        form,
+        CodePage::Authenticator,
+        code,
+    )
+    .await
+}
+
+/// `POST /login/recovery`
+pub async fn post_recovery(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    signed_in: SignedIn,
+    origin: Origin,
+    CsrfForm(form): CsrfForm<CodeForm>,
+) -> Result<HttpResponse, PageError> {
+    let code = form.recovery_code.clone();
+    post_code(
+        &state,
+        &req,
+        signed_in,
+        origin,
+        form,
+        CodePage::Recovery,
+        code,
+    )
+    .await
+}
+
+async fn post_code(
+    state: &AppState,
+    req: &HttpRequest,
+    signed_in: SignedIn,
+    origin: Origin,
+    form: CodeForm,
+    which: CodePage,
+    code: String,
+) -> Result<HttpResponse, PageError> {
+    let flow = Flow::load(state, &form.flow).await?;
+    let session_id = signed_in.session.id.clone();
+    let user_id = signed_in.user.id.clone();
+    let client_id = flow.client_id();
+    let (check, token) = run_blocking(state, move |services| {
+        let methods = [which.method()];
+        let attempt = CodeAttempt {
+            user_id: &user_id,
+            code: &code,
+            methods: &methods,
+            client_id: client_id.as_deref(),
+            device: origin.device(),
+        };
+        check::step_up(services, &session_id, &attempt)
+    })
+    .await?;
+    let refused =
+        |status, message| code_page(state, req, &flow, &signed_in, which, status, Some(message));
+    let mut response = match check {
+        CodeCheck::Locked { until } => {
+            let message = say(
+                state,
+                req,
+                &flow,
+                "mfa.locked",
+                &[("time", &time_of_day(until))],
+            );
+            let page = refused(StatusCode::TOO_MANY_REQUESTS, message);
+            return Ok(page::retry_after(page, state.services.clock.now(), until));
+        }
+        CodeCheck::Wrong => {
+            let message = say(state, req, &flow, which.wrong_key(), &[]);
+            return Ok(refused(StatusCode::UNAUTHORIZED, message));
+        }
+        CodeCheck::Verified {
+            recovery_codes_left: Some(left),
+            ..
+        } => recovery_used_page(state, req, &flow, left),
+        CodeCheck::Verified { .. } => page::see_other(state, &flow.onward()),
+    };
+    if let Some(token) = token {
+        let _ = response.add_cookie(&cookies::build(CookieKind::Session, token, state.https));
+    }
+    Ok(response)
+}
+
+/// After a recovery code: how many are left, a warning when few are, and the way on.
+fn recovery_used_page(state: &AppState, req: &HttpRequest, flow: &Flow, left: i64) -> HttpResponse {
+    let lang = flow.lang(state, req);
+    let mut paragraphs = vec![page::message(
+        state,
+        &lang,
+        "recovery.used_body",
+        &[("remaining", &left.to_string())],
+    )];
+    if left <= 3 {
+        paragraphs.push(page::message(state, &lang, "recovery.used_low", &[]));
+    }
+    let title = page::message(state, &lang, "recovery.used_title", &[]);
+    let context = json!({
+        "title": title,
+        "heading": title,
+        "paragraphs": paragraphs,
+        "notice": null,
+        "alert": null,
+        "link_href": state.url(&flow.onward()),
+        "link_text": page::message(state, &lang, "recovery.continue", &[]),
+    });
+    page::render(state, StatusCode::OK, "message", &lang, context)
+}

@@ -1,0 +1,192 @@
+//! `/login/enroll`: binding an authenticator when a sign-in needs aal2 and the person has no
+//! second factor — only when that is what the sign-in asked for
+//! ([`keystep_mfa::policy::enrollment_demanded`]); anything else goes through the user center.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use keystep_mfa::enrollment::{self, Completed, Completion, EnrollmentView, Route};
+use keystep_mfa::factors;
+use keystep_mfa::policy::{self, EnrollmentOrigin};
+use keystep_web::cookies::{self, CookieKind};
+use keystep_web::csrf::CsrfForm;
+use keystep_web::page::{self, PageError};
+use keystep_web::session::{Origin, SignedIn};
+use keystep_web::{paths, run_blocking, run_read, AppState};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{say, step_page, Flow, FlowFields};
+
+/// The confirmation form.
+#[derive(Debug, Deserialize)]
+pub struct EnrollForm {
+    /// The flow.
+    #[serde(flatten)]
+    pub flow: FlowFields,
+    /// The code from the app.
+    #[serde(default)]
+    pub code: String,
+}
+
+/// Refuses unless binding here is what the sign-in asked for.
+async fn demanded(state: &AppState, flow: &Flow, signed_in: &SignedIn) -> Result<(), PageError> {
+    let user_id = signed_in.user.id.clone();
+    let status = run_read(state, move |_, conn| factors::status(conn, &user_id)).await?;
+    let origin = match flow {
+        Flow::App(interaction) => EnrollmentOrigin::SignIn {
+            pending_step: interaction.pending_step,
+        },
+        Flow::UserCenter(_) => EnrollmentOrigin::UserCenter,
+    };
+    if policy::enrollment_demanded(&state.services.config.mfa, origin, &status) {
+        Ok(())
+    } else {
+        Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "enroll_refused.not_needed",
+        ))
+    }
+}
+
+/// The binding page (QR code, secret, URI) for `view`. `action` is where it posts.
+pub fn enroll_page(
+    state: &AppState,
+    req: &HttpRequest,
+    flow: &Flow,
+    status: StatusCode,
+    view: &EnrollmentView,
+    action: &str,
+    error: Option<String>,
+) -> HttpResponse {
+    let client_name = match flow.interaction() {
+        Some(i) => i.client_name.clone(),
+        // From the user center: "Your account asks for a second step…".
+        None => say(state, req, flow, "u.title", &[]),
+    };
+    let context = json!({
+        "client_name": client_name,
+        "qr_data_uri": view.qr_data_uri,
+        "secret_text": view.secret_text,
+        "otpauth_uri": view.otpauth_uri,
+        "action": action,
+        "error": error,
+    });
+    step_page(state, req, flow, status, "enroll", context)
+}
+
+async fn started(
+    state: &AppState,
+    route: Route,
+    signed_in: &SignedIn,
+) -> Result<EnrollmentView, PageError> {
+    let session_id = signed_in.session.id.clone();
+    let account = signed_in.user.username.clone();
+    Ok(run_blocking(state, move |services| {
+        enrollment::start(services, route, &session_id, &account)
+    })
+    .await?)
+}
+
+/// `GET /login/enroll`
+pub async fn get_enroll(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    signed_in: SignedIn,
+    query: web::Query<FlowFields>,
+) -> Result<HttpResponse, PageError> {
+    let flow = Flow::load(&state, &query).await?;
+    demanded(&state, &flow, &signed_in).await?;
+    let view = started(&state, Route::SignIn, &signed_in).await?;
+    let action = paths::LOGIN_ENROLL;
+    Ok(enroll_page(
+        &state,
+        &req,
+        &flow,
+        StatusCode::OK,
+        &view,
+        action,
+        None,
+    ))
+}
+
+/// `POST /login/enroll`
+pub async fn post_enroll(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    signed_in: SignedIn,
+    origin: Origin,
+    CsrfForm(form): CsrfForm<EnrollForm>,
+) -> Result<HttpResponse, PageError> {
+    let flow = Flow::load(&state, &form.flow).await?;
+    demanded(&state, &flow, &signed_in).await?;
+    let user = signed_in.user.clone();
+    let session_id = signed_in.session.id.clone();
+    let client_id = flow.client_id();
+    let code = form.code;
+    let completed = run_blocking(&state, move |services| {
+        enrollment::complete(
+            services,
+            &Completion {
+                user: &user,
+                session_id: &session_id,
+                code: &code,
+                route: Route::SignIn,
+                client_id: client_id.as_deref(),
+                device: origin.device(),
+            },
+        )
+    })
+    .await?;
+    let (status, key) = match completed {
+        Completed::Bound {
+            recovery_codes,
+            token,
+        } => {
+            let lang = flow.lang(&state, &req);
+            let onward = state.url(&flow.onward());
+            let mut page = recovery_codes_page(
+                &state,
+                &lang,
+                &signed_in.user.username,
+                &recovery_codes,
+                onward,
+            );
+            let _ = page.add_cookie(&cookies::build(CookieKind::Session, token, state.https));
+            return Ok(page);
+        }
+        Completed::Wrong => (StatusCode::UNAUTHORIZED, "enroll.wrong"),
+        Completed::Expired => (StatusCode::BAD_REQUEST, "enroll.expired"),
+    };
+    let view = started(&state, Route::SignIn, &signed_in).await?;
+    let message = say(&state, &req, &flow, key, &[]);
+    let action = paths::LOGIN_ENROLL;
+    Ok(enroll_page(
+        &state,
+        &req,
+        &flow,
+        status,
+        &view,
+        action,
+        Some(message),
+    ))
+}
+
+/// The recovery codes page, shown once after binding or regenerating.
+pub fn recovery_codes_page(
+    state: &AppState,
+    lang: &str,
+    account: &str,
+    codes: &[String],
+    continue_href: String,
+) -> HttpResponse {
+    let heading = page::message(state, lang, "codes.file_heading", &[("account", account)]);
+    let file = format!("{heading}\n\n{}\n", codes.join("\n"));
+    let context = json!({
+        "codes": codes,
+        "download_href": format!("data:text/plain;charset=utf-8;base64,{}", STANDARD.encode(file)),
+        "continue_href": continue_href,
+    });
+    page::render(state, StatusCode::OK, "recovery_codes", lang, context)
+}

@@ -1,0 +1,132 @@
+//! The hosted login (`/login…`): the password, the second factor or a recovery code, binding
+//! an authenticator when a sign-in needs one, and the lost-device request. Each step belongs
+//! to a flow: a relying party's sign-in (a pending interaction from `/oidc/auth`, which the
+//! person goes back to at `/oidc/auth/resume`) or the user center (a `next` path under `/u`).
+
+pub mod code;
+pub mod enroll;
+pub mod lost;
+pub mod password;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use keystep_web::interaction::Interaction;
+use keystep_web::page::{self, PageError};
+use keystep_web::{paths, run_blocking, AppState};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The fields that keep a page in its flow (query or hidden fields).
+#[derive(Debug, Default, Deserialize)]
+pub struct FlowFields {
+    /// The pending interaction, when the sign-in comes from an application.
+    #[serde(default)]
+    pub interaction: String,
+    /// Where to go afterwards inside keystep (user center paths only).
+    #[serde(default)]
+    pub next: String,
+}
+
+/// Where a sign-in step leads back to.
+#[derive(Debug, Clone)]
+pub enum Flow {
+    /// A relying party's sign-in.
+    App(Interaction),
+    /// keystep's own pages: the user center path to go on to, if any.
+    UserCenter(Option<String>),
+}
+
+impl Flow {
+    /// The flow the fields name; an interaction that expired is a page that says so.
+    pub async fn load(state: &AppState, fields: &FlowFields) -> Result<Self, PageError> {
+        if fields.interaction.is_empty() {
+            return Ok(Self::UserCenter(paths::safe_next(Some(&fields.next))));
+        }
+        let id = fields.interaction.clone();
+        let interaction = run_blocking(state, move |services| {
+            Interaction::load(services.ephemeral.as_ref(), &id)
+        })
+        .await?;
+        interaction
+            .map(Self::App)
+            .ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "login.expired"))
+    }
+
+    /// The interaction, when a relying party asked.
+    pub fn interaction(&self) -> Option<&Interaction> {
+        match self {
+            Self::App(interaction) => Some(interaction),
+            Self::UserCenter(_) => None,
+        }
+    }
+
+    /// The relying party's client id, for the audit log.
+    pub fn client_id(&self) -> Option<String> {
+        self.interaction().map(|i| i.client_id.clone())
+    }
+
+    /// The page language: the relying party's `ui_locales`, then Accept-Language.
+    pub fn lang(&self, state: &AppState, req: &HttpRequest) -> String {
+        page::lang(
+            state,
+            req,
+            self.interaction().and_then(|i| i.ui_locales.as_deref()),
+        )
+    }
+
+    /// Where the person goes once the step is done.
+    pub fn onward(&self) -> String {
+        match self {
+            Self::App(i) => paths::with_interaction(paths::AUTH_RESUME, &i.id),
+            Self::UserCenter(next) => next.clone().unwrap_or_else(|| paths::U.to_owned()),
+        }
+    }
+
+    /// The query that keeps a linked page in this flow: `interaction=…` or `next=…`.
+    pub fn query(&self) -> String {
+        match self {
+            Self::App(i) => format!("interaction={}", i.id),
+            Self::UserCenter(Some(next)) => format!("next={}", next.replace('/', "%2F")),
+            Self::UserCenter(None) => String::new(),
+        }
+    }
+
+    /// The hidden fields and links every step page carries.
+    pub fn context(&self) -> Value {
+        json!({
+            "interaction": self.interaction().map(|i| i.id.clone()).unwrap_or_default(),
+            "next": match self {
+                Self::UserCenter(Some(next)) => next.clone(),
+                _ => String::new(),
+            },
+            "step_query": self.query(),
+        })
+    }
+}
+
+/// Renders a step page: the flow's fields merged into `context`, with the CSRF field.
+pub fn step_page(
+    state: &AppState,
+    req: &HttpRequest,
+    flow: &Flow,
+    status: StatusCode,
+    template: &str,
+    context: Value,
+) -> HttpResponse {
+    let mut merged = flow.context();
+    if let (Value::Object(into), Value::Object(from)) = (&mut merged, context) {
+        into.extend(from);
+    }
+    page::render_form(state, req, status, template, &flow.lang(state, req), merged)
+}
+
+/// The message for `key` in the flow's language.
+pub fn say(
+    state: &AppState,
+    req: &HttpRequest,
+    flow: &Flow,
+    key: &str,
+    args: &[(&str, &str)],
+) -> String {
+    page::message(state, &flow.lang(state, req), key, args)
+}

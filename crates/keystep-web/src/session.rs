@@ -1,0 +1,104 @@
+//! The live SSO session as an extractor, written once for every page and endpoint that reads
+//! the session cookie: cookie → live session → enabled person. A session whose person was
+//! disabled is ended where it is presented ([`keystep_core::signin::current_session`]).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest};
+use keystep_core::sessions::{Device, Session};
+use keystep_core::signin;
+use keystep_core::users::User;
+
+use crate::cookies::{self, CookieKind};
+use crate::page::PageError;
+use crate::request::ClientInfo;
+use crate::state::{run_write, AppState};
+
+/// A signed-in person: their live session, themselves, and the cookie token that named it.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// The session.
+    pub session: Session,
+    /// The person (enabled).
+    pub user: User,
+    /// The session's current cookie token.
+    pub token: String,
+}
+
+/// The request's live session, if it has one.
+#[derive(Debug, Clone)]
+pub struct CurrentSession(pub Option<SignedIn>);
+
+impl CurrentSession {
+    async fn read(req: &HttpRequest) -> Result<Self, PageError> {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .ok_or_else(|| PageError::Web(crate::WebError::Internal("no app state".into())))?;
+        let Some(token) = cookies::read(req, CookieKind::Session, state.https) else {
+            return Ok(Self(None));
+        };
+        // A write: finding a session refreshes its last-seen time, and ends it when it has
+        // idled out or its person was disabled.
+        let found = run_write(state, move |services, conn| {
+            Ok(
+                signin::current_session(services, conn, &token)?.map(|(session, user)| SignedIn {
+                    session,
+                    user,
+                    token,
+                }),
+            )
+        })
+        .await?;
+        Ok(Self(found))
+    }
+}
+
+impl FromRequest for CurrentSession {
+    type Error = PageError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, PageError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { Self::read(&req).await })
+    }
+}
+
+impl FromRequest for SignedIn {
+    type Error = PageError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, PageError>>>>;
+
+    /// Refuses with a page when there is no live session: the sign-in steps after the
+    /// password work on the person the password step signed in.
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            CurrentSession::read(&req)
+                .await?
+                .0
+                .ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "mfa.no_session"))
+        })
+    }
+}
+
+/// Where the request came from, owned, for a use case on the blocking pool.
+#[derive(Debug, Clone, Default)]
+pub struct Origin(pub ClientInfo);
+
+impl Origin {
+    /// As the domain's device record.
+    pub fn device(&self) -> Device<'_> {
+        self.0.device()
+    }
+}
+
+impl FromRequest for Origin {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Ok(Self(ClientInfo::from_request(req))))
+    }
+}
