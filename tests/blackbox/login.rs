@@ -272,3 +272,70 @@ async fn every_sign_in_replaces_the_session_token() {
         );
     }
 }
+
+/// The link a page offers back to the application, decoded as a browser reads it.
+fn back_to_app(html: &str) -> String {
+    let html = html.replace("&#x3D;", "=").replace("&amp;", "&");
+    html.split(r#"id="back-to-app" href=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no way back to the application: {html}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn every_sign_in_step_goes_back_to_the_application_with_access_denied() {
+    for stack in Stack::all() {
+        let w = World::new(stack);
+        let name = w.server.stack.name;
+        w.bind_totp();
+        let browser = w.browser();
+        // At the password page.
+        let to_login = browser.authorize(&authorize_url(&w)).await;
+        let page = browser.login_page(&to_login.location).await;
+        let back = browser
+            .authorize(&w.server.url(&back_to_app(&page.html)))
+            .await;
+        assert!(
+            back.location.starts_with(REDIRECT_URI),
+            "{name}: {}",
+            back.location
+        );
+        assert_eq!(back.param("error"), Some("access_denied"), "{name}");
+        assert_eq!(back.param("state"), Some("s"), "{name}");
+        assert_eq!(back.param("iss"), Some(w.issuer().as_str()), "{name}");
+        // The sign-in is over: its page says so.
+        let expired = browser.get(&to_login.location).await;
+        assert_eq!(expired.status(), 400, "{name}");
+
+        // At the second step, after the password: the way back says who asks and why, too.
+        let to_login = browser.authorize(&authorize_url(&w)).await;
+        let page = browser.login_page(&to_login.location).await;
+        let response = browser
+            .submit_login(&w.server.url(""), &page, "ada", PASSWORD)
+            .await;
+        let resume = response
+            .url()
+            .join(response.headers()["location"].to_str().unwrap())
+            .unwrap();
+        let to_mfa = browser.authorize(resume.as_str()).await;
+        let mfa = browser.get(&to_mfa.location).await.text().await.unwrap();
+        assert!(
+            mfa.contains("The App asks you to confirm it&#x27;s you")
+                || mfa.contains("The App asks you to confirm it's you"),
+            "{name}: {mfa}"
+        );
+        let recovery = browser
+            .get(&to_mfa.location.replace("/login/mfa", "/login/recovery"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(back_to_app(&recovery), back_to_app(&mfa), "{name}");
+        let back = browser.authorize(&w.server.url(&back_to_app(&mfa))).await;
+        assert_eq!(back.param("error"), Some("access_denied"), "{name}");
+        // A way back that was used already (or never existed) is a page, not a redirect.
+        let again = browser.get(&w.server.url(&back_to_app(&mfa))).await;
+        assert_eq!(again.status(), 400, "{name}");
+    }
+}

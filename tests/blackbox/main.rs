@@ -10,6 +10,7 @@ mod config_files;
 mod demo;
 mod ephemeral;
 mod faults;
+mod language;
 mod login;
 mod mfa;
 mod nodes;

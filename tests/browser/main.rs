@@ -215,7 +215,7 @@ fn mailed_code(server: &TestServer, marker: &str) -> String {
     let mail = mails
         .iter()
         .rev()
-        .map(|p| std::fs::read_to_string(p).unwrap())
+        .map(|p| keystep_tests::mail::readable(&std::fs::read_to_string(p).unwrap()))
         .find(|m| m.contains(marker))
         .expect("a mailed code");
     mail.split("Your confirmation code is: ")

@@ -171,7 +171,7 @@ impl World {
         totp_code(secret, self.server.clock.now())
     }
 
-    /// Mails in the server's outbox, oldest first.
+    /// Mails in the server's outbox, oldest first: headers and the decoded text part.
     pub fn outbox(&self) -> Vec<String> {
         let dir = self.server.data_dir.path().join("data/outbox");
         let mut files: Vec<_> = std::fs::read_dir(dir)
@@ -180,7 +180,7 @@ impl World {
         files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
         files
             .iter()
-            .map(|p| std::fs::read_to_string(p).unwrap())
+            .map(|p| crate::mail::readable(&std::fs::read_to_string(p).unwrap()))
             .collect()
     }
 

@@ -279,7 +279,8 @@ impl TestServer {
             .unwrap();
         configure(&mut config);
         let clock = Arc::new(ManualClock::starting_now());
-        let services = Services::open(config, clock.clone() as Arc<dyn Clock>).unwrap();
+        let services =
+            keystep_server::app::open_services(config, clock.clone() as Arc<dyn Clock>).unwrap();
         let (demo, password) = if demo {
             let setup = keystep_server::demo::prepare(&services).unwrap();
             let relying_party = keystep_server::demo::Demo::new(&services, &setup).unwrap();
@@ -311,7 +312,9 @@ impl TestServer {
     /// shared between processes (PostgreSQL and Redis).
     pub fn another_node(&self) -> RunningServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let services = Services::open((*self.services.config).clone(), self.clock.clone()).unwrap();
+        let services =
+            keystep_server::app::open_services((*self.services.config).clone(), self.clock.clone())
+                .unwrap();
         RunningServer::start_with_demo(services, listener, 1, None).unwrap()
     }
 
@@ -322,3 +325,4 @@ impl TestServer {
 }
 
 pub mod browser;
+pub mod mail;

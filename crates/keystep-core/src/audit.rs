@@ -54,6 +54,28 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
+    /// Every kind, for tables that must name each (the security log's words).
+    pub const ALL: [Self; 18] = [
+        Self::UserCreated,
+        Self::UserDisabled,
+        Self::PasswordChanged,
+        Self::SignedIn,
+        Self::SignInFailed,
+        Self::SignedOut,
+        Self::SecondFactorVerified,
+        Self::SecondFactorFailed,
+        Self::SecondFactorLocked,
+        Self::RecoveryCodeUsed,
+        Self::MfaEnrolled,
+        Self::MfaRemoved,
+        Self::RecoveryCodesRegenerated,
+        Self::MfaResetRequested,
+        Self::MfaResetDecided,
+        Self::SessionEnded,
+        Self::ClientCreated,
+        Self::ClientRemoved,
+    ];
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {

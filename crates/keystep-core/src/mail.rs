@@ -1,26 +1,141 @@
 //! Outgoing mail behind one trait: the outbox (one `.eml` file per mail in
 //! `{data_dir}/outbox/`, the default, so a fresh install needs no relay and tests can read
-//! what was sent) or an SMTP relay through lettre when `mail.smtp` is configured.
+//! what was sent) or an SMTP relay through lettre when `mail.smtp` is configured. Every mail
+//! is MIME: `multipart/alternative` with a UTF-8 text part and an HTML part, with `Date` and a
+//! `Message-ID`.
+//!
+//! The domain says *what* to tell a person ([`Notice`]); the words are templates in the
+//! person's language, written by a [`Composer`] that the server provides (keystep-web), so
+//! no mail text lives in Rust.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lettre::message::Mailbox;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{FileTransport, Message, SmtpTransport, Transport};
 
 use crate::config::{Config, SmtpConfig, SmtpTls};
 use crate::error::{Error, Result};
+use crate::users::User;
 
-/// A plain-text mail to one person.
+/// A mail to one person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mail {
     /// The recipient's address.
     pub to: String,
     /// The subject line.
     pub subject: String,
-    /// The plain-text body.
-    pub body: String,
+    /// The plain-text part.
+    pub text: String,
+    /// The HTML part, sent as the richer alternative to the text.
+    pub html: Option<String>,
+}
+
+/// What a mailed confirmation code is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodePurpose {
+    /// Filing a lost-device request from the sign-in pages.
+    ResetSecondFactor,
+    /// Binding an authenticator in the user center.
+    BindAuthenticator,
+}
+
+/// Why an operator removed a person's second factors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetReason {
+    /// `keystep mfa reset`.
+    Operator,
+    /// An approved lost-device request.
+    RequestApproved,
+}
+
+impl ResetReason {
+    /// As the audit log records it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Operator => "reset by an operator",
+            Self::RequestApproved => "reset request approved",
+        }
+    }
+}
+
+/// What keystep tells a person by mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A one-time code that proves the mailbox.
+    ConfirmationCode {
+        /// Six digits.
+        code: String,
+        /// What it is for.
+        purpose: CodePurpose,
+        /// How long it lives.
+        minutes: u64,
+    },
+    /// An authenticator was bound (or replaced).
+    SecondFactorBound,
+    /// The person turned two-step verification off.
+    SecondFactorRemoved,
+    /// An operator removed the person's second factors.
+    ResetByOperator {
+        /// Why.
+        reason: ResetReason,
+    },
+    /// An operator declined the person's reset request.
+    ResetDeclined,
+}
+
+impl Notice {
+    /// The name of its templates (`mail/{name}.txt`, `mail/{name}.html`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ConfirmationCode { .. } => "confirmation_code",
+            Self::SecondFactorBound => "second_factor_bound",
+            Self::SecondFactorRemoved => "second_factor_removed",
+            Self::ResetByOperator { .. } => "reset_by_operator",
+            Self::ResetDeclined => "reset_declined",
+        }
+    }
+}
+
+/// Writes the mail for a notice, in a language.
+pub trait Composer: Send + Sync + std::fmt::Debug {
+    /// The mail telling `user` about `notice`, in `lang` (a catalogue's tag).
+    fn compose(&self, user: &User, notice: &Notice, lang: &str) -> Result<Mail>;
+}
+
+/// The composer until the server provides one: every mail fails, loudly, rather than go out
+/// with words keystep does not have.
+#[derive(Debug, Default)]
+pub struct NoComposer;
+
+impl Composer for NoComposer {
+    fn compose(&self, _: &User, notice: &Notice, _: &str) -> Result<Mail> {
+        Err(Error::Mail(format!(
+            "no mail templates are loaded to write {}",
+            notice.name()
+        )))
+    }
+}
+
+/// Sends `mail`, trying again twice after short pauses when the relay fails: a relay that
+/// hiccups (a dropped connection, a greylisting 4xx) usually takes the mail a moment later.
+pub fn send_with_retry(mailer: &dyn Mailer, mail: &Mail) -> Result<()> {
+    let mut pauses = [Duration::from_millis(200), Duration::from_secs(1)].into_iter();
+    loop {
+        match mailer.send(mail) {
+            Ok(()) => return Ok(()),
+            Err(e) => match pauses.next() {
+                Some(pause) => {
+                    tracing::warn!(error = %e, subject = %mail.subject, "sending a mail failed; trying again");
+                    std::thread::sleep(pause);
+                }
+                None => return Err(e),
+            },
+        }
+    }
 }
 
 /// Sends mail. Blocking: call it on the blocking pool.
@@ -34,12 +149,20 @@ fn build_message(from: &Mailbox, mail: &Mail) -> Result<Message> {
         .to
         .parse()
         .map_err(|e| Error::Mail(format!("bad recipient address: {e}")))?;
-    Message::builder()
+    let builder = Message::builder()
         .from(from.clone())
         .to(to)
         .subject(mail.subject.clone())
-        .body(mail.body.clone())
-        .map_err(|e| Error::Mail(format!("building message: {e}")))
+        .message_id(None)
+        .date_now();
+    match &mail.html {
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+            mail.text.clone(),
+            html.clone(),
+        )),
+        None => builder.singlepart(SinglePart::plain(mail.text.clone())),
+    }
+    .map_err(|e| Error::Mail(format!("building message: {e}")))
 }
 
 /// Writes each mail as an `.eml` file and logs a line about it.
@@ -159,7 +282,8 @@ mod tests {
             .send(&Mail {
                 to: "ada@example.com".into(),
                 subject: "Your code".into(),
-                body: "123456".into(),
+                text: "123456".into(),
+                html: Some("<p>123456</p>".into()),
             })
             .unwrap();
         let files: Vec<_> = std::fs::read_dir(dir.path())
@@ -171,6 +295,23 @@ mod tests {
         let text = std::fs::read_to_string(&files[0]).unwrap();
         assert!(text.contains("To: ada@example.com"));
         assert!(text.contains("Subject: Your code"));
+        // What real clients need to render it: RFC 2045 MIME, both parts in UTF-8, a Date
+        // and a Message-ID (RFC 5322 §3.6).
+        assert!(text.contains("MIME-Version: 1.0"), "{text}");
+        assert!(
+            text.contains("Content-Type: multipart/alternative"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Content-Type: text/plain; charset=utf-8"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Content-Type: text/html; charset=utf-8"),
+            "{text}"
+        );
+        assert!(text.contains("\r\nDate: "), "{text}");
+        assert!(text.contains("\r\nMessage-ID: <"), "{text}");
         assert!(text.contains("123456"));
     }
 
@@ -181,7 +322,8 @@ mod tests {
         let mail = Mail {
             to: "not an address".into(),
             subject: "s".into(),
-            body: "b".into(),
+            text: "b".into(),
+            html: None,
         };
         assert!(matches!(mailer.send(&mail), Err(Error::Mail(_))));
     }

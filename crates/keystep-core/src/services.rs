@@ -10,9 +10,10 @@ use crate::config::Config;
 use crate::db::Database;
 use crate::ephemeral::{EphemeralStore, MemoryStore, RedisStore};
 use crate::error::{Error, Result};
-use crate::mail::{mailer_from_config, Mailer};
+use crate::mail::{self, mailer_from_config, Composer, Mailer, NoComposer, Notice};
 use crate::password::PasswordHasher;
 use crate::secret_box::{MasterKeySource, SecretBox};
+use crate::users::User;
 
 /// Everything a use case may need.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub struct Services {
     pub secret_box: Arc<SecretBox>,
     /// Outgoing mail.
     pub mailer: Arc<dyn Mailer>,
+    /// Writes mails from their templates; provided by the server once its templates load.
+    pub composer: Arc<dyn Composer>,
     /// Password hashing.
     pub passwords: Arc<PasswordHasher>,
     /// The time.
@@ -81,8 +84,24 @@ impl Services {
             ephemeral,
             secret_box: Arc::new(secret_box),
             mailer,
+            composer: Arc::new(NoComposer),
             passwords,
             clock,
         })
+    }
+
+    /// These services, writing mails with `composer`.
+    pub fn with_composer(self, composer: Arc<dyn Composer>) -> Self {
+        Self { composer, ..self }
+    }
+
+    /// Mails `user` about `notice` in `lang` (the page's language of the request that caused
+    /// it, which already weighs `ui_locales`, the person's choice and the browser's), else in
+    /// the language the person chose (an operator's command), else English. A relay that
+    /// fails is tried again twice.
+    pub fn notify(&self, user: &User, notice: &Notice, lang: Option<&str>) -> Result<()> {
+        let lang = lang.or(user.locale.as_deref()).unwrap_or("en");
+        let mail = self.composer.compose(user, notice, lang)?;
+        mail::send_with_retry(self.mailer.as_ref(), &mail)
     }
 }

@@ -111,13 +111,16 @@ impl Session {
     }
 }
 
-/// Where a sign-in came from.
+/// Where a request came from: the browser, its address, and the language its pages are in
+/// (for the mails the request causes).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Device<'a> {
     /// The client IP.
     pub ip: Option<&'a str>,
     /// The User-Agent header (cut to 512 characters).
     pub user_agent: Option<&'a str>,
+    /// The page language negotiated for the request (a catalogue tag).
+    pub lang: Option<&'a str>,
 }
 
 /// Records a completed password sign-in and returns the session with a fresh cookie token.

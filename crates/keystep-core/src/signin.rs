@@ -221,6 +221,7 @@ mod tests {
             device: Device {
                 ip: Some("192.0.2.7"),
                 user_agent: Some("test"),
+                lang: None,
             },
         }
     }

@@ -31,6 +31,8 @@ pub struct User {
     pub created_at: i64,
     /// Unix seconds.
     pub updated_at: i64,
+    /// The language the person chose for pages and mails (a catalogue tag), if they did.
+    pub locale: Option<String>,
 }
 
 /// What is needed to create a user.
@@ -120,6 +122,7 @@ pub fn insert_user(
         display_name: display_name.to_owned(),
         password_hash,
         disabled: false,
+        locale: None,
         created_at: now,
         updated_at: now,
     };
@@ -206,6 +209,22 @@ pub fn set_password_hash(
             users::password_hash.eq(hash),
             users::updated_at.eq(clock.now()),
         ))
+        .execute(conn)?;
+    if updated == 0 {
+        return Err(Error::UserNotFound(user_id.to_owned()));
+    }
+    Ok(())
+}
+
+/// Saves the language the person chose (`None` forgets it).
+pub fn set_locale(
+    conn: &mut DbConn,
+    clock: &dyn Clock,
+    user_id: &str,
+    locale: Option<&str>,
+) -> Result<()> {
+    let updated = diesel::update(users::table.find(user_id))
+        .set((users::locale.eq(locale), users::updated_at.eq(clock.now())))
         .execute(conn)?;
     if updated == 0 {
         return Err(Error::UserNotFound(user_id.to_owned()));

@@ -23,8 +23,9 @@ use keystep_core::users::User;
 
 use crate::mailed_code;
 use crate::method::Method;
-use crate::notice::{self, CodePurpose};
+use crate::notice;
 use crate::{factors, recovery, totp};
+use keystep_core::mail::{CodePurpose, Notice};
 
 /// How long a started enrollment waits for its confirming code.
 pub const TTL: Duration = Duration::from_secs(15 * 60);
@@ -229,22 +230,26 @@ pub fn complete(services: &Services, c: &Completion<'_>) -> keystep_core::Result
         })
     })?;
     if matches!(completed, Completed::Bound { .. }) {
-        notice::send_after_commit(services, &notice::second_factor_bound(c.user));
+        let bound = Notice::SecondFactorBound;
+        notice::send_after_commit(services, c.user, &bound, c.device.lang);
     }
     Ok(completed)
 }
 
-/// Mails the person a code that proves their mailbox before a binding in the user center.
+/// Mails the person, in `lang`, a code that proves their mailbox before a binding in the user
+/// center.
 pub fn send_mailbox_code(
     services: &Services,
     session_id: &str,
     user: &User,
+    lang: Option<&str>,
 ) -> keystep_core::Result<mailed_code::Sent> {
     mailed_code::send(
         services,
         &Route::UserCenter.subject(session_id),
         user,
         CodePurpose::BindAuthenticator,
+        lang,
     )
 }
 
@@ -351,11 +356,7 @@ mod tests {
             .read(|conn| factors::status(conn, &ada.id))
             .unwrap();
         assert!(status.totp_bound_at.is_some());
-        assert!(t
-            .outbox()
-            .pop()
-            .unwrap()
-            .contains("Two-step verification is on"));
+        assert!(t.outbox().pop().unwrap().contains("second_factor_bound"));
         // Holding a factor now, the person cannot bind another at sign-in.
         let view = start(&t.services, Route::SignIn, &session_id, "ada").unwrap();
         let code = code_for(&t, &view);
@@ -385,7 +386,7 @@ mod tests {
             "no binding before the mailed code"
         );
         assert_eq!(
-            send_mailbox_code(&t.services, &session_id, &ada).unwrap(),
+            send_mailbox_code(&t.services, &session_id, &ada, None).unwrap(),
             mailed_code::Sent::Sent
         );
         let mail = t.outbox().pop().unwrap();

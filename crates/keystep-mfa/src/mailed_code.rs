@@ -10,7 +10,7 @@ use keystep_core::users::User;
 use keystep_core::Services;
 use rand::Rng;
 
-use crate::notice::{self, CodePurpose};
+use keystep_core::mail::{CodePurpose, Notice};
 
 /// How long a mailed code lives.
 pub const TTL: Duration = Duration::from_secs(10 * 60);
@@ -40,12 +40,13 @@ pub enum Sent {
     },
 }
 
-/// Mails a new code for `subject` (replacing an earlier one) to the person.
+/// Mails a new code for `subject` (replacing an earlier one) to the person, in `lang`.
 pub fn send(
     services: &Services,
     subject: &str,
     user: &User,
     purpose: CodePurpose,
+    lang: Option<&str>,
 ) -> keystep_core::Result<Sent> {
     let store = services.ephemeral.as_ref();
     let sends = Limit {
@@ -60,9 +61,12 @@ pub fn send(
     let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
     let mac = services.secret_box.mac(MAC_PURPOSE, code.as_bytes());
     store.put(&key(subject), mac.as_bytes(), TTL)?;
-    services
-        .mailer
-        .send(&notice::confirmation_code(user, purpose, &code))?;
+    let notice = Notice::ConfirmationCode {
+        code,
+        purpose,
+        minutes: TTL.as_secs() / 60,
+    };
+    services.notify(user, &notice, lang)?;
     Ok(Sent::Sent)
 }
 
@@ -122,7 +126,14 @@ mod tests {
         let t = testing::services();
         let ada = t.user("ada");
         assert_eq!(
-            send(&t.services, "flow-a", &ada, CodePurpose::ResetSecondFactor).unwrap(),
+            send(
+                &t.services,
+                "flow-a",
+                &ada,
+                CodePurpose::ResetSecondFactor,
+                None
+            )
+            .unwrap(),
             Sent::Sent
         );
         let code = mailed_code(&t);
@@ -146,12 +157,12 @@ mod tests {
         let ada = t.user("ada");
         for _ in 0..3 {
             assert_eq!(
-                send(&t.services, "f", &ada, CodePurpose::BindAuthenticator).unwrap(),
+                send(&t.services, "f", &ada, CodePurpose::BindAuthenticator, None).unwrap(),
                 Sent::Sent
             );
         }
         assert!(matches!(
-            send(&t.services, "f", &ada, CodePurpose::BindAuthenticator).unwrap(),
+            send(&t.services, "f", &ada, CodePurpose::BindAuthenticator, None).unwrap(),
             Sent::TooMany { .. }
         ));
         for _ in 0..5 {

@@ -4,6 +4,7 @@
 //! authenticator code only: a recovery code must not mint ten new ones).
 
 use keystep_core::audit::{self, AuditKind, NewAuditEvent};
+use keystep_core::mail::Notice;
 use keystep_core::sessions::Device;
 use keystep_core::users::User;
 use keystep_core::Services;
@@ -60,7 +61,8 @@ pub fn turn_off(
         Ok(Ok(()))
     })?;
     if outcome.is_ok() {
-        notice::send_after_commit(services, &notice::second_factor_removed(user));
+        let removed = Notice::SecondFactorRemoved;
+        notice::send_after_commit(services, user, &removed, device.lang);
     }
     Ok(outcome)
 }
@@ -140,6 +142,6 @@ mod tests {
             .unwrap();
         assert!(!status.has_second_factor());
         let mail = t.outbox().pop().unwrap();
-        assert!(mail.contains("Two-step verification is off"), "{mail}");
+        assert!(mail.contains("second_factor_removed"), "{mail}");
     }
 }

@@ -7,13 +7,13 @@
 use diesel::prelude::*;
 use keystep_core::audit::{self, Actor, AuditKind, NewAuditEvent};
 use keystep_core::db::DbConn;
-use keystep_core::mail::Mail;
+use keystep_core::mail::{Notice, ResetReason};
 use keystep_core::schema::{mfa_reset_requests, users};
 use keystep_core::users::User;
 use keystep_core::{sessions, Error, Services};
 use rand::Rng;
 
-use crate::{factors, notice};
+use crate::factors;
 
 /// A stored request.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -102,29 +102,30 @@ pub fn list(
 }
 
 /// Removes a person's second factors as an operator: factors gone, sessions ended, audit
-/// event. Returns the mail that tells them, to send once the transaction has committed.
+/// event. Returns the notice that tells them, to mail once the transaction has committed.
 pub fn reset_user(
     services: &Services,
     conn: &mut DbConn,
     user: &User,
-    reason: &str,
-) -> keystep_core::Result<Mail> {
+    reason: ResetReason,
+) -> keystep_core::Result<Notice> {
     factors::remove_all(conn, &user.id)?;
     sessions::end_all_for_user(conn, services.clock.as_ref(), &user.id)?;
     let mut event = NewAuditEvent::new(Actor::Cli, AuditKind::MfaRemoved, Some(&user.id));
-    event.detail = serde_json::json!({"reason": reason});
+    event.detail = serde_json::json!({"reason": reason.as_str()});
     audit::record(conn, services.clock.as_ref(), &event)?;
-    Ok(notice::reset_by_operator(user, reason))
+    Ok(Notice::ResetByOperator { reason })
 }
 
-/// Approves or denies a pending request. Returns it with the mail that tells the person, to
+/// Approves or denies a pending request. Returns it with its person and the notice that tells
+/// them, to
 /// send once the transaction has committed.
 pub fn decide(
     services: &Services,
     conn: &mut DbConn,
     id: &str,
     approve: bool,
-) -> keystep_core::Result<(ResetRequest, Mail)> {
+) -> keystep_core::Result<(ResetRequest, User, Notice)> {
     let Some((request, _, _)) = mfa_reset_requests::table
         .inner_join(users::table)
         .filter(mfa_reset_requests::id.eq(id))
@@ -166,15 +167,16 @@ pub fn decide(
     event.detail = serde_json::json!({"request": id, "decision": status});
     audit::record(conn, services.clock.as_ref(), &event)?;
     let mail = if approve {
-        reset_user(services, conn, &user, "reset request approved")?
+        reset_user(services, conn, &user, ResetReason::RequestApproved)?
     } else {
-        notice::reset_declined(&user)
+        Notice::ResetDeclined
     };
     Ok((
         ResetRequest {
             status: status.into(),
             ..request
         },
+        user,
         mail,
     ))
 }

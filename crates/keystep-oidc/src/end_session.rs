@@ -152,7 +152,7 @@ async fn end_session(
         Ok(Decision::Bad(detail)) => {
             page::error_page(&state, &req, &PageError::bad_request(detail))
         }
-        Ok(Decision::SignedOut { redirect }) => signed_out(&state, &lang, redirect),
+        Ok(Decision::SignedOut { redirect }) => signed_out(&state, &req, &lang, redirect),
         Ok(Decision::Confirm {
             client,
             redirect,
@@ -169,7 +169,12 @@ async fn end_session(
     }
 }
 
-fn signed_out(state: &AppState, lang: &str, redirect: Option<String>) -> HttpResponse {
+fn signed_out(
+    state: &AppState,
+    req: &HttpRequest,
+    lang: &str,
+    redirect: Option<String>,
+) -> HttpResponse {
     let mut response = match redirect {
         Some(location) => HttpResponse::Found()
             .insert_header(("Location", location))
@@ -177,6 +182,7 @@ fn signed_out(state: &AppState, lang: &str, redirect: Option<String>) -> HttpRes
             .finish(),
         None => page::message_page(
             state,
+            req,
             StatusCode::OK,
             lang,
             "logout.done_title",
@@ -229,7 +235,7 @@ pub async fn post_confirm(
     })
     .await;
     match result {
-        Ok(redirect) => signed_out(&state, &lang, redirect),
+        Ok(redirect) => signed_out(&state, &req, &lang, redirect),
         Err(e) => page::error_page(&state, &req, &PageError::from(e)),
     }
 }

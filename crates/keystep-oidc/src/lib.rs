@@ -19,7 +19,7 @@ pub mod userinfo;
 
 use actix_web::{web, HttpResponse};
 use keystep_core::Services;
-use keystep_web::{run_read, AppState};
+use keystep_web::{paths, run_read, AppState};
 
 use crate::keys::KeyStore;
 
@@ -51,7 +51,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/oidc/jwks", web::get().to(get_jwks))
     .route("/oidc/auth", web::get().to(authorize::get_authorize))
     .route("/oidc/auth", web::post().to(authorize::post_authorize))
-    .route("/oidc/auth/resume", web::get().to(authorize::get_resume))
+    .route(paths::AUTH_RESUME, web::get().to(authorize::get_resume))
+    .route(paths::AUTH_CANCEL, web::get().to(authorize::get_cancel))
     .route("/oidc/token", web::post().to(token::post_token))
     .route("/oidc/me", web::get().to(userinfo::get_userinfo))
     .route("/oidc/me", web::post().to(userinfo::post_userinfo))

@@ -36,6 +36,18 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
     }
 }
 
+/// Opens the services for a server or an operator command, writing mails with the same
+/// templates (and `web_dir` overrides) as the pages, so a mail from the CLI reads like one
+/// from a page.
+pub fn open_services(
+    config: keystep_core::config::Config,
+    clock: std::sync::Arc<dyn keystep_core::clock::Clock>,
+) -> keystep_core::Result<Services> {
+    let templates = keystep_web::templates::Templates::load(config.web_dir.as_deref())
+        .map_err(|e| keystep_core::Error::invalid("web_dir", e))?;
+    Ok(Services::open(config, clock)?.with_composer(std::sync::Arc::new(templates)))
+}
+
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(get_healthz))

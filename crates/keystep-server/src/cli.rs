@@ -239,7 +239,7 @@ fn load_config(cli: &Cli) -> Result<Config, CliError> {
 }
 
 fn open(config: Config) -> Result<Services, CliError> {
-    Ok(Services::open(config, Arc::new(SystemClock))?)
+    Ok(crate::app::open_services(config, Arc::new(SystemClock))?)
 }
 
 /// Runs a parsed command.

@@ -9,6 +9,7 @@ use base64::Engine;
 use keystep_core::audit::{self, Actor, AuditKind, NewAuditEvent};
 use keystep_core::clients::{self, NewClient};
 use keystep_core::db::DbConn;
+use keystep_core::mail::{Notice, ResetReason};
 use keystep_core::signout::{self, Ender, Which};
 use keystep_core::users::{self, NewUser};
 use keystep_core::{Error, Services};
@@ -343,18 +344,18 @@ pub fn keys_list(services: &Services, out: &mut impl Write, as_json: bool) -> Re
 
 /// `keystep mfa reset NAME`
 pub fn mfa_reset(services: &Services, out: &mut impl Write, name: &str) -> Result<(), CliError> {
-    let (user, mail) = in_transaction(services, |conn| {
+    let (user, notice) = in_transaction(services, |conn| {
         let user = users::find_by_username(conn, name)?
             .ok_or_else(|| Error::UserNotFound(name.to_owned()))?;
-        let mail = keystep_mfa::reset::reset_user(services, conn, &user, "reset by an operator")?;
-        Ok((user, mail))
+        let notice = keystep_mfa::reset::reset_user(services, conn, &user, ResetReason::Operator)?;
+        Ok((user, notice))
     })?;
     writeln!(
         out,
         "removed the second factors of {} and ended their sessions",
         user.username
     )?;
-    send_after_commit(services, out, &mail)
+    send_after_commit(services, out, &user, &notice)
 }
 
 /// `keystep mfa requests`
@@ -406,11 +407,11 @@ pub fn mfa_decide(
     id: &str,
     approve: bool,
 ) -> Result<(), CliError> {
-    let (request, mail) = in_transaction(services, |conn| {
+    let (request, user, notice) = in_transaction(services, |conn| {
         keystep_mfa::reset::decide(services, conn, id, approve)
     })?;
     writeln!(out, "request {} {}", request.id, request.status)?;
-    send_after_commit(services, out, &mail)
+    send_after_commit(services, out, &user, &notice)
 }
 
 /// Sends the mail about a change that has committed. The change stands whatever the relay
@@ -418,16 +419,18 @@ pub fn mfa_decide(
 fn send_after_commit(
     services: &Services,
     out: &mut impl Write,
-    mail: &keystep_core::mail::Mail,
+    user: &keystep_core::users::User,
+    notice: &Notice,
 ) -> Result<(), CliError> {
-    match services.mailer.send(mail) {
-        Ok(()) => writeln!(out, "mailed {}", mail.to)?,
+    // In the language the person chose, else English: an operator's command has no page.
+    match services.notify(user, notice, None) {
+        Ok(()) => writeln!(out, "mailed {}", user.email)?,
         Err(e) => {
             tracing::warn!(error = %e, "mail after a committed change failed");
             writeln!(
                 out,
                 "the change is made, but mailing {} failed: {e}",
-                mail.to
+                user.email
             )?;
         }
     }

@@ -274,7 +274,7 @@ async fn get_demo(
         "error": session.error.take(),
     });
     demo.save(&id, session);
-    let mut response = page::render(&state, StatusCode::OK, "demo", &lang, context);
+    let mut response = page::render(&state, &req, StatusCode::OK, "demo", &lang, context);
     if let Some(cookie) = cookie {
         let _ = response.add_cookie(&cookie);
     }

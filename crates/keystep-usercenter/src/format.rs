@@ -27,10 +27,14 @@ pub fn time_of_day(unix: i64) -> String {
     format!("{:02}:{:02}", of_day / 3600, (of_day % 3600) / 60)
 }
 
-/// "Firefox on Linux" from a User-Agent.
-pub fn device_name(user_agent: Option<&str>) -> String {
+/// The catalogue's words, for [`device_name`]: `say(key, args)`.
+pub type Say<'a> = &'a dyn Fn(&str, &[(&str, &str)]) -> String;
+
+/// "Firefox on Linux" from a User-Agent, in the page's words (browser and system names are
+/// product names and stay as they are).
+pub fn device_name(user_agent: Option<&str>, say: Say<'_>) -> String {
     let Some(ua) = user_agent else {
-        return "Unknown device".into();
+        return say("device.unknown", &[]);
     };
     let browser = [
         ("Edg/", "Edge"),
@@ -42,7 +46,10 @@ pub fn device_name(user_agent: Option<&str>) -> String {
     ]
     .iter()
     .find(|(marker, _)| ua.contains(marker))
-    .map_or("Browser", |(_, name)| name);
+    .map_or_else(
+        || say("device.browser", &[]),
+        |(_, name)| (*name).to_owned(),
+    );
     let system = [
         ("Android", "Android"),
         ("iPhone", "iOS"),
@@ -56,14 +63,27 @@ pub fn device_name(user_agent: Option<&str>) -> String {
     .find(|(marker, _)| ua.contains(marker))
     .map(|(_, name)| *name);
     match system {
-        Some(system) => format!("{browser} on {system}"),
-        None => browser.to_owned(),
+        Some(system) => say("device.on", &[("browser", &browser), ("system", system)]),
+        None => browser,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// English as the catalogue says it.
+    fn english(key: &str, args: &[(&str, &str)]) -> String {
+        let text = match key {
+            "device.unknown" => "Unknown device",
+            "device.browser" => "Browser",
+            "device.on" => "{browser} on {system}",
+            other => other,
+        };
+        args.iter().fold(text.to_owned(), |t, (k, v)| {
+            t.replace(&format!("{{{k}}}"), v)
+        })
+    }
 
     #[test]
     fn dates_times_and_devices() {
@@ -72,14 +92,16 @@ mod tests {
         assert_eq!(date_time(951_782_400), "2000-02-29 00:00 UTC");
         assert_eq!(time_of_day(0), "00:00");
         assert_eq!(time_of_day(1_700_000_000), "22:13");
-        assert_eq!(device_name(Some("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36")), "Chrome on Linux");
-        assert_eq!(device_name(Some("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile/15E148 Safari/604.1")), "Safari on iOS");
+        assert_eq!(device_name(Some("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"), &english), "Chrome on Linux");
+        assert_eq!(device_name(Some("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile/15E148 Safari/604.1"), &english), "Safari on iOS");
         assert_eq!(
-            device_name(Some(
-                "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0"
-            )),
+            device_name(
+                Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0"),
+                &english
+            ),
             "Firefox on Windows"
         );
-        assert_eq!(device_name(None), "Unknown device");
+        assert_eq!(device_name(None, &english), "Unknown device");
+        assert_eq!(device_name(Some("Wget/1.21"), &english), "Browser");
     }
 }

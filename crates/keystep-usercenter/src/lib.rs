@@ -7,6 +7,7 @@
 
 pub mod account;
 mod format;
+pub mod language;
 pub mod login;
 
 use actix_web::web;
@@ -48,5 +49,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             paths::U_SESSIONS_END,
             web::post().to(sessions::post_end_session),
         )
-        .route(paths::U_LOG, web::get().to(log::get_log));
+        .route(paths::U_LOG, web::get().to(log::get_log))
+        .route(paths::LANGUAGE, web::get().to(language::get_language));
 }

@@ -1,6 +1,6 @@
-//! The cookies keystep sets: the SSO session and the CSRF token. Both HttpOnly and
-//! SameSite=Lax (sent on the top-level navigation from a relying party, not on cross-site
-//! subrequests); Secure with the `__Host-` prefix when keystep is reached over https.
+//! The cookies keystep sets: the SSO session, the CSRF token and the chosen language. All are
+//! HttpOnly and SameSite=Lax (sent on the top-level navigation from a relying party, not on
+//! cross-site subrequests); Secure with the `__Host-` prefix when keystep is reached over https.
 
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, SameSite};
@@ -13,6 +13,8 @@ pub enum CookieKind {
     Session,
     /// The CSRF double-submit token.
     Csrf,
+    /// The language chosen with the language switch (before, or without, signing in).
+    Language,
 }
 
 impl CookieKind {
@@ -23,18 +25,25 @@ impl CookieKind {
             (Self::Session, false) => "keystep_session",
             (Self::Csrf, true) => "__Host-keystep_csrf",
             (Self::Csrf, false) => "keystep_csrf",
+            (Self::Language, true) => "__Host-keystep_lang",
+            (Self::Language, false) => "keystep_lang",
         }
     }
 }
 
-/// A cookie carrying `value`, living as long as the browser session.
+/// A cookie carrying `value`: the session and CSRF cookies live as long as the browser
+/// session, the language for a year.
 pub fn build(kind: CookieKind, value: String, https: bool) -> Cookie<'static> {
-    Cookie::build(kind.name(https), value)
+    let mut cookie = Cookie::build(kind.name(https), value)
         .path("/")
         .http_only(true)
         .secure(https)
         .same_site(SameSite::Lax)
-        .finish()
+        .finish();
+    if kind == CookieKind::Language {
+        cookie.set_max_age(CookieDuration::days(365));
+    }
+    cookie
 }
 
 /// A cookie that removes `kind` from the browser.

@@ -30,10 +30,17 @@ impl Messages {
         Ok(messages)
     }
 
-    /// Adds (or overrides) a language from TOML text.
+    /// Adds (or overrides, key by key) a language from TOML text. `zh-cn` overrides the
+    /// built-in `zh-CN`: tags compare case-insensitively.
     pub fn add(&mut self, lang: &str, text: &str) -> Result<(), String> {
         let table: toml::Table = toml::from_str(text).map_err(|e| format!("locale {lang}: {e}"))?;
-        let catalog = self.catalogs.entry(lang.to_owned()).or_default();
+        let tag = self
+            .catalogs
+            .keys()
+            .find(|have| have.eq_ignore_ascii_case(lang))
+            .cloned()
+            .unwrap_or_else(|| lang.to_owned());
+        let catalog = self.catalogs.entry(tag).or_default();
         flatten("", &toml::Value::Table(table), catalog);
         Ok(())
     }

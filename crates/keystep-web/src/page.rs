@@ -6,20 +6,81 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use serde_json::{json, Value};
 
+use crate::cookies::{self, CookieKind};
 use crate::csrf;
 use crate::error::WebError;
 use crate::state::AppState;
 
-/// The language for this request: `ui_locales` if given, then Accept-Language.
+/// The language a signed-in person chose, put on the request by the session extractor so
+/// that every page of the request (its error page too) is in it.
+#[derive(Debug, Clone)]
+pub struct ChosenLanguage(pub String);
+
+/// The language for this request: `ui_locales` if one is available (OIDC Core §3.1.2.1),
+/// then the signed-in person's choice, then the language switch's cookie, then
+/// Accept-Language, then English.
 pub fn lang(state: &AppState, req: &HttpRequest, ui_locales: Option<&str>) -> String {
     let accept = req
         .headers()
-        .get(actix_web::http::header::ACCEPT_LANGUAGE)
+        .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
-    state.templates.messages().negotiate(ui_locales, accept)
+    // Two statements: reading a cookie borrows the extensions mutably (actix caches the
+    // parsed cookies there), so the shared borrow must end first.
+    let account = req
+        .extensions()
+        .get::<ChosenLanguage>()
+        .map(|c| c.0.clone());
+    let chosen = account.or_else(|| cookies::read(req, CookieKind::Language, state.https));
+    // `ui_locales` is a space-separated list; the choice is tried after its tags.
+    let preferred = [ui_locales, chosen.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    state.templates.messages().negotiate(
+        Some(&preferred)
+            .filter(|p| !p.is_empty())
+            .map(String::as_str),
+        accept,
+    )
+}
+
+/// Where the language switch returns to: this page, with the query that keeps it in its flow
+/// (a page shown after a POST takes it from `step_query`).
+fn here(req: &HttpRequest, context: &Value) -> String {
+    let query = match context.get("step_query").and_then(Value::as_str) {
+        Some(q) if req.method() == actix_web::http::Method::POST => q.to_owned(),
+        _ => req.query_string().to_owned(),
+    };
+    if query.is_empty() {
+        req.path().to_owned()
+    } else {
+        format!("{}?{query}", req.path())
+    }
+}
+
+/// The language switch: each built-in language by its own name, linking to `/language`.
+fn languages(state: &AppState, req: &HttpRequest, lang: &str, context: &Value) -> Value {
+    let back = here(req, context);
+    let back: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+    let messages = state.templates.messages();
+    let mut tags: Vec<&str> = messages.languages().collect();
+    tags.sort_unstable();
+    Value::Array(
+        tags.into_iter()
+            .map(|tag| {
+                json!({
+                    "tag": tag,
+                    "name": messages.get(tag, "common.language_name").unwrap_or(tag),
+                    "current": tag == lang,
+                    "href": format!("{}?lang={tag}&back={back}", crate::paths::LANGUAGE),
+                })
+            })
+            .collect(),
+    )
 }
 
 /// A message from the catalogue in `lang`, or the key itself when missing (never panics).
@@ -31,16 +92,20 @@ pub fn message(state: &AppState, lang: &str, key: &str, args: &[(&str, &str)]) -
         .unwrap_or_else(|| key.to_owned())
 }
 
-/// Renders `template` with `context` (an object; `lang` is added) as an HTML response.
+/// Renders `template` with `context` (an object; `lang` and the language switch are added)
+/// as an HTML response.
 pub fn render(
     state: &AppState,
+    req: &HttpRequest,
     status: StatusCode,
     template: &str,
     lang: &str,
     mut context: Value,
 ) -> HttpResponse {
+    let switch = languages(state, req, lang, &context);
     if let Value::Object(map) = &mut context {
         map.insert("lang".into(), Value::String(lang.to_owned()));
+        map.insert("languages".into(), switch);
     }
     match state.templates.render(template, &context) {
         Ok(body) => HttpResponse::build(status)
@@ -60,6 +125,7 @@ pub fn render(
 /// A page that only says something: title, heading, paragraphs.
 pub fn message_page(
     state: &AppState,
+    req: &HttpRequest,
     status: StatusCode,
     lang: &str,
     title_key: &str,
@@ -71,7 +137,7 @@ pub fn message_page(
         "heading": message(state, lang, heading_key, &[]),
         "paragraphs": paragraphs,
     });
-    render(state, status, "message", lang, context)
+    render(state, req, status, "message", lang, context)
 }
 
 /// The hidden field and cookie of a form: renders `template` with a `csrf_token` added to
@@ -86,7 +152,7 @@ pub fn render_form(
 ) -> HttpResponse {
     let token = csrf::issue(req, state.https);
     context["csrf_token"] = json!(token.token);
-    let mut response = render(state, status, template, lang, context);
+    let mut response = render(state, req, status, template, lang, context);
     if let Some(cookie) = token.cookie {
         let _ = response.add_cookie(&cookie);
     }
@@ -263,6 +329,7 @@ fn explained_page(
     )];
     message_page(
         state,
+        req,
         status,
         &lang,
         "error.title",

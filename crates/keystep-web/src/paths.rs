@@ -16,6 +16,8 @@ pub const LOGIN_ENROLL: &str = "/login/enroll";
 pub const LOGIN_LOST: &str = "/login/lost";
 /// Back to the protocol after a sign-in step.
 pub const AUTH_RESUME: &str = "/oidc/auth/resume";
+/// Back to the application without signing in: it gets `access_denied`.
+pub const AUTH_CANCEL: &str = "/oidc/auth/cancel";
 /// The user center.
 pub const U: &str = "/u";
 /// Re-entering the password.
@@ -34,6 +36,8 @@ pub const U_SESSIONS: &str = "/u/sessions";
 pub const U_SESSIONS_END: &str = "/u/sessions/end";
 /// The security log.
 pub const U_LOG: &str = "/u/log";
+/// The language switch.
+pub const LANGUAGE: &str = "/language";
 
 /// The page of a sign-in step.
 pub fn step(step: Step) -> &'static str {
@@ -66,6 +70,19 @@ pub fn safe_next(next: Option<&str>) -> Option<String> {
     .map(str::to_owned)
 }
 
+/// Where the language switch may send a person back to: a path of this server, never
+/// another site (`//host`, `/\\host`) — no open redirect.
+pub fn safe_back(back: Option<&str>) -> Option<String> {
+    back.filter(|b| {
+        b.starts_with('/')
+            && !b.starts_with("//")
+            && !b.contains('\\')
+            && b.len() < 1000
+            && !b.bytes().any(|c| c.is_ascii_control() || c == b' ')
+    })
+    .map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +102,27 @@ mod tests {
             "/ux",
         ] {
             assert_eq!(safe_next(Some(bad)), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn back_is_only_a_path_of_this_server() {
+        for good in [
+            "/u",
+            "/login?interaction=abc",
+            "/oidc/session/end?client_id=shop",
+        ] {
+            assert_eq!(safe_back(Some(good)).as_deref(), Some(good));
+        }
+        for bad in [
+            "https://evil.example/",
+            "//evil.example",
+            "/\\evil.example",
+            "u",
+            "/a b",
+            "/\n",
+        ] {
+            assert_eq!(safe_back(Some(bad)), None, "{bad}");
         }
     }
 

@@ -10,6 +10,8 @@ pub struct ClientInfo {
     pub ip: Option<String>,
     /// The User-Agent header, cut to 512 characters.
     pub user_agent: Option<String>,
+    /// The page language negotiated for the request, once a page knows it.
+    pub lang: Option<String>,
 }
 
 impl ClientInfo {
@@ -22,6 +24,7 @@ impl ClientInfo {
                 .get(actix_web::http::header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
                 .map(|ua| ua.chars().take(512).collect()),
+            lang: None,
         }
     }
 
@@ -30,6 +33,7 @@ impl ClientInfo {
         keystep_core::sessions::Device {
             ip: self.ip.as_deref(),
             user_agent: self.user_agent.as_deref(),
+            lang: self.lang.as_deref(),
         }
     }
 }

@@ -1,19 +1,20 @@
 //! The live SSO session as an extractor, written once for every page and endpoint that reads
 //! the session cookie: cookie → live session → enabled person. A session whose person was
-//! disabled is ended where it is presented ([`keystep_core::signin::current_session`]).
+//! disabled is ended where it is presented ([`keystep_core::signin::current_session`]). A
+//! person's chosen language is put on the request, so every page of it is in that language.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use keystep_core::sessions::{Device, Session};
 use keystep_core::signin;
 use keystep_core::users::User;
 
 use crate::cookies::{self, CookieKind};
-use crate::page::PageError;
+use crate::page::{ChosenLanguage, PageError};
 use crate::request::ClientInfo;
 use crate::state::{run_write, AppState};
 
@@ -52,6 +53,9 @@ impl CurrentSession {
             )
         })
         .await?;
+        if let Some(locale) = found.as_ref().and_then(|s| s.user.locale.clone()) {
+            req.extensions_mut().insert(ChosenLanguage(locale));
+        }
         Ok(Self(found))
     }
 }
@@ -88,6 +92,12 @@ impl FromRequest for SignedIn {
 pub struct Origin(pub ClientInfo);
 
 impl Origin {
+    /// The origin with the page language of the request (for the mails it causes).
+    pub fn in_lang(mut self, lang: String) -> Self {
+        self.0.lang = Some(lang);
+        self
+    }
+
     /// As the domain's device record.
     pub fn device(&self) -> Device<'_> {
         self.0.device()

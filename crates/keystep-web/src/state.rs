@@ -22,12 +22,13 @@ pub struct AppState {
 
 impl AppState {
     /// State over built services; loads the templates (and any `web_dir` overrides).
+    /// Mails are written with the same templates and catalogue as the pages.
     pub fn new(services: Services) -> Result<Self, String> {
-        let templates = Templates::load(services.config.web_dir.as_deref())?;
+        let templates = Arc::new(Templates::load(services.config.web_dir.as_deref())?);
         let https = services.config.public_url.scheme() == "https";
         Ok(Self {
-            services,
-            templates: Arc::new(templates),
+            services: services.with_composer(templates.clone()),
+            templates,
             https,
         })
     }

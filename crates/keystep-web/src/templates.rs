@@ -9,7 +9,9 @@ use handlebars::{
     Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, RenderErrorReason,
     ScopedJson,
 };
-use serde_json::Value;
+use keystep_core::mail::{CodePurpose, Composer, Mail, Notice, ResetReason};
+use keystep_core::users::User;
+use serde_json::{json, Value};
 
 use crate::i18n::{Messages, DEFAULT_LANG};
 
@@ -61,6 +63,50 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../web/templates/u_sessions.hbs"),
     ),
     ("u_log", include_str!("../../../web/templates/u_log.hbs")),
+    (
+        "mail/layout.html",
+        include_str!("../../../web/templates/mail/layout.html.hbs"),
+    ),
+    (
+        "mail/confirmation_code.txt",
+        include_str!("../../../web/templates/mail/confirmation_code.txt.hbs"),
+    ),
+    (
+        "mail/confirmation_code.html",
+        include_str!("../../../web/templates/mail/confirmation_code.html.hbs"),
+    ),
+    (
+        "mail/second_factor_bound.txt",
+        include_str!("../../../web/templates/mail/second_factor_bound.txt.hbs"),
+    ),
+    (
+        "mail/second_factor_bound.html",
+        include_str!("../../../web/templates/mail/second_factor_bound.html.hbs"),
+    ),
+    (
+        "mail/second_factor_removed.txt",
+        include_str!("../../../web/templates/mail/second_factor_removed.txt.hbs"),
+    ),
+    (
+        "mail/second_factor_removed.html",
+        include_str!("../../../web/templates/mail/second_factor_removed.html.hbs"),
+    ),
+    (
+        "mail/reset_by_operator.txt",
+        include_str!("../../../web/templates/mail/reset_by_operator.txt.hbs"),
+    ),
+    (
+        "mail/reset_by_operator.html",
+        include_str!("../../../web/templates/mail/reset_by_operator.html.hbs"),
+    ),
+    (
+        "mail/reset_declined.txt",
+        include_str!("../../../web/templates/mail/reset_declined.txt.hbs"),
+    ),
+    (
+        "mail/reset_declined.html",
+        include_str!("../../../web/templates/mail/reset_declined.html.hbs"),
+    ),
 ];
 
 /// Static files: (name, content type, content).
@@ -125,7 +171,7 @@ impl Templates {
                         .file_stem()
                         .and_then(|s| s.to_str())
                         .unwrap_or(DEFAULT_LANG)
-                        .to_ascii_lowercase();
+                        .to_owned();
                     let text = std::fs::read_to_string(&path)
                         .map_err(|e| format!("{}: {e}", path.display()))?;
                     messages.add(&lang, &text)?;
@@ -162,6 +208,56 @@ impl Templates {
             .iter()
             .find(|(n, _, _)| n == name)
             .map(|(_, ct, bytes)| (*ct, bytes.as_slice()))
+    }
+}
+
+/// Mails are templates too: `mail/{notice}.txt` and `mail/{notice}.html`, with the subject and
+/// every sentence from the catalogue in the person's language.
+impl Composer for Templates {
+    fn compose(&self, user: &User, notice: &Notice, lang: &str) -> keystep_core::Result<Mail> {
+        let name = notice.name();
+        let mut context = json!({"lang": lang, "name": user.display_name});
+        let subject_key = match notice {
+            Notice::ConfirmationCode {
+                code,
+                purpose,
+                minutes,
+            } => {
+                context["code"] = json!(code);
+                context["minutes"] = json!(minutes);
+                context["purpose_key"] = json!(match purpose {
+                    CodePurpose::ResetSecondFactor => "mail.code_purpose_reset",
+                    CodePurpose::BindAuthenticator => "mail.code_purpose_bind",
+                });
+                "mail.code_subject".to_owned()
+            }
+            Notice::ResetByOperator { reason } => {
+                context["reason_key"] = json!(match reason {
+                    ResetReason::Operator => "mail.reset_reason_operator",
+                    ResetReason::RequestApproved => "mail.reset_reason_request_approved",
+                });
+                format!("mail.{name}_subject")
+            }
+            _ => format!("mail.{name}_subject"),
+        };
+        let failed = |e: String| keystep_core::Error::Mail(format!("mail template {name}: {e}"));
+        let subject = self
+            .messages
+            .format(lang, &subject_key, &[])
+            .ok_or_else(|| failed(format!("no message {subject_key:?}")))?;
+        context["subject"] = json!(subject);
+        let text = self
+            .render(&format!("mail/{name}.txt"), &context)
+            .map_err(|e| failed(e.to_string()))?;
+        let html = self
+            .render(&format!("mail/{name}.html"), &context)
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(Mail {
+            to: user.email.clone(),
+            subject,
+            text,
+            html: Some(html),
+        })
     }
 }
 
@@ -229,11 +325,11 @@ mod tests {
         let samples = [
             (
                 "login",
-                json!({"lang": "en", "next": "", "csrf_token": "t", "interaction": "i", "client_name": "Shop", "username": "ada", "error": "Wrong"}),
+                json!({"lang": "en", "next": "", "csrf_token": "t", "interaction": "i", "client_name": "Shop", "cancel_href": "/oidc/auth/cancel?interaction=i", "username": "ada", "error": "Wrong"}),
             ),
             (
                 "login",
-                json!({"lang": "en", "next": "/u", "csrf_token": "t", "interaction": "", "client_name": null, "username": "", "error": null}),
+                json!({"lang": "en", "next": "/u", "csrf_token": "t", "interaction": "", "client_name": null, "cancel_href": null, "username": "", "error": null}),
             ),
             (
                 "message",
@@ -259,6 +355,7 @@ mod tests {
         for (name, mut context) in samples {
             for (lang, _) in crate::i18n::EMBEDDED {
                 context["lang"] = json!(lang);
+                context["languages"] = json!([{"tag": "en", "name": "English", "current": true, "href": "/language?lang=en&back=%2Fu"}]);
                 let html = templates
                     .render(name, &context)
                     .unwrap_or_else(|e| panic!("{name} in {lang}: {e}"));
@@ -276,15 +373,19 @@ mod tests {
         let more = [
             (
                 "mfa",
-                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "next": "", "step_query": "interaction=i", "account": "ada", "error": "e"}),
+                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "next": "", "step_query": "interaction=i", "client_name": "Shop", "cancel_href": "/x", "account": "ada", "error": "e"}),
             ),
             (
                 "recovery",
-                json!({"lang": "en", "next": "", "step_query": "", "csrf_token": "t", "interaction": "i", "error": null}),
+                json!({"lang": "en", "next": "", "step_query": "", "csrf_token": "t", "interaction": "i", "client_name": null, "cancel_href": null, "error": null}),
             ),
             (
                 "enroll",
-                json!({"lang": "en", "next": "", "step_query": "", "csrf_token": "t", "interaction": "i", "client_name": "Shop", "qr_data_uri": "data:image/svg+xml;base64,AA", "secret_text": "ABC", "otpauth_uri": "otpauth://totp/x", "action": "/login/enroll", "error": null}),
+                json!({"lang": "en", "next": "", "step_query": "", "csrf_token": "t", "interaction": "i", "client_name": "Shop", "cancel_href": "/x", "qr_data_uri": "data:image/svg+xml;base64,AA", "secret_text": "ABC", "otpauth_uri": "otpauth://totp/x", "action": "/login/enroll", "in_account": false, "error": null}),
+            ),
+            (
+                "enroll",
+                json!({"lang": "en", "next": "", "step_query": "", "csrf_token": "t", "interaction": "", "client_name": null, "cancel_href": null, "qr_data_uri": "data:image/svg+xml;base64,AA", "secret_text": "ABC", "otpauth_uri": "otpauth://totp/x", "action": "/u/mfa/bind", "in_account": true, "error": "e"}),
             ),
             (
                 "recovery_codes",
@@ -292,11 +393,11 @@ mod tests {
             ),
             (
                 "lost",
-                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "next": "/u", "step_query": "", "sent": true, "error": null}),
+                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "next": "/u", "step_query": "", "client_name": "Shop", "cancel_href": "/x", "sent": true, "error": null}),
             ),
             (
                 "lost",
-                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "next": "", "step_query": "", "sent": false, "error": "e"}),
+                json!({"lang": "en", "csrf_token": "t", "interaction": "i", "next": "", "step_query": "", "client_name": null, "cancel_href": null, "sent": false, "error": "e"}),
             ),
         ];
         let account = [
@@ -322,7 +423,7 @@ mod tests {
             ),
             (
                 "u_code",
-                json!({"lang": "en", "csrf_token": "t", "heading": "h", "body": "b", "label": "l", "submit": "s", "action": "/u/mfa/remove", "mandatory": true, "error": "e"}),
+                json!({"lang": "en", "csrf_token": "t", "heading": "h", "body": "b", "label": "l", "submit": "s", "action": "/u/mfa/remove", "mandatory": true, "destructive": true, "error": "e"}),
             ),
             (
                 "u_password",
@@ -334,7 +435,7 @@ mod tests {
             ),
             (
                 "u_log",
-                json!({"lang": "en", "events": [{"when": "w", "event": "signed_in", "from": "::1"}]}),
+                json!({"lang": "en", "events": [{"when": "w", "event": "signed_in", "label": "Signed in", "from": "::1"}]}),
             ),
             ("u_log", json!({"lang": "en", "events": []})),
         ];
@@ -342,19 +443,98 @@ mod tests {
             // `t` fails on a missing key, so rendering at all proves every string exists.
             for (lang, _) in crate::i18n::EMBEDDED {
                 context["lang"] = json!(lang);
+                context["languages"] = json!([]);
                 templates
                     .render(name, &context)
                     .unwrap_or_else(|e| panic!("{name} in {lang}: {e}"));
             }
         }
-        assert_eq!(TEMPLATES.len(), 19, "a new template needs a sample here");
+        assert_eq!(TEMPLATES.len(), 30, "a new template needs a sample here");
+    }
+
+    /// The security log has words for every event, in every language.
+    #[test]
+    fn every_audit_event_has_a_label() {
+        let templates = Templates::load(None).unwrap();
+        for (lang, _) in crate::i18n::EMBEDDED {
+            for kind in keystep_core::audit::AuditKind::ALL {
+                let key = format!("log_event.{}", kind.as_str());
+                assert!(
+                    templates.messages().get(lang, &key).is_some(),
+                    "{lang} {key}"
+                );
+            }
+        }
+    }
+
+    /// Every mail renders in every built-in language, with its subject, both parts, and the
+    /// facts it carries; the text part is not HTML-escaped.
+    #[test]
+    fn every_mail_renders_in_every_language() {
+        let templates = Templates::load(None).unwrap();
+        let user = User {
+            id: "u".into(),
+            username: "ada".into(),
+            username_normalized: "ada".into(),
+            email: "ada@example.com".into(),
+            display_name: "Ada & Co".into(),
+            password_hash: String::new(),
+            disabled: false,
+            created_at: 0,
+            updated_at: 0,
+            locale: None,
+        };
+        let notices = [
+            Notice::ConfirmationCode {
+                code: "123456".into(),
+                purpose: CodePurpose::BindAuthenticator,
+                minutes: 10,
+            },
+            Notice::ConfirmationCode {
+                code: "654321".into(),
+                purpose: CodePurpose::ResetSecondFactor,
+                minutes: 10,
+            },
+            Notice::SecondFactorBound,
+            Notice::SecondFactorRemoved,
+            Notice::ResetByOperator {
+                reason: ResetReason::Operator,
+            },
+            Notice::ResetByOperator {
+                reason: ResetReason::RequestApproved,
+            },
+            Notice::ResetDeclined,
+        ];
+        for (lang, _) in crate::i18n::EMBEDDED {
+            for notice in &notices {
+                let mail = templates
+                    .compose(&user, notice, lang)
+                    .unwrap_or_else(|e| panic!("{} in {lang}: {e}", notice.name()));
+                assert_eq!(mail.to, "ada@example.com");
+                assert!(!mail.subject.is_empty() && !mail.subject.contains("mail."));
+                assert!(mail.text.contains("Ada & Co"), "{lang}: {}", mail.text);
+                let html = mail.html.unwrap();
+                assert!(html.contains("Ada &amp; Co"), "{lang}: escaped in HTML");
+                assert!(html.contains(&format!("lang=\"{lang}\"")));
+                for part in [&mail.text, &html] {
+                    assert!(!part.contains("mail."), "{lang}: a key leaked: {part}");
+                }
+                if let Notice::ConfirmationCode { code, .. } = notice {
+                    assert!(mail.text.contains(code.as_str()) && html.contains(code.as_str()));
+                }
+            }
+        }
+        let english = templates.compose(&user, &notices[0], "en").unwrap();
+        assert!(english.text.contains("Your confirmation code is: 123456"));
+        let chinese = templates.compose(&user, &notices[2], "zh-CN").unwrap();
+        assert!(chinese.subject.contains("两步验证"), "{}", chinese.subject);
     }
 
     #[test]
     fn text_is_escaped() {
         let templates = Templates::load(None).unwrap();
         let html = templates
-            .render("login", &json!({"lang": "en", "next": "", "csrf_token": "t", "interaction": "", "client_name": "<script>x</script>", "username": "\"><b>", "error": null}))
+            .render("login", &json!({"lang": "en", "languages": [], "next": "", "csrf_token": "t", "interaction": "", "client_name": "<script>x</script>", "cancel_href": null, "username": "\"><b>", "error": null}))
             .unwrap();
         assert!(!html.contains("<script>x") && !html.contains("\"><b>"));
     }

@@ -127,6 +127,42 @@ pub async fn get_resume(
     respond(&state, &req, outcome)
 }
 
+/// `GET /oidc/auth/cancel?interaction=…`: the person chose "Back to the application" on a
+/// sign-in page. The application gets `access_denied` (RFC 6749 §4.1.2.1) with its `state`,
+/// and the pending sign-in ends; the SSO session, if any, is left as it was.
+pub async fn get_cancel(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<ResumeQuery>,
+) -> HttpResponse {
+    let id = query.into_inner().interaction;
+    let outcome = run_write(&state, move |services, _| {
+        let store = services.ephemeral.as_ref();
+        let validated = Interaction::load(store, &id)?.and_then(|interaction| {
+            serde_json::from_value::<ValidatedAuthorize>(interaction.request).ok()
+        });
+        let Some(request) = validated else {
+            return Ok(Outcome::Page(PageError::new(
+                StatusCode::BAD_REQUEST,
+                "login.expired",
+            )));
+        };
+        Interaction::remove(store, &id)?;
+        tracing::info!(client_id = %request.client_id, "sign-in cancelled by the person");
+        let r = Redirector::new(
+            request.redirect_uri.clone(),
+            request.response_mode,
+            request.state.clone(),
+        );
+        Ok(failure_outcome(
+            services,
+            r.error("access_denied", "the person went back without signing in"),
+        ))
+    })
+    .await;
+    respond(&state, &req, outcome)
+}
+
 /// The resume query.
 #[derive(Debug, serde::Deserialize)]
 pub struct ResumeQuery {
@@ -351,6 +387,7 @@ fn respond(
                 .collect();
             page::render(
                 state,
+                req,
                 StatusCode::OK,
                 "form_post",
                 &lang,

@@ -125,10 +125,12 @@ pub async fn post_bind(
     guard(&state, &visitor)?;
     let session_id = visitor.signed_in.session.id.clone();
     let user = visitor.signed_in.user.clone();
+    let origin = origin.in_lang(lang(&state, &req));
     match form.action {
         BindAction::Send => {
+            let lang = origin.0.lang.clone();
             let sent = run_blocking(&state, move |services| {
-                enrollment::send_mailbox_code(services, &session_id, &user)
+                enrollment::send_mailbox_code(services, &session_id, &user, lang.as_deref())
             })
             .await?;
             match sent {
@@ -196,6 +198,7 @@ pub async fn post_bind(
                 } => {
                     let mut page = recovery_codes_page(
                         &state,
+                        &req,
                         &lang(&state, &req),
                         &visitor.signed_in.user.username,
                         &recovery_codes,

@@ -7,7 +7,7 @@ use keystep_web::page::PageError;
 use keystep_web::{run_read, AppState};
 use serde_json::{json, Value};
 
-use super::{render, Visitor};
+use super::{render, say, Visitor};
 use crate::format::{date_time, device_name};
 
 /// `GET /u/log`
@@ -21,17 +21,20 @@ pub async fn get_log(
         audit::list_for_user(conn, &user_id, 100)
     })
     .await?;
+    let say_here = |key: &str, args: &[(&str, &str)]| say(&state, &req, key, args);
     let rows: Vec<Value> = events
         .iter()
         .map(|e| {
-            let device = e.user_agent.as_deref().map(|ua| device_name(Some(ua)));
+            let device = e.user_agent.as_deref().map(|ua| device_name(Some(ua), &say_here));
             let from = match (&e.ip, device) {
                 (Some(ip), Some(device)) => format!("{ip} · {device}"),
                 (Some(ip), None) => ip.clone(),
-                (None, _) if e.actor == "cli" => "administrator".into(),
+                (None, _) if e.actor == "cli" => say_here("device.administrator", &[]),
                 _ => "-".into(),
             };
-            json!({"when": date_time(e.occurred_at), "event": e.event, "from": from})
+            // The name operators grep for stays on the row; people read the catalogue's words.
+            let label = say_here(&format!("log_event.{}", e.event), &[]);
+            json!({"when": date_time(e.occurred_at), "event": e.event, "label": label, "from": from})
         })
         .collect();
     Ok(render(

@@ -38,6 +38,7 @@ pub async fn post_regenerate(
     Ok(match outcome {
         Ok(codes) => recovery_codes_page(
             &state,
+            &req,
             &lang(&state, &req),
             &visitor.signed_in.user.username,
             &codes,

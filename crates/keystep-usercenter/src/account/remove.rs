@@ -49,6 +49,7 @@ pub fn code_page(
             "submit": say("remove.submit"),
             "action": paths::U_REMOVE,
             "mandatory": state.services.config.mfa.policy == MfaPolicyConfig::Required,
+            "destructive": true,
             "error": error,
         }),
         CodeAction::Regenerate => json!({
@@ -58,6 +59,7 @@ pub fn code_page(
             "submit": say("regenerate.submit"),
             "action": paths::U_RECOVERY_CODES,
             "mandatory": false,
+            "destructive": false,
             "error": error,
         }),
     };
@@ -108,6 +110,7 @@ pub async fn post_remove(
     CsrfForm(form): CsrfForm<CurrentCodeForm>,
 ) -> Result<HttpResponse, PageError> {
     let user = visitor.signed_in.user;
+    let origin = origin.in_lang(super::lang(&state, &req));
     let outcome = run_blocking(&state, move |services| {
         manage::turn_off(services, &user, &form.code, origin.device())
     })

@@ -45,12 +45,13 @@ async fn sessions_page(
         .into_iter()
         .filter(|s| s.is_live(now, &lifetimes))
         .collect();
+    let say_here = |key: &str, args: &[(&str, &str)]| say(state, req, key, args);
     let rows: Vec<Value> = live
         .iter()
         .map(|s| {
             json!({
                 "id": s.id,
-                "device": device_name(s.user_agent.as_deref()),
+                "device": device_name(s.user_agent.as_deref(), &say_here),
                 "ip": s.ip.clone().unwrap_or_else(|| "-".into()),
                 "started": date_time(s.created_at),
                 "last_seen": date_time(s.last_seen_at),

@@ -233,5 +233,5 @@ fn recovery_used_page(state: &AppState, req: &HttpRequest, flow: &Flow, left: i6
         "link_href": state.url(&flow.onward()),
         "link_text": page::message(state, &lang, "recovery.continue", &[]),
     });
-    page::render(state, StatusCode::OK, "message", &lang, context)
+    page::render(state, req, StatusCode::OK, "message", &lang, context)
 }

@@ -71,6 +71,9 @@ pub fn enroll_page(
         "secret_text": view.secret_text,
         "otpauth_uri": view.otpauth_uri,
         "action": action,
+        // From the user center the page keeps the account's navigation and a cancel, and says
+        // "you are setting up…" rather than sign-in words.
+        "in_account": action == paths::U_BIND,
         "error": error,
     });
     step_page(state, req, flow, status, "enroll", context)
@@ -125,6 +128,7 @@ pub async fn post_enroll(
     let session_id = signed_in.session.id.clone();
     let client_id = flow.client_id();
     let code = form.code;
+    let origin = origin.in_lang(flow.lang(&state, &req));
     let completed = run_blocking(&state, move |services| {
         enrollment::complete(
             services,
@@ -148,6 +152,7 @@ pub async fn post_enroll(
             let onward = state.url(&flow.onward());
             let mut page = recovery_codes_page(
                 &state,
+                &req,
                 &lang,
                 &signed_in.user.username,
                 &recovery_codes,
@@ -176,6 +181,7 @@ pub async fn post_enroll(
 /// The recovery codes page, shown once after binding or regenerating.
 pub fn recovery_codes_page(
     state: &AppState,
+    req: &HttpRequest,
     lang: &str,
     account: &str,
     codes: &[String],
@@ -188,5 +194,5 @@ pub fn recovery_codes_page(
         "download_href": format!("data:text/plain;charset=utf-8;base64,{}", STANDARD.encode(file)),
         "continue_href": continue_href,
     });
-    page::render(state, StatusCode::OK, "recovery_codes", lang, context)
+    page::render(state, req, StatusCode::OK, "recovery_codes", lang, context)
 }

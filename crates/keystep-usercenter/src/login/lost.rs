@@ -82,8 +82,10 @@ pub async fn post_lost(
     let subject = signed_in.session.id.clone();
     let user = signed_in.user;
     if form.action == LostAction::Send {
+        let lang = flow.lang(&state, &req);
         let sent = run_blocking(&state, move |services| {
-            mailed_code::send(services, &subject, &user, CodePurpose::ResetSecondFactor)
+            let purpose = CodePurpose::ResetSecondFactor;
+            mailed_code::send(services, &subject, &user, purpose, Some(&lang))
         })
         .await?;
         return Ok(match sent {
@@ -121,7 +123,7 @@ pub async fn post_lost(
                 "link_href": null,
                 "link_text": null,
             });
-            page::render(&state, StatusCode::OK, "message", &lang, context)
+            page::render(&state, &req, StatusCode::OK, "message", &lang, context)
         }
         Err(CodeCheck::Locked(until)) => {
             let message = say(

@@ -100,6 +100,12 @@ impl Flow {
                 _ => String::new(),
             },
             "step_query": self.query(),
+            // Every step of a relying party's sign-in has a way back that tells it
+            // `access_denied`.
+            "client_name": self.interaction().map(|i| i.client_name.clone()),
+            "cancel_href": self
+                .interaction()
+                .map(|i| paths::with_interaction(paths::AUTH_CANCEL, &i.id)),
         })
     }
 }

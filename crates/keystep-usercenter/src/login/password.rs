@@ -130,6 +130,7 @@ pub async fn post_login(
             );
             page::message_page(
                 &state,
+                &req,
                 StatusCode::OK,
                 &lang,
                 "login.signed_in_title",
