@@ -394,11 +394,121 @@ async fn a_person_binds_uses_and_removes_mfa_in_a_real_browser() {
     check_accessibility(&client, "security log").await;
     let log = text(&client).await;
     assert!(
-        log.contains("mfa_removed")
-            && log.contains("recovery_code_used")
-            && log.contains("mfa_enrolled")
+        log.contains("Two-step verification turned off")
+            && log.contains("Recovery code used")
+            && log.contains("Authenticator app set up"),
+        "{log}"
     );
+    // The event's code stays on its row for operators.
+    for event in ["mfa_removed", "recovery_code_used", "mfa_enrolled"] {
+        client
+            .find(Locator::Css(&format!("td[data-event='{event}']")))
+            .await
+            .unwrap_or_else(|e| panic!("{event} in the log: {e}"));
+    }
     client.close().await.unwrap();
+}
+
+/// The `lang` of the page shown.
+async fn page_lang(client: &Client) -> String {
+    client
+        .execute("return document.documentElement.lang", vec![])
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Sign-in, step-up and the user center, once in English and once in Simplified Chinese
+/// chosen with the language switch; every page passes axe-core in both, and the screenshots
+/// of both go to `target/screenshots/` (`en-…`, `zh-CN-…`).
+#[tokio::test]
+async fn sign_in_step_up_and_the_user_center_in_english_and_chinese() {
+    let Some(driver) = start_driver() else { return };
+    for lang in ["en", "zh-CN"] {
+        // Asked for only on demand, so the demo's "Step up" is a real step-up from aal1.
+        let (server, password) = TestServer::start_demo_with(Stack::all().remove(0), |c| {
+            c.mfa.login = keystep_core::config::MfaLoginMode::OnDemand;
+        });
+        let secret = keystep_mfa::totp::new_secret();
+        {
+            let services = &server.services;
+            let mut conn = services.db.conn().unwrap();
+            let demo = keystep_core::users::find_by_username(&mut conn, "demo")
+                .unwrap()
+                .unwrap();
+            keystep_mfa::totp::bind(services, &mut conn, &demo.id, &secret, 0).unwrap();
+        }
+        let client = browser(&driver, 1280).await;
+        client.goto(&server.url("/demo/login")).await.unwrap();
+        assert!(path(&client).await.starts_with("/login?interaction="));
+        if lang != "en" {
+            let switch = client
+                .find(Locator::Css(&format!("footer a[hreflang='{lang}']")))
+                .await
+                .unwrap();
+            click_and_wait(&client, switch).await;
+            assert!(
+                path(&client).await.starts_with("/login?interaction="),
+                "the switch comes back to the same sign-in"
+            );
+        }
+        assert_eq!(page_lang(&client).await, lang);
+        screenshot(&client, &format!("{lang}-login")).await;
+        check_accessibility(&client, &format!("{lang} login")).await;
+        fill(&client, "username", "demo").await;
+        fill(&client, "password", &password).await;
+        submit(&client).await;
+        assert_eq!(path(&client).await, "/demo", "{}", text(&client).await);
+
+        // Step-up: the application asks for aal2; only the second factor is asked.
+        client
+            .goto(&server.url("/demo/login?acr_values=aal2"))
+            .await
+            .unwrap();
+        assert!(
+            path(&client).await.starts_with("/login/mfa?interaction="),
+            "{}",
+            path(&client).await
+        );
+        assert_eq!(page_lang(&client).await, lang, "the choice holds");
+        client
+            .find(Locator::Id("back-to-app"))
+            .await
+            .expect("a way back to the application");
+        screenshot(&client, &format!("{lang}-step-up")).await;
+        check_accessibility(&client, &format!("{lang} step-up")).await;
+        server.clock.advance(Duration::from_secs(30));
+        fill(&client, "code", &totp_code(&secret, server.clock.now())).await;
+        submit(&client).await;
+        assert_eq!(path(&client).await, "/demo");
+        let acr = client.find(Locator::Id("acr")).await.unwrap();
+        assert_eq!(acr.text().await.unwrap(), "aal2");
+
+        // The user center follows the choice too: the switch was used before signing in, so
+        // its cookie carries it.
+        for (page, name) in [
+            ("/u", "u-overview"),
+            ("/u/sessions", "u-sessions"),
+            ("/u/password", "u-password"),
+            ("/u/log", "u-log"),
+            ("/u/mfa/remove", "u-remove"),
+        ] {
+            client.goto(&server.url(page)).await.unwrap();
+            assert_eq!(path(&client).await, page, "{lang}");
+            assert_eq!(page_lang(&client).await, lang, "{lang} {page}");
+            screenshot(&client, &format!("{lang}-{name}")).await;
+            check_accessibility(&client, &format!("{lang} {page}")).await;
+        }
+        let body = text(&client).await;
+        if lang == "zh-CN" {
+            assert!(body.contains("关闭两步验证"), "{body}");
+        } else {
+            assert!(body.contains("Turn off two-step verification"), "{body}");
+        }
+        client.close().await.unwrap();
+    }
 }
 
 #[tokio::test]

@@ -260,7 +260,12 @@ impl TestServer {
 
     /// Starts a server as `keystep demo` does; returns it with the demo person's password.
     pub fn start_demo(stack: Stack) -> (Self, String) {
-        let (server, password) = Self::start_inner(stack, |_| {}, true);
+        Self::start_demo_with(stack, |_| {})
+    }
+
+    /// [`TestServer::start_demo`], adjusting the configuration first.
+    pub fn start_demo_with(stack: Stack, configure: impl FnOnce(&mut Config)) -> (Self, String) {
+        let (server, password) = Self::start_inner(stack, configure, true);
         (server, password.unwrap_or_default())
     }
 
