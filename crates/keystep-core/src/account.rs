@@ -147,12 +147,7 @@ mod tests {
             .unwrap(),
             Ok(0)
         );
-        let old = PasswordAttempt {
-            username: "ada",
-            password: testing::PASSWORD,
-            client_id: None,
-            device: Device::default(),
-        };
+        let old = testing::attempt("ada");
         assert_eq!(
             signin::check_password(&t.services, &old).unwrap().err(),
             Some(Refusal::Wrong)
@@ -175,18 +170,8 @@ mod tests {
     fn other_sessions_end_when_asked_and_this_one_stays() {
         let t = testing::services();
         let ada = t.user("ada");
-        let attempt = PasswordAttempt {
-            username: "ada",
-            password: testing::PASSWORD,
-            client_id: None,
-            device: Device::default(),
-        };
-        let this = signin::sign_in(&t.services, &attempt, None)
-            .unwrap()
-            .unwrap();
-        signin::sign_in(&t.services, &attempt, None)
-            .unwrap()
-            .unwrap();
+        let this = t.sign_in("ada");
+        t.sign_in("ada");
         let ended = change_password(
             &t.services,
             &PasswordChange {

@@ -90,20 +90,10 @@ pub fn end_sessions(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signin::{self, PasswordAttempt};
     use crate::testing;
 
     fn signed_in(t: &testing::TestServices) -> Session {
-        let attempt = PasswordAttempt {
-            username: "ada",
-            password: testing::PASSWORD,
-            client_id: None,
-            device: Device::default(),
-        };
-        signin::sign_in(&t.services, &attempt, None)
-            .unwrap()
-            .unwrap()
-            .session
+        t.sign_in("ada").session
     }
 
     fn live(t: &testing::TestServices, user_id: &str) -> Vec<String> {

@@ -10,11 +10,23 @@ use tempfile::TempDir;
 use crate::clock::{Clock, ManualClock};
 use crate::config::Config;
 use crate::mail::{Composer, Mail, Notice};
+use crate::sessions::Device;
+use crate::signin::{self, PasswordAttempt, SignedIn};
 use crate::users::{self, NewUser, User};
 use crate::Services;
 
 /// The password of every test user.
 pub const PASSWORD: &str = "correct horse battery";
+
+/// `username`'s right password, from no particular device.
+pub fn attempt(username: &str) -> PasswordAttempt<'_> {
+    PasswordAttempt {
+        username,
+        password: PASSWORD,
+        client_id: None,
+        device: Device::default(),
+    }
+}
 
 /// Services over a temporary data directory, removed when this is dropped.
 #[derive(Debug)]
@@ -99,6 +111,14 @@ impl TestServices {
                 )
             })
             .expect("user created")
+    }
+
+    /// Signs `username` in with the right password: a new session.
+    #[allow(clippy::expect_used)]
+    pub fn sign_in(&self, username: &str) -> SignedIn {
+        signin::sign_in(&self.services, &attempt(username), None)
+            .expect("sign-in runs")
+            .expect("the password is right")
     }
 
     /// The mails in the outbox, oldest first, as their raw text.

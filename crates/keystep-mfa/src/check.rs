@@ -137,7 +137,7 @@ pub fn step_up(
 
 #[cfg(test)]
 mod tests {
-    use keystep_core::signin::{self, PasswordAttempt};
+    use keystep_core::signin;
     use keystep_core::testing::{self, TestServices};
     use keystep_core::users::User;
 
@@ -285,15 +285,7 @@ mod tests {
     fn step_up_moves_the_session_to_aal2_under_a_new_token() {
         let t = testing::services();
         let (ada, secret, _) = bound(&t);
-        let attempt = PasswordAttempt {
-            username: "ada",
-            password: testing::PASSWORD,
-            client_id: None,
-            device: Device::default(),
-        };
-        let signed_in = signin::sign_in(&t.services, &attempt, None)
-            .unwrap()
-            .unwrap();
+        let signed_in = t.sign_in("ada");
         let code = code_now(&t, &secret);
         let (check, token) = step_up(
             &t.services,

@@ -276,22 +276,13 @@ pub fn mailbox_confirmed(services: &Services, session_id: &str) -> keystep_core:
 
 #[cfg(test)]
 mod tests {
-    use keystep_core::signin::{self, PasswordAttempt};
     use keystep_core::testing::{self, TestServices};
 
     use super::*;
 
     fn signed_in(t: &TestServices) -> (User, String) {
         let ada = t.user("ada");
-        let attempt = PasswordAttempt {
-            username: "ada",
-            password: testing::PASSWORD,
-            client_id: None,
-            device: Device::default(),
-        };
-        let session = signin::sign_in(&t.services, &attempt, None)
-            .unwrap()
-            .unwrap();
+        let session = t.sign_in("ada");
         (ada, session.session.id)
     }
 

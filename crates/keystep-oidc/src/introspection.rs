@@ -3,15 +3,13 @@
 //! `auth_time` so an API can ask for step-up (RFC 9470). An inactive token gets nothing but
 //! `{"active": false}`.
 
-use actix_web::web::{self, Bytes};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use keystep_core::{refresh_tokens, users};
 use keystep_web::{run_read, AppState};
 use serde_json::{json, Value};
 
 use crate::error::TokenError;
-use crate::params::Params;
-use crate::token::client_auth;
+use crate::token::client_auth::{self, ClientRequest};
 use crate::userinfo::verify_access_token;
 use crate::Oidc;
 
@@ -19,15 +17,10 @@ use crate::Oidc;
 pub async fn post_introspection(
     state: web::Data<AppState>,
     oidc: web::Data<Oidc>,
-    req: HttpRequest,
-    body: Bytes,
+    request: ClientRequest,
 ) -> Result<HttpResponse, TokenError> {
-    let params = Params::parse(&body).map_err(TokenError::invalid_request)?;
-    let presented = client_auth::presented(&req, &params)?;
-    let token = params
-        .get("token")
-        .ok_or_else(|| TokenError::invalid_request("token is missing"))?
-        .to_owned();
+    let token = request.required("token")?;
+    let presented = request.presented;
     let oidc = oidc.into_inner();
     let result = run_read(&state, move |services, conn| {
         let client = match client_auth::authenticate(conn, &presented)? {
@@ -94,8 +87,5 @@ pub async fn post_introspection(
         Ok(Ok(body))
     })
     .await?;
-    let body = result?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(body))
+    Ok(client_auth::no_store_json(&result?))
 }

@@ -3,15 +3,13 @@
 //! tokens, and other clients' tokens, are answered 200 as well (§2.2), so the endpoint tells
 //! nobody which tokens exist.
 
-use actix_web::web::{self, Bytes};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use keystep_core::refresh_tokens;
 use keystep_web::{run_write, AppState};
 
 use crate::error::TokenError;
 use crate::keys::VerifyError;
-use crate::params::Params;
-use crate::token::client_auth;
+use crate::token::client_auth::{self, ClientRequest};
 use crate::tokens::{self, AccessClaims};
 use crate::Oidc;
 
@@ -19,15 +17,10 @@ use crate::Oidc;
 pub async fn post_revocation(
     state: web::Data<AppState>,
     oidc: web::Data<Oidc>,
-    req: HttpRequest,
-    body: Bytes,
+    request: ClientRequest,
 ) -> Result<HttpResponse, TokenError> {
-    let params = Params::parse(&body).map_err(TokenError::invalid_request)?;
-    let presented = client_auth::presented(&req, &params)?;
-    let token = params
-        .get("token")
-        .ok_or_else(|| TokenError::invalid_request("token is missing"))?
-        .to_owned();
+    let token = request.required("token")?;
+    let presented = request.presented;
     let oidc = oidc.into_inner();
     let result = run_write(&state, move |services, conn| {
         let client = match client_auth::authenticate(conn, &presented)? {

@@ -30,12 +30,7 @@ pub fn serve(services: Services) -> Result<(), cli::CliError> {
 pub fn demo(services: Services) -> Result<(), cli::CliError> {
     let setup = demo::prepare(&services)?;
     let relying_party = demo::Demo::new(&services, &setup).map_err(std::io::Error::other)?;
-    let base = services
-        .config
-        .public_url
-        .as_str()
-        .trim_end_matches('/')
-        .to_owned();
+    let base = services.config.public_base();
     println!();
     println!("  keystep demo is starting.");
     println!("  Open {base}/demo and sign in as:");

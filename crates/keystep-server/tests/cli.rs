@@ -69,6 +69,23 @@ fn user_count(stack: &Stack, dir: &Path) -> usize {
         .len()
 }
 
+/// `keystep user add ada` with a password from stdin; it must succeed.
+fn add_ada(stack: &Stack, dir: &Path) {
+    assert_ok(&keystep(
+        stack,
+        dir,
+        &[
+            "user",
+            "add",
+            "ada",
+            "--email",
+            "ada@example.com",
+            "--password-stdin",
+        ],
+        "analytical engine\n",
+    ));
+}
+
 fn client_count(stack: &Stack, dir: &Path) -> usize {
     let output = keystep(stack, dir, &["client", "list", "--json"], "");
     assert_ok(&output);
@@ -168,19 +185,7 @@ fn user_errors_exit_1_and_write_nothing() {
     for stack in Stack::all() {
         let dir = tempfile::tempdir().unwrap();
         let dir = dir.path();
-        assert_ok(&keystep(
-            &stack,
-            dir,
-            &[
-                "user",
-                "add",
-                "ada",
-                "--email",
-                "ada@example.com",
-                "--password-stdin",
-            ],
-            "analytical engine\n",
-        ));
+        add_ada(&stack, dir);
 
         let dup = keystep(
             &stack,
@@ -682,19 +687,7 @@ fn mfa_reset_and_requests() {
     for stack in Stack::all() {
         let dir = tempfile::tempdir().unwrap();
         let dir = dir.path();
-        assert_ok(&keystep(
-            &stack,
-            dir,
-            &[
-                "user",
-                "add",
-                "ada",
-                "--email",
-                "ada@example.com",
-                "--password-stdin",
-            ],
-            "analytical engine\n",
-        ));
+        add_ada(&stack, dir);
         let out = keystep(&stack, dir, &["mfa", "requests"], "");
         assert_ok(&out);
         assert!(stdout(&out).contains("no pending reset requests"));

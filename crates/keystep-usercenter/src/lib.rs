@@ -10,19 +10,36 @@ mod format;
 pub mod language;
 pub mod login;
 
+use account::current_code::CodeAction;
 use actix_web::web;
 use keystep_web::paths;
 
+/// The two code pages share their handlers; the route says which it is.
+fn code_page(path: &str, which: login::code::CodePage) -> actix_web::Resource {
+    use login::code;
+    web::resource(path)
+        .app_data(web::Data::new(which))
+        .route(web::get().to(code::get_code))
+        .route(web::post().to(code::post_code))
+}
+
+/// The two user-center changes behind a current code share their handlers too.
+fn current_code_page(path: &str, action: CodeAction) -> actix_web::Resource {
+    use account::current_code;
+    web::resource(path)
+        .app_data(web::Data::new(action))
+        .route(web::get().to(current_code::get_code_page))
+        .route(web::post().to(current_code::post_code_page))
+}
+
 /// Registers the pages' routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    use account::{bind, log, overview, password, reauth, recovery_codes, remove, sessions};
+    use account::{bind, log, overview, password, reauth, sessions};
     use login::{code, enroll, lost};
     cfg.route(paths::LOGIN, web::get().to(login::password::get_login))
         .route(paths::LOGIN, web::post().to(login::password::post_login))
-        .route(paths::LOGIN_MFA, web::get().to(code::get_mfa))
-        .route(paths::LOGIN_MFA, web::post().to(code::post_mfa))
-        .route(paths::LOGIN_RECOVERY, web::get().to(code::get_recovery))
-        .route(paths::LOGIN_RECOVERY, web::post().to(code::post_recovery))
+        .service(code_page(paths::LOGIN_MFA, code::CodePage::Authenticator))
+        .service(code_page(paths::LOGIN_RECOVERY, code::CodePage::Recovery))
         .route(paths::LOGIN_ENROLL, web::get().to(enroll::get_enroll))
         .route(paths::LOGIN_ENROLL, web::post().to(enroll::post_enroll))
         .route(paths::LOGIN_LOST, web::get().to(lost::get_lost))
@@ -32,16 +49,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(paths::U_REAUTH, web::post().to(reauth::post_reauth))
         .route(paths::U_BIND, web::get().to(bind::get_bind))
         .route(paths::U_BIND, web::post().to(bind::post_bind))
-        .route(paths::U_REMOVE, web::get().to(remove::get_remove))
-        .route(paths::U_REMOVE, web::post().to(remove::post_remove))
-        .route(
+        .service(current_code_page(paths::U_REMOVE, CodeAction::Remove))
+        .service(current_code_page(
             paths::U_RECOVERY_CODES,
-            web::get().to(recovery_codes::get_regenerate),
-        )
-        .route(
-            paths::U_RECOVERY_CODES,
-            web::post().to(recovery_codes::post_regenerate),
-        )
+            CodeAction::Regenerate,
+        ))
         .route(paths::U_PASSWORD, web::get().to(password::get_password))
         .route(paths::U_PASSWORD, web::post().to(password::post_password))
         .route(paths::U_SESSIONS, web::get().to(sessions::get_sessions))

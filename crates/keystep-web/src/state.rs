@@ -40,14 +40,7 @@ impl AppState {
 
     /// An absolute URL for a path on this server.
     pub fn url(&self, path: &str) -> String {
-        format!(
-            "{}{path}",
-            self.services
-                .config
-                .public_url
-                .as_str()
-                .trim_end_matches('/')
-        )
+        format!("{}{path}", self.services.config.public_base())
     }
 }
 

@@ -11,6 +11,52 @@ use keystep_core::db::DbConn;
 use crate::error::TokenError;
 use crate::params::Params;
 
+/// A back-channel request from a client (token, revocation, introspection): its form, and the
+/// credentials it presented, read once for all three endpoints.
+#[derive(Debug)]
+pub struct ClientRequest {
+    /// The form body.
+    pub params: Params,
+    /// The client's credentials, not yet checked.
+    pub presented: PresentedClient,
+}
+
+impl ClientRequest {
+    /// A parameter the endpoint cannot do without.
+    pub fn required(&self, name: &str) -> Result<String, TokenError> {
+        self.params
+            .get(name)
+            .map(str::to_owned)
+            .ok_or_else(|| TokenError::invalid_request(format!("{name} is missing")))
+    }
+}
+
+impl actix_web::FromRequest for ClientRequest {
+    type Error = TokenError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, TokenError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        let body = actix_web::web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let body = body
+                .await
+                .map_err(|e| TokenError::invalid_request(e.to_string()))?;
+            let params = Params::parse(&body).map_err(TokenError::invalid_request)?;
+            let presented = presented(&req, &params)?;
+            Ok(Self { params, presented })
+        })
+    }
+}
+
+/// The answer of a back-channel endpoint: JSON that no cache may keep (RFC 6749 §5.1).
+pub fn no_store_json(body: &serde_json::Value) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Pragma", "no-cache"))
+        .json(body)
+}
+
 /// Credentials as presented, before the database is asked.
 #[derive(Debug, Clone)]
 pub struct PresentedClient {

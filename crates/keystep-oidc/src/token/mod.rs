@@ -6,13 +6,12 @@ pub mod client_auth;
 pub mod client_credentials;
 pub mod refresh_token;
 
-use actix_web::web::{self, Bytes};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use keystep_web::{run_write, AppState};
 use serde_json::Value;
 
+use self::client_auth::ClientRequest;
 use crate::error::TokenError;
-use crate::params::Params;
 use crate::Oidc;
 
 /// What a grant comes to: a token response, or an error to answer after the transaction
@@ -23,15 +22,10 @@ pub type GrantResult = Result<Value, TokenError>;
 pub async fn post_token(
     state: web::Data<AppState>,
     oidc: web::Data<Oidc>,
-    req: HttpRequest,
-    body: Bytes,
+    request: ClientRequest,
 ) -> Result<HttpResponse, TokenError> {
-    let params = Params::parse(&body).map_err(TokenError::invalid_request)?;
-    let presented = client_auth::presented(&req, &params)?;
-    let grant_type = params
-        .get("grant_type")
-        .ok_or_else(|| TokenError::invalid_request("grant_type is missing"))?
-        .to_owned();
+    let grant_type = request.required("grant_type")?;
+    let ClientRequest { params, presented } = request;
     if !matches!(
         grant_type.as_str(),
         "authorization_code" | "refresh_token" | "client_credentials"
@@ -55,9 +49,5 @@ pub async fn post_token(
         }
     })
     .await?;
-    let body = result?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .insert_header(("Pragma", "no-cache"))
-        .json(body))
+    Ok(client_auth::no_store_json(&result?))
 }

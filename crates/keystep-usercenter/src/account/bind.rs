@@ -9,7 +9,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use keystep_mfa::enrollment::{self, Completed, Completion, Route};
 use keystep_mfa::mailed_code::{CodeCheck, Sent};
 use keystep_mfa::policy;
-use keystep_web::cookies::{self, CookieKind};
 use keystep_web::csrf::CsrfForm;
 use keystep_web::page::{self, PageError};
 use keystep_web::session::Origin;
@@ -19,7 +18,7 @@ use serde_json::json;
 
 use super::{lang, render, say, Visitor};
 use crate::format::time_of_day;
-use crate::login::enroll::{enroll_page, recovery_codes_page};
+use crate::login::enroll::{bound_page, enroll_page, Bound};
 use crate::login::Flow;
 
 /// Which step of the binding form.
@@ -67,14 +66,47 @@ fn guard(state: &AppState, visitor: &Visitor) -> Result<(), PageError> {
 }
 
 /// The mailbox step, or once the mailbox is proven the authenticator step.
+/// What the binding page shows: its status, whether a code was mailed, an error, and until
+/// when a refusal holds (for `Retry-After`).
+struct Shown {
+    status: StatusCode,
+    sent: bool,
+    error: Option<String>,
+    until: Option<i64>,
+}
+
+impl Shown {
+    fn ok(sent: bool) -> Self {
+        Self {
+            status: StatusCode::OK,
+            sent,
+            error: None,
+            until: None,
+        }
+    }
+
+    fn refused(status: StatusCode, sent: bool, error: String, until: Option<i64>) -> Self {
+        Self {
+            status,
+            sent,
+            error: Some(error),
+            until,
+        }
+    }
+}
+
 async fn bind_page(
     state: &AppState,
     req: &HttpRequest,
     visitor: &Visitor,
-    status: StatusCode,
-    sent: bool,
-    error: Option<String>,
+    shown: Shown,
 ) -> Result<HttpResponse, PageError> {
+    let Shown {
+        status,
+        sent,
+        error,
+        until,
+    } = shown;
     let session_id = visitor.signed_in.session.id.clone();
     let account = visitor.signed_in.user.username.clone();
     let view = run_blocking(state, move |services| {
@@ -84,7 +116,7 @@ async fn bind_page(
         enrollment::start(services, Route::UserCenter, &session_id, &account).map(Some)
     })
     .await?;
-    Ok(match view {
+    let page = match view {
         None => render(
             state,
             req,
@@ -101,6 +133,10 @@ async fn bind_page(
             let flow = Flow::UserCenter(None);
             enroll_page(state, req, &flow, status, &view, paths::U_BIND, error)
         }
+    };
+    Ok(match until {
+        Some(until) => page::retry_after(page, state.services.clock.now(), until),
+        None => page,
     })
 }
 
@@ -111,7 +147,7 @@ pub async fn get_bind(
     visitor: Visitor,
 ) -> Result<HttpResponse, PageError> {
     guard(&state, &visitor)?;
-    bind_page(&state, &req, &visitor, StatusCode::OK, false, None).await
+    bind_page(&state, &req, &visitor, Shown::ok(false)).await
 }
 
 /// `POST /u/mfa/bind`
@@ -126,7 +162,7 @@ pub async fn post_bind(
     let session_id = visitor.signed_in.session.id.clone();
     let user = visitor.signed_in.user.clone();
     let origin = origin.in_lang(lang(&state, &req));
-    match form.action {
+    let shown = match form.action {
         BindAction::Send => {
             let lang = origin.0.lang.clone();
             let sent = run_blocking(&state, move |services| {
@@ -134,16 +170,10 @@ pub async fn post_bind(
             })
             .await?;
             match sent {
-                Sent::Sent => bind_page(&state, &req, &visitor, StatusCode::OK, true, None).await,
+                Sent::Sent => Shown::ok(true),
                 Sent::TooMany { until } => {
                     let message = say(&state, &req, "mail_limit.too_many", &[]);
-                    let status = StatusCode::TOO_MANY_REQUESTS;
-                    let page = bind_page(&state, &req, &visitor, status, true, Some(message));
-                    Ok(page::retry_after(
-                        page.await?,
-                        state.services.clock.now(),
-                        until,
-                    ))
+                    Shown::refused(StatusCode::TOO_MANY_REQUESTS, true, message, Some(until))
                 }
             }
         }
@@ -154,24 +184,15 @@ pub async fn post_bind(
             })
             .await?;
             match checked {
-                CodeCheck::Accepted => {
-                    bind_page(&state, &req, &visitor, StatusCode::OK, false, None).await
-                }
+                CodeCheck::Accepted => Shown::ok(false),
                 CodeCheck::Locked(until) => {
                     let time = time_of_day(until);
                     let message = say(&state, &req, "lost.locked", &[("time", &time)]);
-                    let status = StatusCode::TOO_MANY_REQUESTS;
-                    let page = bind_page(&state, &req, &visitor, status, true, Some(message));
-                    Ok(page::retry_after(
-                        page.await?,
-                        state.services.clock.now(),
-                        until,
-                    ))
+                    Shown::refused(StatusCode::TOO_MANY_REQUESTS, true, message, Some(until))
                 }
                 CodeCheck::Wrong => {
                     let message = say(&state, &req, "bind.wrong_email_code", &[]);
-                    let status = StatusCode::UNAUTHORIZED;
-                    bind_page(&state, &req, &visitor, status, true, Some(message)).await
+                    Shown::refused(StatusCode::UNAUTHORIZED, true, message, None)
                 }
             }
         }
@@ -196,23 +217,20 @@ pub async fn post_bind(
                     recovery_codes,
                     token,
                 } => {
-                    let mut page = recovery_codes_page(
-                        &state,
-                        &req,
-                        &lang(&state, &req),
-                        &visitor.signed_in.user.username,
-                        &recovery_codes,
-                        state.url(&format!("{}?done=bound", paths::U)),
-                    );
-                    let _ =
-                        page.add_cookie(&cookies::build(CookieKind::Session, token, state.https));
-                    return Ok(page);
+                    let bound = Bound {
+                        lang: lang(&state, &req),
+                        account: &visitor.signed_in.user.username,
+                        recovery_codes: &recovery_codes,
+                        token,
+                        onward: state.url(&format!("{}?done=bound", paths::U)),
+                    };
+                    return Ok(bound_page(&state, &req, bound));
                 }
                 Completed::Wrong => (StatusCode::UNAUTHORIZED, "enroll.wrong"),
                 Completed::Expired => (StatusCode::BAD_REQUEST, "enroll.expired"),
             };
-            let message = say(&state, &req, key, &[]);
-            bind_page(&state, &req, &visitor, status, false, Some(message)).await
+            Shown::refused(status, false, say(&state, &req, key, &[]), None)
         }
-    }
+    };
+    bind_page(&state, &req, &visitor, shown).await
 }

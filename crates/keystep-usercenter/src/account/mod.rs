@@ -5,12 +5,11 @@
 //! ([`keystep_mfa::policy::user_center`]). Changing sign-in settings asks for a recent password.
 
 pub mod bind;
+pub mod current_code;
 pub mod log;
 pub mod overview;
 pub mod password;
 pub mod reauth;
-pub mod recovery_codes;
-pub mod remove;
 pub mod sessions;
 
 use std::future::Future;

@@ -14,7 +14,7 @@ use keystep_web::{run_blocking, AppState};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{say, step_page, Flow, FlowFields};
+use super::{say, step_page, Flow, FlowFields, Step};
 use crate::format::time_of_day;
 
 /// The code form of either page.
@@ -31,10 +31,13 @@ pub struct CodeForm {
     pub recovery_code: String,
 }
 
-/// Which of the two pages.
+/// Which of the two pages: the route's data (see `crate::routes`), so both share their
+/// handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CodePage {
+pub enum CodePage {
+    /// `/login/mfa`: a code from the authenticator app.
     Authenticator,
+    /// `/login/recovery`: a recovery code.
     Recovery,
 }
 
@@ -59,117 +62,57 @@ impl CodePage {
             Self::Recovery => "recovery.wrong",
         }
     }
+
+    /// The field of the form this page's code is in.
+    fn code(self, form: &CodeForm) -> String {
+        match self {
+            Self::Authenticator => form.code.clone(),
+            Self::Recovery => form.recovery_code.clone(),
+        }
+    }
 }
 
 fn code_page(
     state: &AppState,
     req: &HttpRequest,
-    flow: &Flow,
-    signed_in: &SignedIn,
+    step: &Step,
     which: CodePage,
     status: StatusCode,
     error: Option<String>,
 ) -> HttpResponse {
-    let context = json!({"account": signed_in.user.username, "error": error});
-    step_page(state, req, flow, status, which.template(), context)
+    let context = json!({"account": step.signed_in.user.username, "error": error});
+    step_page(state, req, &step.flow, status, which.template(), context)
 }
 
-/// `GET /login/mfa`
-pub async fn get_mfa(
+/// `GET /login/mfa`, `GET /login/recovery`
+pub async fn get_code(
     state: web::Data<AppState>,
     req: HttpRequest,
-    signed_in: SignedIn,
-    query: web::Query<FlowFields>,
-) -> Result<HttpResponse, PageError> {
-    let flow = Flow::load(&state, &query).await?;
-    let which = CodePage::Authenticator;
-    Ok(code_page(
-        &state,
-        &req,
-        &flow,
-        &signed_in,
-        which,
-        StatusCode::OK,
-        None,
-    ))
+    which: web::Data<CodePage>,
+    step: Step,
+) -> HttpResponse {
+    code_page(&state, &req, &step, **which, StatusCode::OK, None)
 }
 
-/// `GET /login/recovery`
-pub async fn get_recovery(
+/// `POST /login/mfa`, `POST /login/recovery`
+pub async fn post_code(
     state: web::Data<AppState>,
     req: HttpRequest,
-    signed_in: SignedIn,
-    query: web::Query<FlowFields>,
-) -> Result<HttpResponse, PageError> {
-    let flow = Flow::load(&state, &query).await?;
-    let which = CodePage::Recovery;
-    Ok(code_page(
-        &state,
-        &req,
-        &flow,
-        &signed_in,
-        which,
-        StatusCode::OK,
-        None,
-    ))
-}
-
-/// `POST /login/mfa`
-pub async fn post_mfa(
-    state: web::Data<AppState>,
-    req: HttpRequest,
+    which: web::Data<CodePage>,
     signed_in: SignedIn,
     origin: Origin,
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Result<HttpResponse, PageError> {
-    let code = form.code.clone();
-    post_code(
-        &state,
-        &req,
+    let which = **which;
+    let step = Step {
+        flow: Flow::load(&state, &form.flow).await?,
         signed_in,
-        origin,
-        form,
-        CodePage::Authenticator,
-        code,
-    )
-    .await
-}
-
-/// `POST /login/recovery`
-pub async fn post_recovery(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    signed_in: SignedIn,
-    origin: Origin,
-    CsrfForm(form): CsrfForm<CodeForm>,
-) -> Result<HttpResponse, PageError> {
-    let code = form.recovery_code.clone();
-    post_code(
-        &state,
-        &req,
-        signed_in,
-        origin,
-        form,
-        CodePage::Recovery,
-        code,
-    )
-    .await
-}
-
-async fn post_code(
-    state: &AppState,
-    req: &HttpRequest,
-    signed_in: SignedIn,
-    origin: Origin,
-    form: CodeForm,
-    which: CodePage,
-    code: String,
-) -> Result<HttpResponse, PageError> {
-    let flow = Flow::load(state, &form.flow).await?;
-    let session_id = signed_in.session.id.clone();
-    let user_id = signed_in.user.id.clone();
-    let client_id = flow.client_id();
-    let (check, token) = run_blocking(state, move |services| {
+    };
+    let session_id = step.signed_in.session.id.clone();
+    let user_id = step.signed_in.user.id.clone();
+    let client_id = step.flow.client_id();
+    let code = which.code(&form);
+    let (check, token) = run_blocking(&state, move |services| {
         let methods = [which.method()];
         let attempt = CodeAttempt {
             user_id: &user_id,
@@ -181,29 +124,23 @@ async fn post_code(
         check::step_up(services, &session_id, &attempt)
     })
     .await?;
-    let refused =
-        |status, message| code_page(state, req, &flow, &signed_in, which, status, Some(message));
+    let refused = |status, message| code_page(&state, &req, &step, which, status, Some(message));
     let mut response = match check {
         CodeCheck::Locked { until } => {
-            let message = say(
-                state,
-                req,
-                &flow,
-                "mfa.locked",
-                &[("time", &time_of_day(until))],
-            );
+            let time = time_of_day(until);
+            let message = say(&state, &req, &step.flow, "mfa.locked", &[("time", &time)]);
             let page = refused(StatusCode::TOO_MANY_REQUESTS, message);
             return Ok(page::retry_after(page, state.services.clock.now(), until));
         }
         CodeCheck::Wrong => {
-            let message = say(state, req, &flow, which.wrong_key(), &[]);
+            let message = say(&state, &req, &step.flow, which.wrong_key(), &[]);
             return Ok(refused(StatusCode::UNAUTHORIZED, message));
         }
         CodeCheck::Verified {
             recovery_codes_left: Some(left),
             ..
-        } => recovery_used_page(state, req, &flow, left),
-        CodeCheck::Verified { .. } => page::see_other(state, &flow.onward()),
+        } => recovery_used_page(&state, &req, &step.flow, left),
+        CodeCheck::Verified { .. } => page::see_other(&state, &step.flow.onward()),
     };
     if let Some(token) = token {
         let _ = response.add_cookie(&cookies::build(CookieKind::Session, token, state.https));

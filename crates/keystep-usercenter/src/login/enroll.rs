@@ -17,7 +17,7 @@ use keystep_web::{paths, run_blocking, run_read, AppState};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{say, step_page, Flow, FlowFields};
+use super::{say, step_page, Flow, FlowFields, Step};
 
 /// The confirmation form.
 #[derive(Debug, Deserialize)]
@@ -96,22 +96,21 @@ async fn started(
 pub async fn get_enroll(
     state: web::Data<AppState>,
     req: HttpRequest,
-    signed_in: SignedIn,
-    query: web::Query<FlowFields>,
+    step: Step,
 ) -> Result<HttpResponse, PageError> {
-    let flow = Flow::load(&state, &query).await?;
-    demanded(&state, &flow, &signed_in).await?;
-    let view = started(&state, Route::SignIn, &signed_in).await?;
+    demanded(&state, &step.flow, &step.signed_in).await?;
+    let view = started(&state, Route::SignIn, &step.signed_in).await?;
     let action = paths::LOGIN_ENROLL;
-    Ok(enroll_page(
+    let page = enroll_page(
         &state,
         &req,
-        &flow,
+        &step.flow,
         StatusCode::OK,
         &view,
         action,
         None,
-    ))
+    );
+    Ok(page)
 }
 
 /// `POST /login/enroll`
@@ -148,18 +147,14 @@ pub async fn post_enroll(
             recovery_codes,
             token,
         } => {
-            let lang = flow.lang(&state, &req);
-            let onward = state.url(&flow.onward());
-            let mut page = recovery_codes_page(
-                &state,
-                &req,
-                &lang,
-                &signed_in.user.username,
-                &recovery_codes,
-                onward,
-            );
-            let _ = page.add_cookie(&cookies::build(CookieKind::Session, token, state.https));
-            return Ok(page);
+            let bound = Bound {
+                lang: flow.lang(&state, &req),
+                account: &signed_in.user.username,
+                recovery_codes: &recovery_codes,
+                token,
+                onward: state.url(&flow.onward()),
+            };
+            return Ok(bound_page(&state, &req, bound));
         }
         Completed::Wrong => (StatusCode::UNAUTHORIZED, "enroll.wrong"),
         Completed::Expired => (StatusCode::BAD_REQUEST, "enroll.expired"),
@@ -176,6 +171,38 @@ pub async fn post_enroll(
         action,
         Some(message),
     ))
+}
+
+/// A binding just completed, as its page shows it.
+pub struct Bound<'a> {
+    /// The page language.
+    pub lang: String,
+    /// The account name, for the codes' file.
+    pub account: &'a str,
+    /// The ten new codes.
+    pub recovery_codes: &'a [String],
+    /// The upgraded session's token.
+    pub token: String,
+    /// Where "I have saved them" goes.
+    pub onward: String,
+}
+
+/// After a binding: the recovery codes, shown once, and the upgraded session's cookie.
+pub fn bound_page(state: &AppState, req: &HttpRequest, bound: Bound<'_>) -> HttpResponse {
+    let mut page = recovery_codes_page(
+        state,
+        req,
+        &bound.lang,
+        bound.account,
+        bound.recovery_codes,
+        bound.onward,
+    );
+    let _ = page.add_cookie(&cookies::build(
+        CookieKind::Session,
+        bound.token,
+        state.https,
+    ));
+    page
 }
 
 /// The recovery codes page, shown once after binding or regenerating.

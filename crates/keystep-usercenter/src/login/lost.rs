@@ -14,7 +14,7 @@ use keystep_web::{run_blocking, run_write, AppState};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{say, step_page, Flow, FlowFields};
+use super::{say, step_page, Flow, FlowFields, Step};
 use crate::format::time_of_day;
 
 /// What the form asks for.
@@ -59,14 +59,8 @@ fn lost_page(
 }
 
 /// `GET /login/lost`
-pub async fn get_lost(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    _signed_in: SignedIn,
-    query: web::Query<FlowFields>,
-) -> Result<HttpResponse, PageError> {
-    let flow = Flow::load(&state, &query).await?;
-    Ok(lost_page(&state, &req, &flow, StatusCode::OK, false, None))
+pub async fn get_lost(state: web::Data<AppState>, req: HttpRequest, step: Step) -> HttpResponse {
+    lost_page(&state, &req, &step.flow, StatusCode::OK, false, None)
 }
 
 /// `POST /login/lost`: `action=send` mails a code; `action=confirm` checks it and files the

@@ -8,10 +8,15 @@ pub mod enroll;
 pub mod lost;
 pub mod password;
 
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use keystep_web::interaction::Interaction;
 use keystep_web::page::{self, PageError};
+use keystep_web::session::SignedIn;
 use keystep_web::{paths, run_blocking, AppState};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -106,6 +111,35 @@ impl Flow {
             "cancel_href": self
                 .interaction()
                 .map(|i| paths::with_interaction(paths::AUTH_CANCEL, &i.id)),
+        })
+    }
+}
+
+/// A step after the password, as a page shows it: the person the password step signed in,
+/// and the flow the query names.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The live session and its person.
+    pub signed_in: SignedIn,
+    /// Where the sign-in goes back to.
+    pub flow: Flow,
+}
+
+impl FromRequest for Step {
+    type Error = PageError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, PageError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let signed_in = SignedIn::extract(&req).await?;
+            let fields = web::Query::<FlowFields>::from_query(req.query_string())
+                .map_err(|e| PageError::bad_request(e.to_string()))?;
+            let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| {
+                PageError::Web(keystep_web::WebError::Internal("no app state".into()))
+            })?;
+            let flow = Flow::load(state, &fields).await?;
+            Ok(Self { signed_in, flow })
         })
     }
 }

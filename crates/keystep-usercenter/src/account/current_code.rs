@@ -1,5 +1,7 @@
-//! `/u/mfa/remove`: turning two-step verification off, after a current authenticator or
-//! recovery code ([`keystep_mfa::manage::turn_off`]).
+//! The changes a current second factor unlocks in the user center, on one page shape each:
+//! `/u/mfa/remove` turns two-step verification off after an authenticator or recovery code
+//! ([`keystep_mfa::manage::turn_off`]); `/u/recovery-codes` makes ten new recovery codes after
+//! an authenticator code ([`keystep_mfa::manage::new_recovery_codes`]).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -12,8 +14,9 @@ use keystep_web::{paths, run_blocking, AppState};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{render, say, Visitor};
+use super::{lang, render, say, Visitor};
 use crate::format::time_of_day;
+use crate::login::enroll::recovery_codes_page;
 
 /// A form that asks for a current code.
 #[derive(Debug, Deserialize)]
@@ -23,7 +26,8 @@ pub struct CurrentCodeForm {
     pub code: String,
 }
 
-/// Which page asks for the current code.
+/// Which page asks for the current code: the route's data (see `crate::routes`), so both share
+/// their handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeAction {
     /// Turning two-step verification off.
@@ -92,31 +96,47 @@ pub fn refused(
     }
 }
 
-/// `GET /u/mfa/remove`
-pub async fn get_remove(
+/// `GET /u/mfa/remove`, `GET /u/recovery-codes`
+pub async fn get_code_page(
     state: web::Data<AppState>,
     req: HttpRequest,
+    action: web::Data<CodeAction>,
     _visitor: Visitor,
 ) -> HttpResponse {
-    code_page(&state, &req, CodeAction::Remove, StatusCode::OK, None)
+    code_page(&state, &req, **action, StatusCode::OK, None)
 }
 
-/// `POST /u/mfa/remove`
-pub async fn post_remove(
+/// `POST /u/mfa/remove`, `POST /u/recovery-codes`
+pub async fn post_code_page(
     state: web::Data<AppState>,
     req: HttpRequest,
+    action: web::Data<CodeAction>,
     visitor: Visitor,
     origin: Origin,
     CsrfForm(form): CsrfForm<CurrentCodeForm>,
 ) -> Result<HttpResponse, PageError> {
-    let user = visitor.signed_in.user;
-    let origin = origin.in_lang(super::lang(&state, &req));
-    let outcome = run_blocking(&state, move |services| {
-        manage::turn_off(services, &user, &form.code, origin.device())
+    let action = **action;
+    let user = visitor.signed_in.user.clone();
+    let origin = origin.in_lang(lang(&state, &req));
+    let outcome = run_blocking(&state, move |services| match action {
+        CodeAction::Remove => {
+            Ok(manage::turn_off(services, &user, &form.code, origin.device())?.map(|()| None))
+        }
+        CodeAction::Regenerate => {
+            Ok(manage::new_recovery_codes(services, &user, &form.code, origin.device())?.map(Some))
+        }
     })
     .await?;
     Ok(match outcome {
-        Ok(()) => page::see_other(&state, &format!("{}?done=removed", paths::U)),
-        Err(refusal) => refused(&state, &req, CodeAction::Remove, refusal),
+        Ok(None) => page::see_other(&state, &format!("{}?done=removed", paths::U)),
+        Ok(Some(codes)) => recovery_codes_page(
+            &state,
+            &req,
+            &lang(&state, &req),
+            &visitor.signed_in.user.username,
+            &codes,
+            state.url(paths::U),
+        ),
+        Err(refusal) => refused(&state, &req, action, refusal),
     })
 }

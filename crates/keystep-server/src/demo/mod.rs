@@ -26,6 +26,8 @@ use openidconnect::{
 };
 use serde_json::{json, Value};
 
+mod api;
+
 /// The demo person's username.
 pub const DEMO_USER: &str = "demo";
 /// The demo client's id.
@@ -53,12 +55,7 @@ pub struct DemoSetup {
 /// Creates (or resets) the demo person and registers the demo client anew, so its secret is
 /// known to this process.
 pub fn prepare(services: &Services) -> keystep_core::Result<DemoSetup> {
-    let base = services
-        .config
-        .public_url
-        .as_str()
-        .trim_end_matches('/')
-        .to_owned();
+    let base = services.config.public_base();
     let password = random_token()[..20].to_owned();
     let password_hash = services.passwords.hash(&password)?;
     services.db.write(|conn| {
@@ -124,10 +121,6 @@ struct DemoSession {
     api: Option<Value>,
 }
 
-/// The demo API's step-up demand (RFC 9470): aal2, signed in within ten minutes.
-const API_ACR: &str = "aal2";
-const API_MAX_AGE: i64 = 600;
-
 impl Demo {
     /// The relying party for `public_url`, with the demo client's secret.
     pub fn new(services: &Services, setup: &DemoSetup) -> Result<Self, String> {
@@ -137,12 +130,7 @@ impl Demo {
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Self {
-            base: services
-                .config
-                .public_url
-                .as_str()
-                .trim_end_matches('/')
-                .to_owned(),
+            base: services.config.public_base(),
             client_secret: setup.client_secret.clone(),
             http,
             rp: Mutex::new(None),
@@ -193,8 +181,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/demo/userinfo", web::post().to(post_userinfo))
         .route("/demo/refresh", web::post().to(post_refresh))
         .route("/demo/logout", web::get().to(get_logout))
-        .route("/demo/call-api", web::post().to(post_call_api))
-        .route("/demo/api/report", web::get().to(get_api_report));
+        .route("/demo/call-api", web::post().to(api::post_call_api))
+        .route("/demo/api/report", web::get().to(api::get_api_report));
 }
 
 /// The demo session id from the cookie, or a new one.
@@ -506,102 +494,6 @@ async fn get_logout(demo: web::Data<Demo>, req: HttpRequest) -> HttpResponse {
             .append_pair("post_logout_redirect_uri", &format!("{}/demo", demo.base));
     }
     redirect(url.as_str(), cookie)
-}
-
-/// `POST /demo/call-api`: the relying party calls its API with its access token, as any
-/// application would, and shows what came back.
-async fn post_call_api(demo: web::Data<Demo>, req: HttpRequest) -> HttpResponse {
-    let (id, cookie) = session_id(&req);
-    let mut session = demo.session(&id);
-    let Some(access) = session.access_token.clone() else {
-        return redirect("/demo", cookie);
-    };
-    let result = demo
-        .http
-        .get(format!("{}/demo/api/report", demo.base))
-        .bearer_auth(access)
-        .send()
-        .await;
-    session.api = Some(match result {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let challenge = response
-                .headers()
-                .get("www-authenticate")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let body = response.text().await.unwrap_or_default();
-            let step_up = challenge
-                .as_deref()
-                .is_some_and(|c| c.contains("insufficient_user_authentication"));
-            json!({"status": status, "ok": status == 200, "body": body, "challenge": challenge, "step_up": step_up,
-                   "step_up_href": format!("/demo/login?acr_values={API_ACR}&max_age={API_MAX_AGE}")})
-        }
-        Err(e) => {
-            json!({"status": 0, "ok": false, "body": e.to_string(), "challenge": null, "step_up": false, "step_up_href": null})
-        }
-    });
-    demo.save(&id, session);
-    redirect("/demo", cookie)
-}
-
-/// `GET /demo/api/report`: a protected resource. It introspects the bearer token at keystep
-/// (RFC 7662) and answers RFC 9470's `insufficient_user_authentication` challenge until the
-/// token says `acr=aal2` with a recent enough `auth_time`.
-async fn get_api_report(
-    state: web::Data<AppState>,
-    demo: web::Data<Demo>,
-    req: HttpRequest,
-) -> HttpResponse {
-    let token = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
-    let challenge = |error: &str, description: &str| {
-        HttpResponse::Unauthorized()
-            .insert_header((
-                "WWW-Authenticate",
-                format!(r#"Bearer error="{error}", error_description="{description}", acr_values="{API_ACR}", max_age={API_MAX_AGE}"#),
-            ))
-            .json(json!({"error": error, "error_description": description}))
-    };
-    let Some(token) = token else {
-        return HttpResponse::Unauthorized()
-            .insert_header(("WWW-Authenticate", r#"Bearer realm="demo-api""#))
-            .finish();
-    };
-    let introspection = demo
-        .http
-        .post(format!("{}/oidc/token/introspection", demo.base))
-        .basic_auth(DEMO_CLIENT, Some(&demo.client_secret))
-        .form(&[("token", token.as_str())])
-        .send()
-        .await;
-    let claims: Value = match introspection {
-        Ok(r) => r.json().await.unwrap_or(Value::Null),
-        Err(_) => return HttpResponse::ServiceUnavailable().finish(),
-    };
-    if claims["active"] != true {
-        return challenge("invalid_token", "The access token is not active");
-    }
-    let now = state.services.clock.now();
-    let recent = claims["auth_time"]
-        .as_i64()
-        .is_some_and(|t| now - t <= API_MAX_AGE);
-    if claims["acr"] != API_ACR || !recent {
-        return challenge(
-            "insufficient_user_authentication",
-            "A second factor within the last 10 minutes is required",
-        );
-    }
-    HttpResponse::Ok().json(json!({
-        "report": "Quarterly numbers: all green.",
-        "sub": claims["sub"],
-        "acr": claims["acr"],
-        "auth_time": claims["auth_time"],
-    }))
 }
 
 /// Wraps the demo for the app factory.
