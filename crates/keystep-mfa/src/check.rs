@@ -142,29 +142,7 @@ mod tests {
     use keystep_core::users::User;
 
     use super::*;
-    use crate::totp;
-
-    /// Ada with an authenticator bound and ten recovery codes; returns her, the TOTP secret and
-    /// the codes.
-    fn bound(t: &TestServices) -> (User, Vec<u8>, Vec<String>) {
-        let ada = t.user("ada");
-        let secret = totp::new_secret();
-        let codes = t
-            .services
-            .db
-            .write(|conn| {
-                totp::bind(&t.services, conn, &ada.id, &secret, 0)?;
-                crate::recovery::regenerate(&t.services, conn, &ada.id)
-            })
-            .unwrap();
-        (ada, secret, codes)
-    }
-
-    fn code_now(t: &TestServices, secret: &[u8]) -> String {
-        let generator = totp::generator(&t.services, secret, "ada").unwrap();
-        let now = u64::try_from(keystep_core::clock::Clock::now(t.clock.as_ref())).unwrap();
-        generator.generate(now).to_string()
-    }
+    use crate::testing::{bound, code_now};
 
     fn check(t: &TestServices, user: &User, code: &str, methods: &[Method]) -> CodeCheck {
         let attempt = CodeAttempt {

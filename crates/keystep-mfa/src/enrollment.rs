@@ -293,9 +293,7 @@ mod tests {
             &view.secret_text,
         )
         .unwrap();
-        let generator = totp::generator(&t.services, &secret, "ada").unwrap();
-        let now = u64::try_from(keystep_core::clock::Clock::now(t.clock.as_ref())).unwrap();
-        generator.generate(now).to_string()
+        crate::testing::code_now(t, &secret)
     }
 
     fn completion<'a>(

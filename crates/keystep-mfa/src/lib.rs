@@ -15,4 +15,6 @@ pub mod policy;
 pub mod recovery;
 pub mod reset;
 pub mod stepup;
+#[cfg(test)]
+mod testing;
 pub mod totp;

@@ -101,21 +101,11 @@ mod tests {
     use keystep_core::testing;
 
     use super::*;
-    use crate::totp;
 
     #[test]
     fn turning_off_needs_a_current_code_and_removes_everything() {
         let t = testing::services();
-        let ada = t.user("ada");
-        let secret = totp::new_secret();
-        let codes = t
-            .services
-            .db
-            .write(|conn| {
-                totp::bind(&t.services, conn, &ada.id, &secret, 0)?;
-                recovery::regenerate(&t.services, conn, &ada.id)
-            })
-            .unwrap();
+        let (ada, _, codes) = crate::testing::bound(&t);
         assert_eq!(
             new_recovery_codes(&t.services, &ada, &codes[0], Device::default()).unwrap(),
             Err(CodeRefused::Wrong),

@@ -4,17 +4,15 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use keystep_core::clients::Client;
 use keystep_core::db::DbConn;
 use keystep_core::opaque::constant_time_eq;
-use keystep_core::{refresh_tokens, users, Services};
+use keystep_core::{refresh_tokens, users};
 use sha2::{Digest, Sha256};
 
-use super::GrantResult;
+use super::{GrantContext, GrantResult};
 use crate::code::{self, Tombstone};
 use crate::error::TokenError;
-use crate::keys::KeyStore;
-use crate::params::{Params, Scopes};
+use crate::params::Scopes;
 use crate::tokens::{self, Grant, RefreshPlan, SignIn};
 
 /// RFC 7636 §4.1: 43–128 characters of the unreserved set.
@@ -35,13 +33,8 @@ pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
 }
 
 /// Exchanges a code.
-pub fn grant(
-    services: &Services,
-    keys: &KeyStore,
-    conn: &mut DbConn,
-    client: &Client,
-    params: &Params,
-) -> keystep_core::Result<GrantResult> {
+pub fn grant(cx: &GrantContext<'_>, conn: &mut DbConn) -> keystep_core::Result<GrantResult> {
+    let (services, keys, client, params) = cx.parts();
     let Some(presented) = params.get("code") else {
         return Ok(Err(TokenError::invalid_request("code is missing")));
     };

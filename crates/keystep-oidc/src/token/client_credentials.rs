@@ -2,14 +2,11 @@
 //! for itself. `openid` and `offline_access` make no sense without a person and are refused;
 //! other scopes are the resource servers' own and passed through.
 
-use keystep_core::clients::Client;
 use keystep_core::db::DbConn;
-use keystep_core::Services;
 
-use super::GrantResult;
+use super::{GrantContext, GrantResult};
 use crate::error::TokenError;
-use crate::keys::KeyStore;
-use crate::params::{Params, Scopes};
+use crate::params::Scopes;
 use crate::tokens::{self, Grant, RefreshPlan};
 
 /// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
@@ -19,13 +16,8 @@ fn valid_scope_token(s: &str) -> bool {
 }
 
 /// Issues a token to the client itself.
-pub fn grant(
-    services: &Services,
-    keys: &KeyStore,
-    conn: &mut DbConn,
-    client: &Client,
-    params: &Params,
-) -> keystep_core::Result<GrantResult> {
+pub fn grant(cx: &GrantContext<'_>, conn: &mut DbConn) -> keystep_core::Result<GrantResult> {
+    let (services, keys, client, params) = cx.parts();
     if client.public {
         return Ok(Err(TokenError::unauthorized_client(
             "public clients cannot use client_credentials",

@@ -11,8 +11,34 @@ use keystep_web::{run_write, AppState};
 use serde_json::Value;
 
 use self::client_auth::ClientRequest;
+use keystep_core::clients::Client;
+use keystep_core::Services;
+
 use crate::error::TokenError;
+use crate::keys::KeyStore;
+use crate::params::Params;
 use crate::Oidc;
+
+/// What every grant works with: the services, the signing keys, the authenticated client and
+/// the request's form.
+#[derive(Clone, Copy)]
+pub struct GrantContext<'a> {
+    /// Database, stores, clock, configuration.
+    pub services: &'a Services,
+    /// The signing keys.
+    pub keys: &'a KeyStore,
+    /// The client, authenticated.
+    pub client: &'a Client,
+    /// The form.
+    pub params: &'a Params,
+}
+
+impl<'a> GrantContext<'a> {
+    /// Its parts, for a grant's body.
+    pub fn parts(&self) -> (&'a Services, &'a KeyStore, &'a Client, &'a Params) {
+        (self.services, self.keys, self.client, self.params)
+    }
+}
 
 /// What a grant comes to: a token response, or an error to answer after the transaction
 /// committed (so a revocation made while detecting reuse is kept).
@@ -40,12 +66,16 @@ pub async fn post_token(
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),
         };
+        let cx = GrantContext {
+            services,
+            keys: &oidc.keys,
+            client: &client,
+            params: &params,
+        };
         match grant_type.as_str() {
-            "authorization_code" => {
-                authorization_code::grant(services, &oidc.keys, conn, &client, &params)
-            }
-            "refresh_token" => refresh_token::grant(services, &oidc.keys, conn, &client, &params),
-            _ => client_credentials::grant(services, &oidc.keys, conn, &client, &params),
+            "authorization_code" => authorization_code::grant(&cx, conn),
+            "refresh_token" => refresh_token::grant(&cx, conn),
+            _ => client_credentials::grant(&cx, conn),
         }
     })
     .await?;

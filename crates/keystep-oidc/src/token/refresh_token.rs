@@ -2,25 +2,18 @@
 //! scope may only narrow; a token presented after rotation revokes its family and the access
 //! tokens of the grant.
 
-use keystep_core::clients::Client;
 use keystep_core::db::DbConn;
 use keystep_core::refresh_tokens::{self, Rotation};
-use keystep_core::{sessions, users, Services};
+use keystep_core::{sessions, users};
 
-use super::GrantResult;
+use super::{GrantContext, GrantResult};
 use crate::error::TokenError;
-use crate::keys::KeyStore;
-use crate::params::{Params, Scopes};
+use crate::params::Scopes;
 use crate::tokens::{self, Grant, RefreshPlan, SignIn};
 
 /// Rotates a refresh token.
-pub fn grant(
-    services: &Services,
-    keys: &KeyStore,
-    conn: &mut DbConn,
-    client: &Client,
-    params: &Params,
-) -> keystep_core::Result<GrantResult> {
+pub fn grant(cx: &GrantContext<'_>, conn: &mut DbConn) -> keystep_core::Result<GrantResult> {
+    let (services, keys, client, params) = cx.parts();
     let Some(presented) = params.get("refresh_token") else {
         return Ok(Err(TokenError::invalid_request("refresh_token is missing")));
     };

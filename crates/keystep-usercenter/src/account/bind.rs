@@ -6,7 +6,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use keystep_mfa::enrollment::{self, Completed, Completion, Route};
+use keystep_mfa::enrollment::{self, Route};
 use keystep_mfa::mailed_code::{CodeCheck, Sent};
 use keystep_mfa::policy;
 use keystep_web::csrf::CsrfForm;
@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::{lang, render, say, Visitor};
 use crate::format::time_of_day;
-use crate::login::enroll::{bound_page, enroll_page, Bound};
+use crate::login::enroll::{complete_binding, enroll_page, Binding};
 use crate::login::Flow;
 
 /// Which step of the binding form.
@@ -197,38 +197,19 @@ pub async fn post_bind(
             }
         }
         BindAction::Confirm => {
-            let code = form.code;
-            let completed = run_blocking(&state, move |services| {
-                enrollment::complete(
-                    services,
-                    &Completion {
-                        user: &user,
-                        session_id: &session_id,
-                        code: &code,
-                        route: Route::UserCenter,
-                        client_id: None,
-                        device: origin.device(),
-                    },
-                )
-            })
-            .await?;
-            let (status, key) = match completed {
-                Completed::Bound {
-                    recovery_codes,
-                    token,
-                } => {
-                    let bound = Bound {
-                        lang: lang(&state, &req),
-                        account: &visitor.signed_in.user.username,
-                        recovery_codes: &recovery_codes,
-                        token,
-                        onward: state.url(&format!("{}?done=bound", paths::U)),
-                    };
-                    return Ok(bound_page(&state, &req, bound));
-                }
-                Completed::Wrong => (StatusCode::UNAUTHORIZED, "enroll.wrong"),
-                Completed::Expired => (StatusCode::BAD_REQUEST, "enroll.expired"),
+            let binding = Binding {
+                route: Route::UserCenter,
+                code: form.code,
+                client_id: None,
+                lang: lang(&state, &req),
+                onward: state.url(&format!("{}?done=bound", paths::U)),
             };
+            let signed_in = &visitor.signed_in;
+            let (status, key) =
+                match complete_binding(&state, &req, signed_in, origin, binding).await? {
+                    Ok(page) => return Ok(page),
+                    Err(refusal) => refusal,
+                };
             Shown::refused(status, false, say(&state, &req, key, &[]), None)
         }
     };

@@ -123,41 +123,16 @@ pub async fn post_enroll(
 ) -> Result<HttpResponse, PageError> {
     let flow = Flow::load(&state, &form.flow).await?;
     demanded(&state, &flow, &signed_in).await?;
-    let user = signed_in.user.clone();
-    let session_id = signed_in.session.id.clone();
-    let client_id = flow.client_id();
-    let code = form.code;
-    let origin = origin.in_lang(flow.lang(&state, &req));
-    let completed = run_blocking(&state, move |services| {
-        enrollment::complete(
-            services,
-            &Completion {
-                user: &user,
-                session_id: &session_id,
-                code: &code,
-                route: Route::SignIn,
-                client_id: client_id.as_deref(),
-                device: origin.device(),
-            },
-        )
-    })
-    .await?;
-    let (status, key) = match completed {
-        Completed::Bound {
-            recovery_codes,
-            token,
-        } => {
-            let bound = Bound {
-                lang: flow.lang(&state, &req),
-                account: &signed_in.user.username,
-                recovery_codes: &recovery_codes,
-                token,
-                onward: state.url(&flow.onward()),
-            };
-            return Ok(bound_page(&state, &req, bound));
-        }
-        Completed::Wrong => (StatusCode::UNAUTHORIZED, "enroll.wrong"),
-        Completed::Expired => (StatusCode::BAD_REQUEST, "enroll.expired"),
+    let binding = Binding {
+        route: Route::SignIn,
+        code: form.code,
+        client_id: flow.client_id(),
+        lang: flow.lang(&state, &req),
+        onward: state.url(&flow.onward()),
+    };
+    let (status, key) = match complete_binding(&state, &req, &signed_in, origin, binding).await? {
+        Ok(page) => return Ok(page),
+        Err(refusal) => refusal,
     };
     let view = started(&state, Route::SignIn, &signed_in).await?;
     let message = say(&state, &req, &flow, key, &[]);
@@ -171,6 +146,66 @@ pub async fn post_enroll(
         action,
         Some(message),
     ))
+}
+
+/// A code from the new authenticator, to complete a binding with.
+pub struct Binding {
+    /// Which way the binding goes.
+    pub route: Route,
+    /// The code from the app.
+    pub code: String,
+    /// The relying party, when a sign-in asked.
+    pub client_id: Option<String>,
+    /// The page language (for the page and the mail).
+    pub lang: String,
+    /// Where "I have saved them" goes.
+    pub onward: String,
+}
+
+/// Completes a binding for the signed-in person ([`enrollment::complete`]): the recovery codes
+/// page with the upgraded session's cookie, or the refusal's status and message key.
+pub async fn complete_binding(
+    state: &AppState,
+    req: &HttpRequest,
+    signed_in: &SignedIn,
+    origin: Origin,
+    binding: Binding,
+) -> Result<Result<HttpResponse, (StatusCode, &'static str)>, PageError> {
+    let user = signed_in.user.clone();
+    let session_id = signed_in.session.id.clone();
+    let origin = origin.in_lang(binding.lang.clone());
+    let (route, code, client_id) = (binding.route, binding.code, binding.client_id);
+    let completed = run_blocking(state, move |services| {
+        enrollment::complete(
+            services,
+            &Completion {
+                user: &user,
+                session_id: &session_id,
+                code: &code,
+                route,
+                client_id: client_id.as_deref(),
+                device: origin.device(),
+            },
+        )
+    })
+    .await?;
+    Ok(match completed {
+        Completed::Bound {
+            recovery_codes,
+            token,
+        } => {
+            let bound = Bound {
+                lang: binding.lang,
+                account: &signed_in.user.username,
+                recovery_codes: &recovery_codes,
+                token,
+                onward: binding.onward,
+            };
+            Ok(bound_page(state, req, bound))
+        }
+        Completed::Wrong => Err((StatusCode::UNAUTHORIZED, "enroll.wrong")),
+        Completed::Expired => Err((StatusCode::BAD_REQUEST, "enroll.expired")),
+    })
 }
 
 /// A binding just completed, as its page shows it.
