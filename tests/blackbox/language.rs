@@ -214,3 +214,75 @@ async fn mails_are_mime_with_both_parts_in_the_pages_language() {
     assert!(readable.contains("您的验证码是："), "{readable}");
     assert!(readable.contains("Ada Lovelace，您好"), "{readable}");
 }
+
+/// The language links of a page, decoded as a browser reads them.
+fn switch_links(html: &str) -> Vec<String> {
+    html.replace("&#x3D;", "=")
+        .replace("&amp;", "&")
+        .split("href=\"")
+        .filter(|h| h.starts_with("/language?"))
+        .filter_map(|h| h.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn pages_shown_after_a_form_switch_back_to_their_own_page_or_not_at_all() {
+    let w = World::new(Stack::all().remove(0));
+    let browser = w.browser();
+    let to_login = browser.authorize(&w.authorize_url("app", &[])).await;
+    let page = browser.login_page(&to_login.location).await;
+    // A refused password shows the form again: its switch keeps the sign-in.
+    let refused = browser
+        .submit_login(&w.server.url(""), &page, "ada", "not the password")
+        .await;
+    assert_eq!(refused.status(), 401);
+    let links = switch_links(&refused.text().await.unwrap());
+    let interaction = &page.interaction;
+    assert!(
+        links
+            .iter()
+            .all(|l| l.ends_with(&format!("back=%2Flogin%3Finteraction%3D{interaction}"))),
+        "{links:?}"
+    );
+    assert!(!links.is_empty());
+    // Signed in, ending the other sessions shows the sessions page: its switch goes there.
+    let signed_in = browser
+        .submit_login(&w.server.url(""), &page, "ada", PASSWORD)
+        .await;
+    assert_eq!(signed_in.status(), 303);
+    // A second session elsewhere, so there is one to end.
+    w.browser()
+        .sign_in(
+            &w.server.url(""),
+            &w.authorize_url("app", &[]),
+            "ada",
+            PASSWORD,
+        )
+        .await;
+    let sessions = browser
+        .get(&w.server.url("/u/sessions"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let ended = browser
+        .http
+        .post(w.server.url("/u/sessions/end"))
+        .form(&[
+            (
+                "csrf_token",
+                hidden_value(&sessions, "csrf_token").unwrap().as_str(),
+            ),
+            ("all_others", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 200);
+    let links = switch_links(&ended.text().await.unwrap());
+    assert!(
+        !links.is_empty() && links.iter().all(|l| l.ends_with("back=%2Fu%2Fsessions")),
+        "{links:?}"
+    );
+}

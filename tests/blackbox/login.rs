@@ -209,6 +209,22 @@ async fn the_form_needs_its_csrf_token() {
         session_cookie(&response).is_none(),
         "no session from a forged form"
     );
+    // The refusal says so and opens the form again in the same sign-in.
+    let refusal = response
+        .text()
+        .await
+        .unwrap()
+        .replace("&#x3D;", "=")
+        .replace("&amp;", "&");
+    assert!(refusal.contains("This form expired"), "{refusal}");
+    assert!(
+        refusal.contains(&format!(
+            r#"href="{}""#,
+            w.server
+                .url(&format!("/login?interaction={}", page.interaction))
+        )),
+        "{refusal}"
+    );
     // A browser with no CSRF cookie at all is refused as well.
     let fresh = w.browser();
     let response = fresh
@@ -337,5 +353,11 @@ async fn every_sign_in_step_goes_back_to_the_application_with_access_denied() {
         // A way back that was used already (or never existed) is a page, not a redirect.
         let again = browser.get(&w.server.url(&back_to_app(&mfa))).await;
         assert_eq!(again.status(), 400, "{name}");
+        let bare = browser.get(&w.server.url("/oidc/auth/cancel")).await;
+        assert_eq!(bare.status(), 400, "{name}");
+        assert!(
+            bare.text().await.unwrap().starts_with("<!doctype html>"),
+            "{name}: a page"
+        );
     }
 }

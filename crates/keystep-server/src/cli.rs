@@ -288,6 +288,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     let password = if password_stdin {
                         Some(read_password_line()?)
                     } else {
+                        // `echo pw | keystep user passwd NAME` read stdin before
+                        // --password-stdin existed; say that it no longer does.
+                        if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                            eprintln!("note: standard input was not read (pass --password-stdin to set the password from it); a new password is generated");
+                        }
                         None
                     };
                     commands::user_passwd(&services, stdout, &name, password)

@@ -59,6 +59,14 @@ impl Messages {
             .map(String::as_str)
     }
 
+    /// The message for `key` in `lang` itself, with no fallback to English.
+    pub fn own(&self, lang: &str, key: &str) -> Option<&str> {
+        self.catalogs
+            .get(lang)
+            .and_then(|c| c.get(key))
+            .map(String::as_str)
+    }
+
     /// The message with `{name}` placeholders replaced.
     pub fn format(&self, lang: &str, key: &str, args: &[(&str, &str)]) -> Option<String> {
         let mut text = self.get(lang, key)?.to_owned();

@@ -48,23 +48,35 @@ pub fn lang(state: &AppState, req: &HttpRequest, ui_locales: Option<&str>) -> St
     )
 }
 
-/// Where the language switch returns to: this page, with the query that keeps it in its flow
-/// (a page shown after a POST takes it from `step_query`).
-fn here(req: &HttpRequest, context: &Value) -> String {
-    let query = match context.get("step_query").and_then(Value::as_str) {
-        Some(q) if req.method() == actix_web::http::Method::POST => q.to_owned(),
-        _ => req.query_string().to_owned(),
+/// Where the language switch returns to, when it can return at all: the page's own `here`
+/// (a page shown after a POST names the GET page it stands for), else a GET page's own path
+/// and query, else a sign-in step's path with the query that keeps it in its flow. A page
+/// shown after a POST with none of these has no switch: going back to it by GET would lose
+/// what the POST showed (recovery codes are shown once) or leave the sign-in.
+fn here(req: &HttpRequest, context: &Value) -> Option<String> {
+    if let Some(here) = context.get("here").and_then(Value::as_str) {
+        return Some(here.to_owned());
+    }
+    let query = if req.method() == actix_web::http::Method::GET {
+        req.query_string().to_owned()
+    } else {
+        context
+            .get("step_query")
+            .and_then(Value::as_str)?
+            .to_owned()
     };
-    if query.is_empty() {
+    Some(if query.is_empty() {
         req.path().to_owned()
     } else {
         format!("{}?{query}", req.path())
-    }
+    })
 }
 
 /// The language switch: each built-in language by its own name, linking to `/language`.
 fn languages(state: &AppState, req: &HttpRequest, lang: &str, context: &Value) -> Value {
-    let back = here(req, context);
+    let Some(back) = here(req, context) else {
+        return Value::Array(Vec::new());
+    };
     let back: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
     let messages = state.templates.messages();
     let mut tags: Vec<&str> = messages.languages().collect();
@@ -74,7 +86,7 @@ fn languages(state: &AppState, req: &HttpRequest, lang: &str, context: &Value) -
             .map(|tag| {
                 json!({
                     "tag": tag,
-                    "name": messages.get(tag, "common.language_name").unwrap_or(tag),
+                    "name": messages.own(tag, "common.language_name").unwrap_or(tag),
                     "current": tag == lang,
                     "href": format!("{}?lang={tag}&back={back}", crate::paths::LANGUAGE),
                 })
@@ -198,7 +210,10 @@ pub enum PageError {
     /// The form's CSRF token did not match the cookie (400): the page was open too long, the
     /// browser refuses cookies, or another site posted it.
     #[error("the form's CSRF token did not match")]
-    FormExpired,
+    FormExpired {
+        /// The GET page of the form, in its flow (its page links there).
+        reload: String,
+    },
     /// The glue or the domain failed: 503 with `Retry-After` when it may pass (a dependency,
     /// a full hashing queue), else 500.
     #[error(transparent)]
@@ -235,7 +250,7 @@ impl PageError {
         Some(match self {
             Self::Explained { key, detail, .. } => (*key, detail.clone()),
             Self::SeeOther(_) => return None,
-            Self::FormExpired => ("error.form_expired", String::new()),
+            Self::FormExpired { .. } => ("error.form_expired", String::new()),
             Self::Web(WebError::Domain(keystep_core::Error::Busy)) => ("error.busy", String::new()),
             Self::Web(WebError::Domain(keystep_core::Error::Invalid { field, reason })) => {
                 ("error.bad_request", format!("{field}: {reason}"))
@@ -254,6 +269,8 @@ impl PageError {
 struct ErrorExplanation {
     key: &'static str,
     detail: String,
+    /// A way on from the page (to reload a refused form).
+    link: Option<String>,
 }
 
 impl ResponseError for PageError {
@@ -261,7 +278,7 @@ impl ResponseError for PageError {
         match self {
             Self::Explained { status, .. } => *status,
             Self::SeeOther(_) => StatusCode::SEE_OTHER,
-            Self::FormExpired => StatusCode::BAD_REQUEST,
+            Self::FormExpired { .. } => StatusCode::BAD_REQUEST,
             Self::Web(WebError::Domain(
                 keystep_core::Error::Invalid { .. } | keystep_core::Error::SessionNotFound,
             )) => StatusCode::BAD_REQUEST,
@@ -283,7 +300,9 @@ impl ResponseError for PageError {
                     tracing::error!(error = %e, "request failed");
                 }
             }
-            Self::FormExpired => tracing::info!("form refused: CSRF token did not match"),
+            Self::FormExpired { .. } => {
+                tracing::info!("form refused: CSRF token did not match")
+            }
             _ => tracing::debug!(error = %self, "page error"),
         }
         let mut response = HttpResponse::build(status);
@@ -304,9 +323,14 @@ impl ResponseError for PageError {
                     status.canonical_reason().unwrap_or_default().to_owned()
                 });
         if let Some((key, detail)) = self.explanation() {
-            response
-                .extensions_mut()
-                .insert(ErrorExplanation { key, detail });
+            response.extensions_mut().insert(ErrorExplanation {
+                key,
+                detail,
+                link: match self {
+                    Self::FormExpired { reload } => Some(reload.clone()),
+                    _ => None,
+                },
+            });
         }
         response
     }
@@ -327,15 +351,25 @@ fn explained_page(
         error.key,
         &[("detail", &error.detail)],
     )];
-    message_page(
-        state,
-        req,
-        status,
-        &lang,
-        "error.title",
-        "error.heading",
-        &paragraphs,
-    )
+    let Some(link) = &error.link else {
+        return message_page(
+            state,
+            req,
+            status,
+            &lang,
+            "error.title",
+            "error.heading",
+            &paragraphs,
+        );
+    };
+    let context = json!({
+        "title": message(state, &lang, "error.title", &[]),
+        "heading": message(state, &lang, "error.heading", &[]),
+        "paragraphs": paragraphs,
+        "link_href": state.url(link),
+        "link_text": message(state, &lang, "error.reload", &[]),
+    });
+    render(state, req, status, "message", &lang, context)
 }
 
 fn with_headers_of(mut page: HttpResponse, original: &header::HeaderMap) -> HttpResponse {
@@ -405,4 +439,33 @@ pub async fn render_errors(
         return Ok(res.into_response(page).map_into_boxed_body());
     }
     Ok(res.map_into_boxed_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_switch_returns_by_get_or_not_at_all() {
+        let get = actix_web::test::TestRequest::get()
+            .uri("/login?interaction=abc")
+            .to_http_request();
+        assert_eq!(
+            here(&get, &json!({})).as_deref(),
+            Some("/login?interaction=abc")
+        );
+        let post = actix_web::test::TestRequest::post()
+            .uri("/login/mfa")
+            .to_http_request();
+        assert_eq!(
+            here(&post, &json!({"step_query": "interaction=abc"})).as_deref(),
+            Some("/login/mfa?interaction=abc")
+        );
+        assert_eq!(
+            here(&post, &json!({"here": "/u/sessions"})).as_deref(),
+            Some("/u/sessions")
+        );
+        // The recovery codes, shown once after a POST, cannot be gone back to.
+        assert_eq!(here(&post, &json!({"codes": ["a"]})), None);
+    }
 }

@@ -166,7 +166,8 @@ pub async fn get_cancel(
 /// The resume query.
 #[derive(Debug, serde::Deserialize)]
 pub struct ResumeQuery {
-    /// The interaction id.
+    /// The interaction id; missing is the same as unknown (a page that says so).
+    #[serde(default)]
     pub interaction: String,
 }
 

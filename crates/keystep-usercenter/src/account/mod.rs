@@ -117,13 +117,17 @@ pub fn say(state: &AppState, req: &HttpRequest, key: &str, args: &[(&str, &str)]
     page::message(state, &lang(state, req), key, args)
 }
 
-/// Renders a user-center page (with the CSRF field for its forms).
+/// Renders a user-center page (with the CSRF field for its forms). Its language switch
+/// returns to the page by GET, also after a POST (`/u/sessions/end` shows `/u/sessions`).
 pub fn render(
     state: &AppState,
     req: &HttpRequest,
     status: StatusCode,
     template: &str,
-    context: Value,
+    mut context: Value,
 ) -> HttpResponse {
+    if context.get("here").is_none() {
+        context["here"] = Value::String(return_path(req.path()).to_owned());
+    }
     page::render_form(state, req, status, template, &lang(state, req), context)
 }
