@@ -61,6 +61,10 @@ pub fn check_code(
     if let Some(until) = factors::locked_until(services, attempt.user_id)? {
         return Ok(CodeCheck::Locked { until });
     }
+    // A right code used a second time is refused like a wrong one, but it is worth more than a
+    // warning in the log: someone holds a code that was typed moments ago (a phishing relay,
+    // a shoulder), so the audit event says so too.
+    let mut replayed = false;
     for &method in attempt.methods {
         match method.verify(services, conn, attempt.user_id, attempt.code)? {
             Verification::Accepted {
@@ -87,6 +91,7 @@ pub fn check_code(
             }
             Verification::Replayed => {
                 tracing::warn!(method = method.as_str(), "second-factor code replayed");
+                replayed = true;
             }
             Verification::Wrong => {}
         }
@@ -102,7 +107,11 @@ pub fn check_code(
     audit::record(
         conn,
         clock,
-        &event(AuditKind::SecondFactorFailed).with_detail(json!({"method": tried})),
+        &event(AuditKind::SecondFactorFailed).with_detail(if replayed {
+            json!({"method": tried, "replayed": true})
+        } else {
+            json!({"method": tried})
+        }),
     )?;
     if let Some(until) = factors::record_failure(services, attempt.user_id)? {
         tracing::warn!("second factor locked after too many wrong codes");
@@ -158,7 +167,7 @@ mod tests {
             .unwrap()
     }
 
-    fn events(t: &TestServices, user: &User) -> Vec<(String, String)> {
+    fn events_now(t: &TestServices, user: &User) -> Vec<(String, String)> {
         t.services
             .db
             .read(|conn| audit::list_for_user(conn, &user.id, 100))
@@ -182,10 +191,20 @@ mod tests {
             }
         );
         assert_eq!(check(&t, &ada, &code, &[Method::Totp]), CodeCheck::Wrong);
-        let events = events(&t, &ada);
+        let events = events_now(&t, &ada);
         assert_eq!(events[0].0, "second_factor_verified");
         assert_eq!(events[0].1, r#"{"method":"totp"}"#);
         assert_eq!(events[1].0, "second_factor_failed");
+        assert_eq!(
+            events[1].1, r#"{"method":"totp","replayed":true}"#,
+            "the replay is on record, wherever the code was entered (sign-in or /u)"
+        );
+        assert_eq!(check(&t, &ada, "000000", &[Method::Totp]), CodeCheck::Wrong);
+        assert_eq!(
+            events_now(&t, &ada)[2].1,
+            r#"{"method":"totp"}"#,
+            "a plain wrong code"
+        );
     }
 
     #[test]
@@ -218,7 +237,7 @@ mod tests {
             ),
             CodeCheck::Wrong
         );
-        let events = events(&t, &ada);
+        let events = events_now(&t, &ada);
         assert_eq!(
             events.last().map(|(e, d)| (e.as_str(), d.as_str())),
             Some(("second_factor_failed", r#"{"method":"recovery_code"}"#)),
@@ -254,7 +273,7 @@ mod tests {
             check(&t, &ada, &codes[1], &[Method::RecoveryCode]),
             CodeCheck::Locked { .. }
         ));
-        assert!(events(&t, &ada)
+        assert!(events_now(&t, &ada)
             .iter()
             .any(|(e, _)| e == "second_factor_locked"));
     }
