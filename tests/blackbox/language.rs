@@ -18,6 +18,16 @@ fn page_lang(html: &str) -> &str {
         .unwrap_or_default()
 }
 
+/// GET `path` from a browser that prefers `accept_language`.
+async fn in_language(w: &World, path: &str, accept_language: &str) -> reqwest::Response {
+    w.http
+        .get(w.server.url(path))
+        .header("Accept-Language", accept_language)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_sign_in_pages_follow_ui_locales_then_accept_language() {
     for stack in Stack::all() {
@@ -36,37 +46,13 @@ async fn the_sign_in_pages_follow_ui_locales_then_accept_language() {
         );
 
         // Without ui_locales, the browser's languages decide; English when none is known.
-        let chinese = w
-            .http
-            .get(w.server.url("/login"))
-            .header("Accept-Language", "de;q=0.9, zh-CN;q=0.8")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert_eq!(page_lang(&chinese), "zh-CN", "{name}");
-        let english = w
-            .http
-            .get(w.server.url("/login"))
-            .header("Accept-Language", "de, fr;q=0.5")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert_eq!(page_lang(&english), "en", "{name}");
+        let chinese = in_language(&w, "/login", "de;q=0.9, zh-CN;q=0.8").await;
+        assert_eq!(page_lang(&chinese.text().await.unwrap()), "zh-CN", "{name}");
+        let english = in_language(&w, "/login", "de, fr;q=0.5").await;
+        assert_eq!(page_lang(&english.text().await.unwrap()), "en", "{name}");
 
         // Error pages speak the language too.
-        let missing = w
-            .http
-            .get(w.server.url("/no/such/page"))
-            .header("Accept-Language", "zh-CN")
-            .send()
-            .await
-            .unwrap();
+        let missing = in_language(&w, "/no/such/page", "zh-CN").await;
         assert_eq!(missing.status(), 404);
         assert_eq!(page_lang(&missing.text().await.unwrap()), "zh-CN");
     }

@@ -40,7 +40,6 @@ pub struct TestServices {
 }
 
 /// Fresh services with the default configuration (cheap password hashing).
-#[allow(clippy::expect_used)]
 pub fn services() -> TestServices {
     services_with(|_| {})
 }

@@ -94,14 +94,13 @@ pub fn build_server_with_demo(
 ) -> std::io::Result<Server> {
     let state = AppState::new(services).map_err(std::io::Error::other)?;
     let https = state.https;
-    let mut languages: Vec<String> = state
+    // Sorted by tag, so discovery does not change between starts.
+    let languages: Vec<String> = state
         .templates
         .messages()
         .languages()
         .map(str::to_owned)
         .collect();
-    // The catalogue keeps no order; discovery should not change between starts.
-    languages.sort();
     let oidc =
         keystep_oidc::Oidc::start(&state.services, &languages).map_err(std::io::Error::other)?;
     let state = web::Data::new(state);

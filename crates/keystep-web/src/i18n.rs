@@ -3,7 +3,7 @@
 //! English and Simplified Chinese are built in; a catalogue is one TOML file per language in
 //! `web/locales/`, named by its BCP 47 tag (`zh-CN.toml`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The built-in catalogues: (language tag, TOML).
 pub const EMBEDDED: &[(&str, &str)] = &[
@@ -17,7 +17,8 @@ pub const DEFAULT_LANG: &str = "en";
 /// Messages by language and dotted key (`login.title`).
 #[derive(Debug, Default)]
 pub struct Messages {
-    catalogs: HashMap<String, HashMap<String, String>>,
+    /// By tag, in order: the language switch and discovery list them so.
+    catalogs: BTreeMap<String, HashMap<String, String>>,
 }
 
 impl Messages {
@@ -45,7 +46,7 @@ impl Messages {
         Ok(())
     }
 
-    /// Languages available.
+    /// Languages available, sorted by tag.
     pub fn languages(&self) -> impl Iterator<Item = &str> {
         self.catalogs.keys().map(String::as_str)
     }

@@ -79,10 +79,9 @@ fn languages(state: &AppState, req: &HttpRequest, lang: &str, context: &Value) -
     };
     let back: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
     let messages = state.templates.messages();
-    let mut tags: Vec<&str> = messages.languages().collect();
-    tags.sort_unstable();
     Value::Array(
-        tags.into_iter()
+        messages
+            .languages()
             .map(|tag| {
                 json!({
                     "tag": tag,
@@ -144,10 +143,43 @@ pub fn message_page(
     heading_key: &str,
     paragraphs: &[String],
 ) -> HttpResponse {
+    let page = Message {
+        title_key,
+        heading_key,
+        paragraphs,
+        link: None,
+    };
+    say_page(state, req, status, lang, &page)
+}
+
+/// What a page that only says something shows: the title and heading (catalogue keys), the
+/// paragraphs, and a way on (a path of this server and the catalogue key of its words).
+#[derive(Debug)]
+pub struct Message<'a> {
+    /// Catalogue key of the title.
+    pub title_key: &'a str,
+    /// Catalogue key of the heading.
+    pub heading_key: &'a str,
+    /// The paragraphs, already in the page's language.
+    pub paragraphs: &'a [String],
+    /// The way on, as the primary button: a path and the key of its words.
+    pub link: Option<(&'a str, &'a str)>,
+}
+
+/// Renders a [`Message`] page.
+pub fn say_page(
+    state: &AppState,
+    req: &HttpRequest,
+    status: StatusCode,
+    lang: &str,
+    page: &Message<'_>,
+) -> HttpResponse {
     let context = json!({
-        "title": message(state, lang, title_key, &[]),
-        "heading": message(state, lang, heading_key, &[]),
-        "paragraphs": paragraphs,
+        "title": message(state, lang, page.title_key, &[]),
+        "heading": message(state, lang, page.heading_key, &[]),
+        "paragraphs": page.paragraphs,
+        "link_href": page.link.map(|(path, _)| state.url(path)),
+        "link_text": page.link.map(|(_, key)| message(state, lang, key, &[])),
     });
     render(state, req, status, "message", lang, context)
 }
@@ -351,25 +383,13 @@ fn explained_page(
         error.key,
         &[("detail", &error.detail)],
     )];
-    let Some(link) = &error.link else {
-        return message_page(
-            state,
-            req,
-            status,
-            &lang,
-            "error.title",
-            "error.heading",
-            &paragraphs,
-        );
+    let page = Message {
+        title_key: "error.title",
+        heading_key: "error.heading",
+        paragraphs: &paragraphs,
+        link: error.link.as_deref().map(|path| (path, "error.reload")),
     };
-    let context = json!({
-        "title": message(state, &lang, "error.title", &[]),
-        "heading": message(state, &lang, "error.heading", &[]),
-        "paragraphs": paragraphs,
-        "link_href": state.url(link),
-        "link_text": message(state, &lang, "error.reload", &[]),
-    });
-    render(state, req, status, "message", &lang, context)
+    say_page(state, req, status, &lang, &page)
 }
 
 fn with_headers_of(mut page: HttpResponse, original: &header::HeaderMap) -> HttpResponse {

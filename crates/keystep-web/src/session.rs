@@ -9,9 +9,11 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use keystep_core::db::DbConn;
 use keystep_core::sessions::{Device, Session};
 use keystep_core::signin;
 use keystep_core::users::User;
+use keystep_core::Services;
 
 use crate::cookies::{self, CookieKind};
 use crate::page::{ChosenLanguage, PageError};
@@ -35,28 +37,46 @@ pub struct CurrentSession(pub Option<SignedIn>);
 
 impl CurrentSession {
     async fn read(req: &HttpRequest) -> Result<Self, PageError> {
+        let found = Self::read_with(req, |_, _, _| Ok(())).await?;
+        Ok(Self(found.map(|(signed_in, ())| signed_in)))
+    }
+
+    /// The live session and, in the same crossing to the blocking pool, what `with` reads for
+    /// it: an extractor that needs a fact about the person (their second factors, the pending
+    /// sign-in) gets it without a second crossing.
+    pub async fn read_with<T, F>(
+        req: &HttpRequest,
+        with: F,
+    ) -> Result<Option<(SignedIn, T)>, PageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Services, &mut DbConn, &SignedIn) -> keystep_core::Result<T> + Send + 'static,
+    {
         let state = req
             .app_data::<web::Data<AppState>>()
             .ok_or_else(|| PageError::Web(crate::WebError::Internal("no app state".into())))?;
         let Some(token) = cookies::read(req, CookieKind::Session, state.https) else {
-            return Ok(Self(None));
+            return Ok(None);
         };
         // A write: finding a session refreshes its last-seen time, and ends it when it has
         // idled out or its person was disabled.
         let found = run_write(state, move |services, conn| {
-            Ok(
-                signin::current_session(services, conn, &token)?.map(|(session, user)| SignedIn {
-                    session,
-                    user,
-                    token,
-                }),
-            )
+            let Some((session, user)) = signin::current_session(services, conn, &token)? else {
+                return Ok(None);
+            };
+            let signed_in = SignedIn {
+                session,
+                user,
+                token,
+            };
+            let facts = with(services, conn, &signed_in)?;
+            Ok(Some((signed_in, facts)))
         })
         .await?;
-        if let Some(locale) = found.as_ref().and_then(|s| s.user.locale.clone()) {
+        if let Some(locale) = found.as_ref().and_then(|(s, _)| s.user.locale.clone()) {
             req.extensions_mut().insert(ChosenLanguage(locale));
         }
-        Ok(Self(found))
+        Ok(found)
     }
 }
 

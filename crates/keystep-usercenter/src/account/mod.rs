@@ -23,7 +23,7 @@ use keystep_mfa::policy;
 use keystep_mfa::stepup::{Decision, Step};
 use keystep_web::page::{self, PageError};
 use keystep_web::session::{CurrentSession, SignedIn};
-use keystep_web::{paths, run_read, AppState};
+use keystep_web::{paths, AppState};
 use serde_json::Value;
 
 /// The person at the user center, with their second factors as the visit found them.
@@ -60,16 +60,20 @@ async fn visit(req: HttpRequest) -> Result<Visitor, PageError> {
         .cloned()
         .ok_or_else(|| PageError::Web(keystep_web::WebError::Internal("no app state".into())))?;
     let next = return_path(req.path()).to_owned();
-    let current = CurrentSession::extract(&req).await?.0;
-    let factors = match &current {
-        Some(signed_in) => {
-            let user_id = signed_in.user.id.clone();
-            run_read(&state, move |_, conn| factors::status(conn, &user_id)).await?
-        }
-        None => Status {
-            totp_bound_at: None,
-            recovery_codes_left: 0,
-        },
+    // The session and the person's second factors in one crossing to the blocking pool.
+    let found = CurrentSession::read_with(&req, |_, conn, signed_in| {
+        factors::status(conn, &signed_in.user.id)
+    })
+    .await?;
+    let (current, factors) = match found {
+        Some((signed_in, factors)) => (Some(signed_in), factors),
+        None => (
+            None,
+            Status {
+                totp_bound_at: None,
+                recovery_codes_left: 0,
+            },
+        ),
     };
     let level = current.as_ref().map(|s| {
         s.session.aal(

@@ -160,15 +160,12 @@ fn recovery_used_page(state: &AppState, req: &HttpRequest, flow: &Flow, left: i6
     if left <= 3 {
         paragraphs.push(page::message(state, &lang, "recovery.used_low", &[]));
     }
-    let title = page::message(state, &lang, "recovery.used_title", &[]);
-    let context = json!({
-        "title": title,
-        "heading": title,
-        "paragraphs": paragraphs,
-        "notice": null,
-        "alert": null,
-        "link_href": state.url(&flow.onward()),
-        "link_text": page::message(state, &lang, "recovery.continue", &[]),
-    });
-    page::render(state, req, StatusCode::OK, "message", &lang, context)
+    let onward = flow.onward();
+    let message = page::Message {
+        title_key: "recovery.used_title",
+        heading_key: "recovery.used_title",
+        paragraphs: &paragraphs,
+        link: Some((&onward, "recovery.continue")),
+    };
+    page::say_page(state, req, StatusCode::OK, &lang, &message)
 }

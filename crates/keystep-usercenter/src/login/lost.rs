@@ -107,17 +107,16 @@ pub async fn post_lost(
     let lang = flow.lang(&state, &req);
     Ok(match filed {
         Ok(id) => {
-            let title = page::message(&state, &lang, "lost.filed_title", &[]);
-            let context = json!({
-                "title": title,
-                "heading": title,
-                "paragraphs": [page::message(&state, &lang, "lost.filed_body", &[("id", &id)])],
-                "notice": null,
-                "alert": null,
-                "link_href": null,
-                "link_text": null,
-            });
-            page::render(&state, &req, StatusCode::OK, "message", &lang, context)
+            let body = page::message(&state, &lang, "lost.filed_body", &[("id", &id)]);
+            page::message_page(
+                &state,
+                &req,
+                StatusCode::OK,
+                &lang,
+                "lost.filed_title",
+                "lost.filed_title",
+                &[body],
+            )
         }
         Err(CodeCheck::Locked(until)) => {
             let message = say(

@@ -16,7 +16,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use keystep_web::interaction::Interaction;
 use keystep_web::page::{self, PageError};
-use keystep_web::session::SignedIn;
+use keystep_web::session::{CurrentSession, SignedIn};
 use keystep_web::{paths, run_blocking, AppState};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -52,6 +52,14 @@ impl Flow {
             Interaction::load(services.ephemeral.as_ref(), &id)
         })
         .await?;
+        Self::of(fields, interaction)
+    }
+
+    /// The flow of `fields`, given the interaction they name as loaded (`None`: expired).
+    fn of(fields: &FlowFields, interaction: Option<Interaction>) -> Result<Self, PageError> {
+        if fields.interaction.is_empty() {
+            return Ok(Self::UserCenter(paths::safe_next(Some(&fields.next))));
+        }
         interaction
             .map(Self::App)
             .ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "login.expired"))
@@ -132,13 +140,22 @@ impl FromRequest for Step {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let signed_in = SignedIn::extract(&req).await?;
             let fields = web::Query::<FlowFields>::from_query(req.query_string())
-                .map_err(|e| PageError::bad_request(e.to_string()))?;
-            let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| {
-                PageError::Web(keystep_web::WebError::Internal("no app state".into()))
-            })?;
-            let flow = Flow::load(state, &fields).await?;
+                .map_err(|e| PageError::bad_request(e.to_string()))?
+                .into_inner();
+            // The session and the pending sign-in in one crossing to the blocking pool.
+            let id = fields.interaction.clone();
+            let found = CurrentSession::read_with(&req, move |services, _, _| {
+                if id.is_empty() {
+                    Ok(None)
+                } else {
+                    Interaction::load(services.ephemeral.as_ref(), &id)
+                }
+            })
+            .await?;
+            let (signed_in, interaction) =
+                found.ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "mfa.no_session"))?;
+            let flow = Flow::of(&fields, interaction)?;
             Ok(Self { signed_in, flow })
         })
     }
