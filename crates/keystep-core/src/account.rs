@@ -152,16 +152,8 @@ mod tests {
             signin::check_password(&t.services, &old).unwrap().err(),
             Some(Refusal::Wrong)
         );
-        let events: Vec<_> = t
-            .services
-            .db
-            .read(|conn| audit::list_for_user(conn, &ada.id, 10))
-            .unwrap()
-            .into_iter()
-            .map(|e| e.event)
-            .collect();
         assert_eq!(
-            events,
+            t.events(&ada.id),
             ["sign_in_failed", "password_changed", "sign_in_failed"]
         );
     }
@@ -181,14 +173,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ended, Ok(1));
-        let left: Vec<_> = t
-            .services
-            .db
-            .read(|conn| crate::sessions::list_for_user(conn, t.clock.as_ref(), &ada.id))
-            .unwrap()
-            .into_iter()
-            .map(|s| s.id)
-            .collect();
-        assert_eq!(left, [this.session.id]);
+        assert_eq!(t.live_sessions(&ada.id), [this.session.id]);
     }
 }

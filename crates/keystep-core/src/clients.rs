@@ -26,31 +26,6 @@ pub enum MfaPolicy {
     Required,
 }
 
-impl MfaPolicy {
-    /// The stored and printed form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Inherit => "inherit",
-            Self::Required => "required",
-        }
-    }
-}
-
-impl std::str::FromStr for MfaPolicy {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "inherit" => Ok(Self::Inherit),
-            "required" => Ok(Self::Required),
-            other => Err(Error::invalid(
-                "mfa",
-                format!("must be inherit or required, not {other:?}"),
-            )),
-        }
-    }
-}
-
 /// The JWS algorithm a client wants its ID tokens signed with (its registered
 /// `id_token_signed_response_alg`, OIDC Dynamic Client Registration §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -62,30 +37,37 @@ pub enum IdTokenAlg {
     ES256,
 }
 
-impl IdTokenAlg {
-    /// The JOSE name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RS256 => "RS256",
-            Self::ES256 => "ES256",
+/// An enum of fixed words: `as_str` is the stored and printed form, and `FromStr` parses it
+/// with an error that names the setting and the words it takes.
+macro_rules! words {
+    ($name:ident, $setting:literal, { $($variant:ident => $word:literal),+ $(,)? }) => {
+        impl $name {
+            /// The stored and printed form.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $word,)+
+                }
+            }
         }
-    }
+
+        impl std::str::FromStr for $name {
+            type Err = Error;
+
+            fn from_str(s: &str) -> Result<Self> {
+                match s {
+                    $($word => Ok(Self::$variant),)+
+                    other => Err(Error::invalid(
+                        $setting,
+                        format!("must be {}, not {other:?}", [$($word),+].join(" or ")),
+                    )),
+                }
+            }
+        }
+    };
 }
 
-impl std::str::FromStr for IdTokenAlg {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "RS256" => Ok(Self::RS256),
-            "ES256" => Ok(Self::ES256),
-            other => Err(Error::invalid(
-                "id_token_signed_response_alg",
-                format!("must be RS256 or ES256, not {other:?}"),
-            )),
-        }
-    }
-}
+words!(MfaPolicy, "mfa", { Inherit => "inherit", Required => "required" });
+words!(IdTokenAlg, "id_token_signed_response_alg", { RS256 => "RS256", ES256 => "ES256" });
 
 /// A client secret, shown once at creation; `Debug` never prints it.
 pub struct ClientSecret(String);

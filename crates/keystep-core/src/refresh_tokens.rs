@@ -12,7 +12,7 @@ use crate::opaque::{hash_token, random_token};
 use crate::schema::refresh_tokens;
 
 /// A stored refresh token (one link of a family).
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = refresh_tokens)]
 pub struct RefreshGrant {
     /// Row id.
@@ -107,20 +107,7 @@ pub fn issue(
         revoked_at: None,
     };
     diesel::insert_into(refresh_tokens::table)
-        .values((
-            refresh_tokens::id.eq(&grant.id),
-            refresh_tokens::token_hash.eq(&grant.token_hash),
-            refresh_tokens::family_id.eq(&grant.family_id),
-            refresh_tokens::client_id.eq(&grant.client_id),
-            refresh_tokens::user_id.eq(&grant.user_id),
-            refresh_tokens::session_id.eq(&grant.session_id),
-            refresh_tokens::scope.eq(&grant.scope),
-            refresh_tokens::auth_time.eq(grant.auth_time),
-            refresh_tokens::acr.eq(&grant.acr),
-            refresh_tokens::amr.eq(&grant.amr),
-            refresh_tokens::created_at.eq(grant.created_at),
-            refresh_tokens::expires_at.eq(grant.expires_at),
-        ))
+        .values(&grant)
         .execute(conn)?;
     Ok((grant, token))
 }

@@ -56,7 +56,7 @@ pub struct SessionLifetimes {
 }
 
 /// A live SSO session.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = sso_sessions)]
 pub struct Session {
     /// The public id, sent as `sid`.
@@ -172,18 +172,7 @@ pub fn sign_in_with_password(
         user_agent,
     };
     diesel::insert_into(sso_sessions::table)
-        .values((
-            sso_sessions::id.eq(&session.id),
-            sso_sessions::token_hash.eq(&session.token_hash),
-            sso_sessions::user_id.eq(&session.user_id),
-            sso_sessions::created_at.eq(session.created_at),
-            sso_sessions::last_seen_at.eq(session.last_seen_at),
-            sso_sessions::expires_at.eq(session.expires_at),
-            sso_sessions::auth_time.eq(session.auth_time),
-            sso_sessions::password_verified_at.eq(session.password_verified_at),
-            sso_sessions::ip.eq(&session.ip),
-            sso_sessions::user_agent.eq(&session.user_agent),
-        ))
+        .values(&session)
         .execute(conn)?;
     Ok((session, token))
 }

@@ -11,7 +11,7 @@ use crate::audit::{self, AuditKind, NewAuditEvent};
 use crate::db::DbConn;
 use crate::error::{Error, Result};
 use crate::sessions::{self, Device, Session};
-use crate::throttle::{self, Limit};
+use crate::throttle::{Limit, Throttle};
 use crate::users::{self, User};
 use crate::Services;
 
@@ -57,18 +57,17 @@ pub struct SignedIn {
     pub token: String,
 }
 
-fn limits(services: &Services) -> (Limit, Limit) {
+/// The per-account and the per-address throttle of password guesses.
+fn throttles(services: &Services) -> (Throttle<'_>, Throttle<'_>) {
     let login = &services.config.login;
     let window = Duration::from_secs(login.failure_window_seconds);
+    let limit = |max_failures| Limit {
+        max_failures,
+        window,
+    };
     (
-        Limit {
-            max_failures: login.max_failures_per_account,
-            window,
-        },
-        Limit {
-            max_failures: login.max_failures_per_ip,
-            window,
-        },
+        Throttle::new(services, PER_ACCOUNT, limit(login.max_failures_per_account)),
+        Throttle::new(services, PER_IP, limit(login.max_failures_per_ip)),
     )
 }
 
@@ -79,17 +78,16 @@ pub fn check_password(
     services: &Services,
     attempt: &PasswordAttempt<'_>,
 ) -> Result<std::result::Result<User, Refusal>> {
-    let store = services.ephemeral.as_ref();
-    let clock = services.clock.as_ref();
     let account = users::normalize_username(attempt.username);
     let ip = attempt.device.ip.unwrap_or_default();
-    let (per_account, per_ip) = limits(services);
+    let clock = services.clock.as_ref();
+    let (per_account, per_ip) = throttles(services);
     // The account's attempt is counted before the hash, not after: checked first and
     // counted later, every guess in flight (as many as the hashing queue holds) would pass
     // the check before any of them was counted.
     let locked = [
-        throttle::count_attempt(store, clock, PER_ACCOUNT, &account, per_account)?,
-        throttle::locked_until(store, clock, PER_IP, ip, per_ip)?,
+        per_account.count_attempt(&account)?,
+        per_ip.locked_until(ip)?,
     ];
     if let Some(until) = locked.into_iter().flatten().max() {
         tracing::warn!(ip, "password refused: too many failures");
@@ -103,14 +101,14 @@ pub fn check_password(
         attempt.password,
     ) {
         Ok(user) => {
-            throttle::reset(store, PER_ACCOUNT, &account)?;
+            per_account.reset(&account)?;
             return Ok(Ok(user));
         }
         Err(Error::InvalidCredentials) => Refusal::Wrong,
         Err(Error::UserDisabled) => Refusal::Disabled,
         Err(e) => return Err(e),
     };
-    throttle::record_failure(store, PER_IP, ip, per_ip)?;
+    per_ip.record_failure(ip)?;
     services.db.write(
         |conn| match users::find_by_username(conn, attempt.username)? {
             Some(user) => audit::record(
@@ -211,7 +209,7 @@ pub fn current_session(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{self, TestServices};
+    use crate::testing;
 
     fn attempt<'a>(username: &'a str, password: &'a str) -> PasswordAttempt<'a> {
         PasswordAttempt {
@@ -224,16 +222,6 @@ mod tests {
                 lang: None,
             },
         }
-    }
-
-    fn events(t: &TestServices, user_id: &str) -> Vec<String> {
-        t.services
-            .db
-            .read(|conn| audit::list_for_user(conn, user_id, 100))
-            .unwrap()
-            .into_iter()
-            .map(|e| e.event)
-            .collect()
     }
 
     #[test]
@@ -258,7 +246,7 @@ mod tests {
             Some(Refusal::Wrong),
             "an unknown name is answered like a wrong password"
         );
-        assert_eq!(events(&t, &ada.id), ["sign_in_failed", "signed_in"]);
+        assert_eq!(t.events(&ada.id), ["sign_in_failed", "signed_in"]);
     }
 
     #[test]
@@ -291,30 +279,13 @@ mod tests {
     fn a_disabled_person_is_refused_and_their_session_ends_where_it_is_presented() {
         let t = testing::services();
         let ada = t.user("ada");
-        let signed_in = sign_in(&t.services, &attempt("ada", testing::PASSWORD), None)
-            .unwrap()
-            .unwrap();
-        let found = t
-            .services
-            .db
-            .write(|conn| current_session(&t.services, conn, &signed_in.token))
-            .unwrap();
+        let signed_in = t.sign_in("ada");
+        let found = t.write(|conn| current_session(&t.services, conn, &signed_in.token));
         assert_eq!(found.map(|(s, _)| s.id), Some(signed_in.session.id.clone()));
-        t.services
-            .db
-            .write(|conn| users::set_disabled(conn, t.clock.as_ref(), "ada", true))
-            .unwrap();
-        let found = t
-            .services
-            .db
-            .write(|conn| current_session(&t.services, conn, &signed_in.token))
-            .unwrap();
+        t.write(|conn| users::set_disabled(conn, t.clock.as_ref(), "ada", true));
+        let found = t.write(|conn| current_session(&t.services, conn, &signed_in.token));
         assert!(found.is_none());
-        let gone = t
-            .services
-            .db
-            .read(|conn| sessions::find_by_id(conn, &signed_in.session.id))
-            .unwrap();
+        let gone = t.read(|conn| sessions::find_by_id(conn, &signed_in.session.id));
         assert!(gone.is_none(), "the disabled person's session is ended");
         assert_eq!(
             sign_in(&t.services, &attempt("ada", testing::PASSWORD), None)

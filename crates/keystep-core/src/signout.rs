@@ -96,16 +96,6 @@ mod tests {
         t.sign_in("ada").session
     }
 
-    fn live(t: &testing::TestServices, user_id: &str) -> Vec<String> {
-        t.services
-            .db
-            .read(|conn| sessions::list_for_user(conn, t.clock.as_ref(), user_id))
-            .unwrap()
-            .into_iter()
-            .map(|s| s.id)
-            .collect()
-    }
-
     #[test]
     fn one_all_but_and_all_end_what_they_say_and_each_is_audited() {
         let t = testing::services();
@@ -116,12 +106,7 @@ mod tests {
             device: Device::default(),
             reason: None,
         };
-        let end = |which| {
-            t.services
-                .db
-                .write(|conn| end_sessions(&t.services, conn, &ada.id, which, &by))
-                .unwrap()
-        };
+        let end = |which| t.write(|conn| end_sessions(&t.services, conn, &ada.id, which, &by));
         assert_eq!(
             end(Which::One {
                 id: &a.id,
@@ -137,20 +122,16 @@ mod tests {
             }),
             1
         );
-        assert!(!live(&t, &ada.id).contains(&b.id));
+        assert!(!t.live_sessions(&ada.id).contains(&b.id));
         assert_eq!(end(Which::AllBut(&a.id)), 2);
-        assert_eq!(live(&t, &ada.id), vec![a.id.clone()]);
+        assert_eq!(t.live_sessions(&ada.id), vec![a.id.clone()]);
         assert_eq!(end(Which::All), 1);
-        assert!(live(&t, &ada.id).is_empty());
-        let ended: Vec<_> = t
-            .services
-            .db
-            .read(|conn| audit::list_for_user(conn, &ada.id, 100))
-            .unwrap()
+        assert!(t.live_sessions(&ada.id).is_empty());
+        let ended = t
+            .events(&ada.id)
             .into_iter()
-            .filter(|e| e.event == "session_ended")
-            .collect();
-        assert_eq!(ended.len(), 4);
+            .filter(|e| e == "session_ended");
+        assert_eq!(ended.count(), 4);
         let _ = (c, d);
     }
 
@@ -159,16 +140,9 @@ mod tests {
         let t = testing::services();
         let ada = t.user("ada");
         let session = signed_in(&t);
-        t.services
-            .db
-            .write(|conn| sign_out(&t.services, conn, &session, Some("shop"), Device::default()))
-            .unwrap();
-        assert!(live(&t, &ada.id).is_empty());
-        let last = t
-            .services
-            .db
-            .read(|conn| audit::list_for_user(conn, &ada.id, 1))
-            .unwrap();
+        t.write(|conn| sign_out(&t.services, conn, &session, Some("shop"), Device::default()));
+        assert!(t.live_sessions(&ada.id).is_empty());
+        let last = t.read(|conn| audit::list_for_user(conn, &ada.id, 1));
         assert_eq!(last[0].event, "signed_out");
         assert_eq!(last[0].client_id.as_deref(), Some("shop"));
     }

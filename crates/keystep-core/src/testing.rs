@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use tempfile::TempDir;
 
+use crate::audit;
 use crate::clock::{Clock, ManualClock};
 use crate::config::Config;
+use crate::db::DbConn;
 use crate::mail::{Composer, Mail, Notice};
-use crate::sessions::Device;
+use crate::sessions::{self, Device};
 use crate::signin::{self, PasswordAttempt, SignedIn};
 use crate::users::{self, NewUser, User};
 use crate::Services;
@@ -118,6 +120,34 @@ impl TestServices {
         signin::sign_in(&self.services, &attempt(username), None)
             .expect("sign-in runs")
             .expect("the password is right")
+    }
+
+    /// Runs `f` in a read transaction; a failure fails the test.
+    #[allow(clippy::expect_used)]
+    pub fn read<T>(&self, f: impl FnOnce(&mut DbConn) -> crate::Result<T>) -> T {
+        self.services.db.read(f).expect("read transaction")
+    }
+
+    /// Runs `f` in a write transaction; a failure fails the test.
+    #[allow(clippy::expect_used)]
+    pub fn write<T>(&self, f: impl FnOnce(&mut DbConn) -> crate::Result<T>) -> T {
+        self.services.db.write(f).expect("write transaction")
+    }
+
+    /// The names of the person's audit events, newest first (as the security log shows them).
+    pub fn events(&self, user_id: &str) -> Vec<String> {
+        self.read(|conn| audit::list_for_user(conn, user_id, 100))
+            .into_iter()
+            .map(|e| e.event)
+            .collect()
+    }
+
+    /// The ids of the person's live sessions.
+    pub fn live_sessions(&self, user_id: &str) -> Vec<String> {
+        self.read(|conn| sessions::list_for_user(conn, self.clock.as_ref(), user_id))
+            .into_iter()
+            .map(|s| s.id)
+            .collect()
     }
 
     /// The mails in the outbox, oldest first, as their raw text.

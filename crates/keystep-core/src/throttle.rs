@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::ephemeral::EphemeralStore;
 use crate::error::Result;
+use crate::Services;
 
 /// A limit on failures per window.
 #[derive(Debug, Clone, Copy)]
@@ -17,67 +18,89 @@ pub struct Limit {
     pub window: Duration,
 }
 
-fn key(scope: &str, subject: &str) -> String {
-    format!("throttle:{scope}:{subject}")
-}
-
-/// The Unix second the window of `key` ends (and with it a lock).
-fn lock_end(store: &dyn EphemeralStore, clock: &dyn Clock, key: &str, limit: Limit) -> Result<i64> {
-    let left = store.ttl(key)?.unwrap_or(limit.window);
-    Ok(clock.now() + i64::try_from(left.as_secs()).unwrap_or(0) + 1)
-}
-
-/// When `subject` is locked, the Unix second the lock ends.
-pub fn locked_until(
-    store: &dyn EphemeralStore,
-    clock: &dyn Clock,
-    scope: &str,
-    subject: &str,
+/// One kind of guess (`scope`: `login`, `mfa`, …) with its limit, counted per subject
+/// (an account, an address) in the shared ephemeral store.
+#[derive(Clone, Copy)]
+pub struct Throttle<'a> {
+    store: &'a dyn EphemeralStore,
+    clock: &'a dyn Clock,
+    scope: &'a str,
     limit: Limit,
-) -> Result<Option<i64>> {
-    let key = key(scope, subject);
-    let count = store
-        .get(&key)?
-        .and_then(|v| String::from_utf8(v).ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
-    if count < limit.max_failures {
-        return Ok(None);
+}
+
+impl<'a> Throttle<'a> {
+    /// The throttle of `scope` over the store and clock of `services`.
+    pub fn new(services: &'a Services, scope: &'a str, limit: Limit) -> Self {
+        Self::over(
+            services.ephemeral.as_ref(),
+            services.clock.as_ref(),
+            scope,
+            limit,
+        )
     }
-    lock_end(store, clock, &key, limit).map(Some)
-}
 
-/// Counts an attempt before it is checked, and says whether it may go ahead: `None` for the
-/// first `max_failures` attempts of the window, else the Unix second the lock ends. Counting
-/// first with one atomic increment means concurrent attempts cannot all pass a check made
-/// before any of them was counted. A success should [`reset`] the count; a failure leaves it.
-pub fn count_attempt(
-    store: &dyn EphemeralStore,
-    clock: &dyn Clock,
-    scope: &str,
-    subject: &str,
-    limit: Limit,
-) -> Result<Option<i64>> {
-    let key = key(scope, subject);
-    if store.incr(&key, limit.window)? <= limit.max_failures {
-        return Ok(None);
+    /// The throttle of `scope` over a store and a clock.
+    pub fn over(
+        store: &'a dyn EphemeralStore,
+        clock: &'a dyn Clock,
+        scope: &'a str,
+        limit: Limit,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            scope,
+            limit,
+        }
     }
-    lock_end(store, clock, &key, limit).map(Some)
-}
 
-/// Counts a failure; returns the count in the current window.
-pub fn record_failure(
-    store: &dyn EphemeralStore,
-    scope: &str,
-    subject: &str,
-    limit: Limit,
-) -> Result<u64> {
-    store.incr(&key(scope, subject), limit.window)
-}
+    fn key(&self, subject: &str) -> String {
+        format!("throttle:{}:{subject}", self.scope)
+    }
 
-/// Forgets the failures of `subject` (after a success).
-pub fn reset(store: &dyn EphemeralStore, scope: &str, subject: &str) -> Result<()> {
-    store.delete(&key(scope, subject))
+    /// The Unix second the window of `key` ends (and with it a lock).
+    fn lock_end(&self, key: &str) -> Result<i64> {
+        let left = self.store.ttl(key)?.unwrap_or(self.limit.window);
+        Ok(self.clock.now() + i64::try_from(left.as_secs()).unwrap_or(0) + 1)
+    }
+
+    /// When `subject` is locked, the Unix second the lock ends.
+    pub fn locked_until(&self, subject: &str) -> Result<Option<i64>> {
+        let key = self.key(subject);
+        let count = self
+            .store
+            .get(&key)?
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if count < self.limit.max_failures {
+            return Ok(None);
+        }
+        self.lock_end(&key).map(Some)
+    }
+
+    /// Counts an attempt before it is checked, and says whether it may go ahead: `None` for
+    /// the first `max_failures` attempts of the window, else the Unix second the lock ends.
+    /// Counting first with one atomic increment means concurrent attempts cannot all pass a
+    /// check made before any of them was counted. A success should [`Throttle::reset`] the
+    /// count; a failure leaves it.
+    pub fn count_attempt(&self, subject: &str) -> Result<Option<i64>> {
+        let key = self.key(subject);
+        if self.store.incr(&key, self.limit.window)? <= self.limit.max_failures {
+            return Ok(None);
+        }
+        self.lock_end(&key).map(Some)
+    }
+
+    /// Counts a failure; returns the count in the current window.
+    pub fn record_failure(&self, subject: &str) -> Result<u64> {
+        self.store.incr(&self.key(subject), self.limit.window)
+    }
+
+    /// Forgets the failures of `subject` (after a success).
+    pub fn reset(&self, subject: &str) -> Result<()> {
+        self.store.delete(&self.key(subject))
+    }
 }
 
 #[cfg(test)]
@@ -88,69 +111,48 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::ephemeral::MemoryStore;
 
-    #[test]
-    fn locks_at_the_limit_until_the_window_ends() {
+    const LIMIT: Limit = Limit {
+        max_failures: 3,
+        window: Duration::from_secs(900),
+    };
+
+    fn at_1000() -> (Arc<ManualClock>, MemoryStore) {
         let clock = Arc::new(ManualClock::at(1_000));
         let store = MemoryStore::new(clock.clone());
-        let limit = Limit {
-            max_failures: 3,
-            window: Duration::from_secs(900),
-        };
+        (clock, store)
+    }
+
+    #[test]
+    fn locks_at_the_limit_until_the_window_ends() {
+        let (clock, store) = at_1000();
+        let login = Throttle::over(&store, clock.as_ref(), "login", LIMIT);
         for expected in 1..=2 {
-            assert_eq!(
-                record_failure(&store, "login", "ada", limit).unwrap(),
-                expected
-            );
-            assert_eq!(
-                locked_until(&store, clock.as_ref(), "login", "ada", limit).unwrap(),
-                None
-            );
+            assert_eq!(login.record_failure("ada").unwrap(), expected);
+            assert_eq!(login.locked_until("ada").unwrap(), None);
         }
-        record_failure(&store, "login", "ada", limit).unwrap();
-        let until = locked_until(&store, clock.as_ref(), "login", "ada", limit)
-            .unwrap()
-            .unwrap();
+        login.record_failure("ada").unwrap();
+        let until = login.locked_until("ada").unwrap().unwrap();
         assert!((1_900..=1_901).contains(&until), "{until}");
-        assert_eq!(
-            locked_until(&store, clock.as_ref(), "login", "bob", limit).unwrap(),
-            None
-        );
+        assert_eq!(login.locked_until("bob").unwrap(), None);
         clock.advance(Duration::from_secs(901));
-        assert_eq!(
-            locked_until(&store, clock.as_ref(), "login", "ada", limit).unwrap(),
-            None
-        );
-        record_failure(&store, "login", "bob", limit).unwrap();
-        reset(&store, "login", "bob").unwrap();
-        assert_eq!(record_failure(&store, "login", "bob", limit).unwrap(), 1);
+        assert_eq!(login.locked_until("ada").unwrap(), None);
+        login.record_failure("bob").unwrap();
+        login.reset("bob").unwrap();
+        assert_eq!(login.record_failure("bob").unwrap(), 1);
     }
 
     #[test]
     fn attempts_are_counted_before_they_are_let_through() {
-        let clock = Arc::new(ManualClock::at(1_000));
-        let store = MemoryStore::new(clock.clone());
-        let limit = Limit {
-            max_failures: 3,
-            window: Duration::from_secs(900),
-        };
+        let (clock, store) = at_1000();
+        let login = Throttle::over(&store, clock.as_ref(), "login", LIMIT);
         for _ in 0..3 {
-            assert_eq!(
-                count_attempt(&store, clock.as_ref(), "login", "ada", limit).unwrap(),
-                None
-            );
+            assert_eq!(login.count_attempt("ada").unwrap(), None);
         }
-        let until = count_attempt(&store, clock.as_ref(), "login", "ada", limit)
-            .unwrap()
-            .unwrap();
+        let until = login.count_attempt("ada").unwrap().unwrap();
         assert!((1_900..=1_901).contains(&until), "{until}");
         // Locked for the check as well, and a success's reset opens it again.
-        assert!(locked_until(&store, clock.as_ref(), "login", "ada", limit)
-            .unwrap()
-            .is_some());
-        reset(&store, "login", "ada").unwrap();
-        assert_eq!(
-            count_attempt(&store, clock.as_ref(), "login", "ada", limit).unwrap(),
-            None
-        );
+        assert!(login.locked_until("ada").unwrap().is_some());
+        login.reset("ada").unwrap();
+        assert_eq!(login.count_attempt("ada").unwrap(), None);
     }
 }

@@ -10,7 +10,7 @@ use crate::password::{PasswordCheck, PasswordHasher};
 use crate::schema::users;
 
 /// A user as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
 pub struct User {
     /// Stable random id; the `sub` of every token.
@@ -127,17 +127,7 @@ pub fn insert_user(
         updated_at: now,
     };
     diesel::insert_into(users::table)
-        .values((
-            users::id.eq(&user.id),
-            users::username.eq(&user.username),
-            users::username_normalized.eq(&user.username_normalized),
-            users::email.eq(&user.email),
-            users::display_name.eq(&user.display_name),
-            users::password_hash.eq(&user.password_hash),
-            users::disabled.eq(user.disabled),
-            users::created_at.eq(user.created_at),
-            users::updated_at.eq(user.updated_at),
-        ))
+        .values(&user)
         .execute(conn)
         .map_err(|e| {
             if is_unique_violation(&e) {
@@ -165,6 +155,11 @@ pub fn find_by_id(conn: &mut DbConn, id: &str) -> Result<Option<User>> {
         .select(User::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// The person with this id when they may still use what was issued to them (not disabled).
+pub fn find_active(conn: &mut DbConn, id: &str) -> Result<Option<User>> {
+    Ok(find_by_id(conn, id)?.filter(|user| !user.disabled))
 }
 
 /// Every user, ordered by username.

@@ -161,17 +161,11 @@ mod tests {
             client_id: None,
             device: Device::default(),
         };
-        t.services
-            .db
-            .write(|conn| check_code(&t.services, conn, &attempt))
-            .unwrap()
+        t.write(|conn| check_code(&t.services, conn, &attempt))
     }
 
     fn events_now(t: &TestServices, user: &User) -> Vec<(String, String)> {
-        t.services
-            .db
-            .read(|conn| audit::list_for_user(conn, &user.id, 100))
-            .unwrap()
+        t.read(|conn| audit::list_for_user(conn, &user.id, 100))
             .into_iter()
             .rev()
             .map(|e| (e.event, e.detail))
@@ -300,10 +294,7 @@ mod tests {
         let token = token.unwrap();
         assert_ne!(token, signed_in.token);
         let session = t
-            .services
-            .db
             .write(|conn| signin::current_session(&t.services, conn, &token))
-            .unwrap()
             .unwrap()
             .0;
         let lifetimes = t.services.config.session_lifetimes();

@@ -296,22 +296,23 @@ mod tests {
         crate::testing::code_now(t, &secret)
     }
 
-    fn completion<'a>(
-        user: &'a User,
-        session_id: &'a str,
-        code: &'a str,
+    /// Completes the binding of the person's session with `code` on `route`.
+    fn finish(
+        t: &TestServices,
+        (user, session_id): (&User, &str),
+        code: &str,
         route: Route,
-    ) -> Completion<'a> {
-        Completion {
+    ) -> Completed {
+        let completion = Completion {
             user,
             session_id,
             code,
             route,
             client_id: None,
             device: Device::default(),
-        }
+        };
+        complete(&t.services, &completion).unwrap()
     }
-
     #[test]
     fn at_sign_in_a_person_without_a_factor_binds_once_and_is_mailed() {
         let t = testing::services();
@@ -323,38 +324,24 @@ mod tests {
             "a reload keeps the secret"
         );
         assert_eq!(
-            complete(
-                &t.services,
-                &completion(&ada, &session_id, "000000", Route::SignIn)
-            )
-            .unwrap(),
+            finish(&t, (&ada, &session_id), "000000", Route::SignIn),
             Completed::Wrong
         );
         let code = code_for(&t, &view);
-        let Completed::Bound { recovery_codes, .. } = complete(
-            &t.services,
-            &completion(&ada, &session_id, &code, Route::SignIn),
-        )
-        .unwrap() else {
+        let Completed::Bound { recovery_codes, .. } =
+            finish(&t, (&ada, &session_id), &code, Route::SignIn)
+        else {
             panic!("not bound");
         };
         assert_eq!(recovery_codes.len(), recovery::COUNT);
-        let status = t
-            .services
-            .db
-            .read(|conn| factors::status(conn, &ada.id))
-            .unwrap();
+        let status = t.read(|conn| factors::status(conn, &ada.id));
         assert!(status.totp_bound_at.is_some());
         assert!(t.outbox().pop().unwrap().contains("second_factor_bound"));
         // Holding a factor now, the person cannot bind another at sign-in.
         let view = start(&t.services, Route::SignIn, &session_id, "ada").unwrap();
         let code = code_for(&t, &view);
         assert_eq!(
-            complete(
-                &t.services,
-                &completion(&ada, &session_id, &code, Route::SignIn)
-            )
-            .unwrap(),
+            finish(&t, (&ada, &session_id), &code, Route::SignIn),
             Completed::Expired
         );
     }
@@ -366,11 +353,7 @@ mod tests {
         let view = start(&t.services, Route::UserCenter, &session_id, "ada").unwrap();
         let code = code_for(&t, &view);
         assert_eq!(
-            complete(
-                &t.services,
-                &completion(&ada, &session_id, &code, Route::UserCenter)
-            )
-            .unwrap(),
+            finish(&t, (&ada, &session_id), &code, Route::UserCenter),
             Completed::Expired,
             "no binding before the mailed code"
         );
@@ -388,11 +371,7 @@ mod tests {
         );
         assert!(mailbox_confirmed(&t.services, &session_id).unwrap());
         assert!(matches!(
-            complete(
-                &t.services,
-                &completion(&ada, &session_id, &code, Route::UserCenter)
-            )
-            .unwrap(),
+            finish(&t, (&ada, &session_id), &code, Route::UserCenter),
             Completed::Bound { .. }
         ));
         assert!(

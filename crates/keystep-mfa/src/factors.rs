@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use keystep_core::db::DbConn;
-use keystep_core::throttle::{self, Limit};
+use keystep_core::throttle::{Limit, Throttle};
 use keystep_core::Services;
 
 use crate::{recovery, totp};
@@ -43,36 +43,26 @@ pub fn remove_all(conn: &mut DbConn, user_id: &str) -> keystep_core::Result<()> 
 
 const THROTTLE_SCOPE: &str = "second-factor";
 
-fn limit(services: &Services) -> Limit {
-    Limit {
+fn throttle(services: &Services) -> Throttle<'_> {
+    let limit = Limit {
         max_failures: services.config.mfa.max_failures,
         window: Duration::from_secs(services.config.mfa.failure_window_seconds),
-    }
+    };
+    Throttle::new(services, THROTTLE_SCOPE, limit)
 }
 
 /// When the person's second factor is locked, until when (Unix seconds).
 pub fn locked_until(services: &Services, user_id: &str) -> keystep_core::Result<Option<i64>> {
-    throttle::locked_until(
-        services.ephemeral.as_ref(),
-        services.clock.as_ref(),
-        THROTTLE_SCOPE,
-        user_id,
-        limit(services),
-    )
+    throttle(services).locked_until(user_id)
 }
 
 /// Counts a wrong code; returns the lock's end when this failure locked the factor.
 pub fn record_failure(services: &Services, user_id: &str) -> keystep_core::Result<Option<i64>> {
-    throttle::record_failure(
-        services.ephemeral.as_ref(),
-        THROTTLE_SCOPE,
-        user_id,
-        limit(services),
-    )?;
+    throttle(services).record_failure(user_id)?;
     locked_until(services, user_id)
 }
 
 /// Forgets the failures after a success.
 pub fn reset_failures(services: &Services, user_id: &str) -> keystep_core::Result<()> {
-    throttle::reset(services.ephemeral.as_ref(), THROTTLE_SCOPE, user_id)
+    throttle(services).reset(user_id)
 }

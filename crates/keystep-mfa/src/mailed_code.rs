@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use keystep_core::throttle::{self, Limit};
+use keystep_core::throttle::{Limit, Throttle};
 use keystep_core::users::User;
 use keystep_core::Services;
 use rand::Rng;
@@ -53,11 +53,11 @@ pub fn send(
         max_failures: 3,
         window: TTL,
     };
-    let clock = services.clock.as_ref();
-    if let Some(until) = throttle::locked_until(store, clock, "email-send", &user.id, sends)? {
+    let sends = Throttle::new(services, "email-send", sends);
+    if let Some(until) = sends.locked_until(&user.id)? {
         return Ok(Sent::TooMany { until });
     }
-    throttle::record_failure(store, "email-send", &user.id, sends)?;
+    sends.record_failure(&user.id)?;
     let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
     let mac = services.secret_box.mac(MAC_PURPOSE, code.as_bytes());
     store.put(&key(subject), mac.as_bytes(), TTL)?;
@@ -84,13 +84,8 @@ pub enum CodeCheck {
 /// Checks (and spends) the code mailed for `subject`.
 pub fn check(services: &Services, subject: &str, code: &str) -> keystep_core::Result<CodeCheck> {
     let store = services.ephemeral.as_ref();
-    if let Some(until) = throttle::locked_until(
-        store,
-        services.clock.as_ref(),
-        "email-code",
-        subject,
-        guess_limit(),
-    )? {
+    let guesses = Throttle::new(services, "email-code", guess_limit());
+    if let Some(until) = guesses.locked_until(subject)? {
         return Ok(CodeCheck::Locked(until));
     }
     let digits: String = code.chars().filter(char::is_ascii_digit).collect();
@@ -101,10 +96,10 @@ pub fn check(services: &Services, subject: &str, code: &str) -> keystep_core::Re
     });
     // Taking the code makes it single use even if two submissions race.
     if matches && store.take(&key(subject))?.is_some() {
-        throttle::reset(store, "email-code", subject)?;
+        guesses.reset(subject)?;
         return Ok(CodeCheck::Accepted);
     }
-    throttle::record_failure(store, "email-code", subject, guess_limit())?;
+    guesses.record_failure(subject)?;
     Ok(CodeCheck::Wrong)
 }
 

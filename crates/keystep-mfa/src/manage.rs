@@ -115,21 +115,13 @@ mod tests {
             turn_off(&t.services, &ada, "000000", Device::default()).unwrap(),
             Err(CodeRefused::Wrong)
         );
-        let status = t
-            .services
-            .db
-            .read(|conn| factors::status(conn, &ada.id))
-            .unwrap();
+        let status = t.read(|conn| factors::status(conn, &ada.id));
         assert!(status.has_second_factor(), "a wrong code changes nothing");
         assert_eq!(
             turn_off(&t.services, &ada, &codes[1], Device::default()).unwrap(),
             Ok(())
         );
-        let status = t
-            .services
-            .db
-            .read(|conn| factors::status(conn, &ada.id))
-            .unwrap();
+        let status = t.read(|conn| factors::status(conn, &ada.id));
         assert!(!status.has_second_factor());
         let mail = t.outbox().pop().unwrap();
         assert!(mail.contains("second_factor_removed"), "{mail}");

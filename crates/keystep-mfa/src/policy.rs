@@ -74,6 +74,15 @@ mod tests {
         totp_bound_at: None,
         recovery_codes_left: 0,
     };
+    /// A second factor required of everyone, and no enrollment offered at sign-in.
+    fn required_without_enrollment() -> MfaConfig {
+        MfaConfig {
+            policy: MfaPolicyConfig::Required,
+            enroll_at_login: false,
+            ..MfaConfig::default()
+        }
+    }
+
     const BOUND: Status = Status {
         totp_bound_at: Some(1),
         recovery_codes_left: 10,
@@ -131,11 +140,7 @@ mod tests {
             policy: MfaPolicyConfig::Required,
             ..MfaConfig::default()
         };
-        let off = MfaConfig {
-            enroll_at_login: false,
-            policy: MfaPolicyConfig::Required,
-            ..MfaConfig::default()
-        };
+        let off = required_without_enrollment();
         let asked = EnrollmentOrigin::SignIn {
             pending_step: Some(Step::Enrollment),
         };
@@ -177,34 +182,37 @@ mod tests {
             login: MfaLoginMode::OnDemand,
             ..MfaConfig::default()
         };
-        let required_no_enroll = MfaConfig {
-            policy: MfaPolicyConfig::Required,
-            enroll_at_login: false,
-            ..MfaConfig::default()
-        };
-        assert_eq!(
-            user_center(&always, None, true),
-            Decision::Ask(Step::Password)
-        );
-        assert_eq!(
-            user_center(&always, Some(Aal::Aal1), false),
-            Decision::Issue(Aal::Aal1)
-        );
-        assert_eq!(
-            user_center(&always, Some(Aal::Aal1), true),
-            Decision::Ask(Step::SecondFactor)
-        );
-        assert_eq!(
-            user_center(&on_demand, Some(Aal::Aal1), true),
-            Decision::Issue(Aal::Aal1)
-        );
-        assert_eq!(
-            user_center(&always, Some(Aal::Aal2), true),
-            Decision::Issue(Aal::Aal2)
-        );
-        assert_eq!(
-            user_center(&required_no_enroll, Some(Aal::Aal1), false),
-            Decision::Fail(Refusal::UnmetAuthenticationRequirements)
-        );
+        let required_no_enroll = required_without_enrollment();
+        let cases = [
+            (&always, None, true, Decision::Ask(Step::Password)),
+            (&always, Some(Aal::Aal1), false, Decision::Issue(Aal::Aal1)),
+            (
+                &always,
+                Some(Aal::Aal1),
+                true,
+                Decision::Ask(Step::SecondFactor),
+            ),
+            (
+                &on_demand,
+                Some(Aal::Aal1),
+                true,
+                Decision::Issue(Aal::Aal1),
+            ),
+            (&always, Some(Aal::Aal2), true, Decision::Issue(Aal::Aal2)),
+            (
+                &required_no_enroll,
+                Some(Aal::Aal1),
+                false,
+                Decision::Fail(Refusal::UnmetAuthenticationRequirements),
+            ),
+        ];
+        for (config, level, has_second_factor, expected) in cases {
+            assert_eq!(
+                user_center(config, level, has_second_factor),
+                expected,
+                "{level:?} second factor {has_second_factor} login {:?}",
+                config.login
+            );
+        }
     }
 }

@@ -12,14 +12,10 @@ use crate::{recovery, totp};
 pub fn bound(t: &TestServices) -> (User, Vec<u8>, Vec<String>) {
     let ada = t.user("ada");
     let secret = totp::new_secret();
-    let codes = t
-        .services
-        .db
-        .write(|conn| {
-            totp::bind(&t.services, conn, &ada.id, &secret, 0)?;
-            recovery::regenerate(&t.services, conn, &ada.id)
-        })
-        .unwrap();
+    let codes = t.write(|conn| {
+        totp::bind(&t.services, conn, &ada.id, &secret, 0)?;
+        recovery::regenerate(&t.services, conn, &ada.id)
+    });
     (ada, secret, codes)
 }
 

@@ -7,14 +7,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use keystep_core::clients::{self, Client};
 use keystep_core::{signin, signout};
 use keystep_web::cookies::{self, CookieKind};
 use keystep_web::csrf::CsrfForm;
-use keystep_web::page::{self, PageError};
-use keystep_web::request::ClientInfo;
-use keystep_web::{run_write, AppState};
+use keystep_web::page::{self, Message, Page, PageError};
+use keystep_web::run_write;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -56,23 +55,14 @@ enum Decision {
 }
 
 /// `GET /oidc/session/end`
-pub async fn get_end_session(
-    state: web::Data<AppState>,
-    oidc: web::Data<Oidc>,
-    req: HttpRequest,
-) -> HttpResponse {
-    let input = req.query_string().as_bytes().to_vec();
-    end_session(state, oidc, req, input).await
+pub async fn get_end_session(page: Page, oidc: web::Data<Oidc>) -> HttpResponse {
+    let input = page.req.query_string().as_bytes().to_vec();
+    end_session(page, oidc, input).await
 }
 
 /// `POST /oidc/session/end`
-pub async fn post_end_session(
-    state: web::Data<AppState>,
-    oidc: web::Data<Oidc>,
-    req: HttpRequest,
-    body: Bytes,
-) -> HttpResponse {
-    end_session(state, oidc, req, body.to_vec()).await
+pub async fn post_end_session(page: Page, oidc: web::Data<Oidc>, body: Bytes) -> HttpResponse {
+    end_session(page, oidc, body.to_vec()).await
 }
 
 fn with_state(uri: &str, state: Option<&str>) -> String {
@@ -85,21 +75,16 @@ fn with_state(uri: &str, state: Option<&str>) -> String {
     }
 }
 
-async fn end_session(
-    state: web::Data<AppState>,
-    oidc: web::Data<Oidc>,
-    req: HttpRequest,
-    input: Vec<u8>,
-) -> HttpResponse {
+async fn end_session(page: Page, oidc: web::Data<Oidc>, input: Vec<u8>) -> HttpResponse {
     let params = match Params::parse(&input) {
         Ok(p) => p,
-        Err(e) => return page::error_page(&state, &req, &PageError::bad_request(e)),
+        Err(e) => return page::error_page(&page, &PageError::bad_request(e)),
     };
-    let lang = page::lang(&state, &req, params.get("ui_locales"));
-    let session_token = cookies::read(&req, CookieKind::Session, state.https);
-    let info = ClientInfo::from_request(&req);
+    let lang = page.lang(params.get("ui_locales"));
+    let session_token = cookies::read(&page.req, CookieKind::Session, page.https);
+    let info = page.origin();
     let oidc = oidc.into_inner();
-    let decision = run_write(&state, move |services, conn| {
+    let decision = run_write(&page, move |services, conn| {
         let hint = match params.get("id_token_hint") {
             // Only an ID token (typ JWT) is a hint; an access token (at+jwt) is not.
             Some(token) => match oidc.keys.verify::<HintClaims>(services, conn, token, Some("JWT"), false) {
@@ -148,11 +133,9 @@ async fn end_session(
     })
     .await;
     match decision {
-        Err(e) => page::error_page(&state, &req, &PageError::from(e)),
-        Ok(Decision::Bad(detail)) => {
-            page::error_page(&state, &req, &PageError::bad_request(detail))
-        }
-        Ok(Decision::SignedOut { redirect }) => signed_out(&state, &req, &lang, redirect),
+        Err(e) => page::error_page(&page, &PageError::from(e)),
+        Ok(Decision::Bad(detail)) => page::error_page(&page, &PageError::bad_request(detail)),
+        Ok(Decision::SignedOut { redirect }) => signed_out(&page, &lang, redirect),
         Ok(Decision::Confirm {
             client,
             redirect,
@@ -164,33 +147,24 @@ async fn end_session(
                 "post_logout_redirect_uri": redirect,
                 "state": state_param,
             });
-            page::render_form(&state, &req, StatusCode::OK, "logout", &lang, context)
+            page.render(StatusCode::OK, "logout", &lang, context)
         }
     }
 }
 
-fn signed_out(
-    state: &AppState,
-    req: &HttpRequest,
-    lang: &str,
-    redirect: Option<String>,
-) -> HttpResponse {
+fn signed_out(page: &Page, lang: &str, redirect: Option<String>) -> HttpResponse {
     let mut response = match redirect {
         Some(location) => HttpResponse::Found()
             .insert_header(("Location", location))
             .insert_header(("Cache-Control", "no-store"))
             .finish(),
-        None => page::message_page(
-            state,
-            req,
-            StatusCode::OK,
-            lang,
-            "logout.done_title",
-            "logout.done_heading",
-            &[page::message(state, lang, "logout.done_body", &[])],
-        ),
+        None => {
+            let paragraphs = [page.message(lang, "logout.done_body", &[])];
+            let message = Message::new("logout.done_title", "logout.done_heading", &paragraphs);
+            page.say(StatusCode::OK, lang, &message)
+        }
     };
-    let _ = response.add_cookie(&cookies::removal(CookieKind::Session, state.https));
+    let _ = response.add_cookie(&cookies::removal(CookieKind::Session, page.https));
     response
 }
 
@@ -206,15 +180,11 @@ pub struct ConfirmForm {
 }
 
 /// `POST /oidc/session/end/confirm`
-pub async fn post_confirm(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    CsrfForm(form): CsrfForm<ConfirmForm>,
-) -> HttpResponse {
-    let lang = page::lang(&state, &req, None);
-    let session_token = cookies::read(&req, CookieKind::Session, state.https);
-    let info = ClientInfo::from_request(&req);
-    let result = run_write(&state, move |services, conn| {
+pub async fn post_confirm(page: Page, CsrfForm(form): CsrfForm<ConfirmForm>) -> HttpResponse {
+    let lang = page.lang(None);
+    let session_token = cookies::read(&page.req, CookieKind::Session, page.https);
+    let info = page.origin();
+    let result = run_write(&page, move |services, conn| {
         let client = match form.client_id.as_deref() {
             Some(id) => clients::find_client(conn, id)?,
             None => None,
@@ -235,7 +205,7 @@ pub async fn post_confirm(
     })
     .await;
     match result {
-        Ok(redirect) => signed_out(&state, &req, &lang, redirect),
-        Err(e) => page::error_page(&state, &req, &PageError::from(e)),
+        Ok(redirect) => signed_out(&page, &lang, redirect),
+        Err(e) => page::error_page(&page, &PageError::from(e)),
     }
 }

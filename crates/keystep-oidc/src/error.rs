@@ -46,6 +46,18 @@ impl TokenErrorCode {
     }
 }
 
+/// Constructors named after the codes they carry: `TokenError::invalid_grant("…")`.
+macro_rules! named_after_codes {
+    ($code:ident: $($name:ident => $variant:ident),+ $(,)?) => {
+        $(
+            #[doc = concat!("`", stringify!($name), "`")]
+            pub fn $name(description: impl Into<String>) -> Self {
+                Self::new($code::$variant, description)
+            }
+        )+
+    };
+}
+
 /// An error of the token, revocation or introspection endpoint (RFC 6749 §5.2).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{}: {description}", code.as_str())]
@@ -63,30 +75,15 @@ impl TokenError {
             description: description.into(),
         }
     }
-    /// `invalid_request`
-    pub fn invalid_request(d: impl Into<String>) -> Self {
-        Self::new(TokenErrorCode::InvalidRequest, d)
-    }
-    /// `invalid_client` (401)
-    pub fn invalid_client(d: impl Into<String>) -> Self {
-        Self::new(TokenErrorCode::InvalidClient, d)
-    }
-    /// `invalid_grant`
-    pub fn invalid_grant(d: impl Into<String>) -> Self {
-        Self::new(TokenErrorCode::InvalidGrant, d)
-    }
-    /// `unauthorized_client`
-    pub fn unauthorized_client(d: impl Into<String>) -> Self {
-        Self::new(TokenErrorCode::UnauthorizedClient, d)
-    }
-    /// `unsupported_grant_type`
-    pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
-        Self::new(TokenErrorCode::UnsupportedGrantType, d)
-    }
-    /// `invalid_scope`
-    pub fn invalid_scope(d: impl Into<String>) -> Self {
-        Self::new(TokenErrorCode::InvalidScope, d)
-    }
+    named_after_codes!(TokenErrorCode:
+        invalid_request => InvalidRequest,
+        invalid_client => InvalidClient,
+        invalid_grant => InvalidGrant,
+        unauthorized_client => UnauthorizedClient,
+        unsupported_grant_type => UnsupportedGrantType,
+        invalid_scope => InvalidScope,
+    );
+
     /// `server_error` (500)
     pub fn server_error() -> Self {
         Self::new(TokenErrorCode::ServerError, "an internal error occurred")
@@ -191,18 +188,11 @@ impl BearerError {
     pub fn missing() -> Self {
         Self::new(BearerErrorCode::Missing, "")
     }
-    /// `invalid_token`
-    pub fn invalid_token(d: impl Into<String>) -> Self {
-        Self::new(BearerErrorCode::InvalidToken, d)
-    }
-    /// `invalid_request`
-    pub fn invalid_request(d: impl Into<String>) -> Self {
-        Self::new(BearerErrorCode::InvalidRequest, d)
-    }
-    /// `insufficient_scope`
-    pub fn insufficient_scope(d: impl Into<String>) -> Self {
-        Self::new(BearerErrorCode::InsufficientScope, d)
-    }
+    named_after_codes!(BearerErrorCode:
+        invalid_token => InvalidToken,
+        invalid_request => InvalidRequest,
+        insufficient_scope => InsufficientScope,
+    );
 }
 
 impl From<WebError> for BearerError {

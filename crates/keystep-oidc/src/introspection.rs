@@ -3,89 +3,88 @@
 //! `auth_time` so an API can ask for step-up (RFC 9470). An inactive token gets nothing but
 //! `{"active": false}`.
 
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
+use keystep_core::db::DbConn;
 use keystep_core::{refresh_tokens, users};
-use keystep_web::{run_read, AppState};
 use serde_json::{json, Value};
 
 use crate::error::TokenError;
-use crate::token::client_auth::{self, ClientRequest};
+use crate::token::client_auth::{self, ClientRequest, Transaction};
+use crate::token::GrantContext;
 use crate::userinfo::verify_access_token;
-use crate::Oidc;
 
 /// `POST /oidc/token/introspection`
-pub async fn post_introspection(
-    state: web::Data<AppState>,
-    oidc: web::Data<Oidc>,
-    request: ClientRequest,
-) -> Result<HttpResponse, TokenError> {
+pub async fn post_introspection(request: ClientRequest) -> Result<HttpResponse, TokenError> {
     let token = request.required("token")?;
-    let presented = request.presented;
-    let oidc = oidc.into_inner();
-    let result = run_read(&state, move |services, conn| {
-        let client = match client_auth::authenticate(conn, &presented)? {
-            Ok(client) => client,
-            Err(e) => return Ok(Err(e)),
-        };
-        if client.public {
-            return Ok(Err(TokenError::invalid_client(
-                "introspection needs client authentication",
-            )));
-        }
-        let inactive = json!({"active": false});
-        let active_user =
-            |conn: &mut keystep_core::db::DbConn, id: &str| -> keystep_core::Result<bool> {
-                Ok(users::find_by_id(conn, id)?.is_some_and(|u| !u.disabled))
-            };
-        if let Some(grant) = refresh_tokens::find_by_token(conn, &token)? {
-            if !grant.is_active(services.clock.now()) || !active_user(conn, &grant.user_id)? {
-                return Ok(Ok(inactive));
-            }
-            return Ok(Ok(json!({
-                "active": true,
-                "token_type": "refresh_token",
-                "scope": grant.scope,
-                "client_id": grant.client_id,
-                "sub": grant.user_id,
-                "iss": services.config.issuer(),
-                "exp": grant.expires_at,
-                "iat": grant.created_at,
-                "acr": grant.acr,
-                "auth_time": grant.auth_time,
-            })));
-        }
-        let Some(claims) = verify_access_token(services, &oidc.keys, conn, &token)? else {
-            return Ok(Ok(inactive));
-        };
-        let is_person = claims.sub != claims.client_id || claims.auth_time.is_some();
-        if is_person && !active_user(conn, &claims.sub)? {
+    let body = request
+        .run(Transaction::Read, move |cx, conn| {
+            introspect(cx, conn, &token)
+        })
+        .await?;
+    Ok(client_auth::no_store_json(&body))
+}
+
+/// What the introspection answers about `token` to the client of `cx`.
+fn introspect(
+    cx: &GrantContext<'_>,
+    conn: &mut DbConn,
+    token: &str,
+) -> keystep_core::Result<Result<Value, TokenError>> {
+    let (services, keys, client, _) = cx.parts();
+    if client.public {
+        return Ok(Err(TokenError::invalid_client(
+            "introspection needs client authentication",
+        )));
+    }
+    let inactive = json!({"active": false});
+    if let Some(grant) = refresh_tokens::find_by_token(conn, token)? {
+        if !grant.is_active(services.clock.now())
+            || users::find_active(conn, &grant.user_id)?.is_none()
+        {
             return Ok(Ok(inactive));
         }
-        let mut body = json!({
+        return Ok(Ok(json!({
             "active": true,
-            "token_type": "Bearer",
-            "scope": claims.scope,
-            "client_id": claims.client_id,
-            "sub": claims.sub,
-            "aud": claims.aud,
-            "iss": claims.iss,
-            "exp": claims.exp,
-            "iat": claims.iat,
-            "jti": claims.jti,
-        });
-        if let Value::Object(map) = &mut body {
-            if let Some(acr) = claims.acr {
-                map.insert("acr".into(), json!(acr));
-            }
-            if let Some(auth_time) = claims.auth_time {
-                map.insert("auth_time".into(), json!(auth_time));
-            }
-            if let Some(amr) = claims.amr {
-                map.insert("amr".into(), json!(amr));
-            }
+            "token_type": "refresh_token",
+            "scope": grant.scope,
+            "client_id": grant.client_id,
+            "sub": grant.user_id,
+            "iss": services.config.issuer(),
+            "exp": grant.expires_at,
+            "iat": grant.created_at,
+            "acr": grant.acr,
+            "auth_time": grant.auth_time,
+        })));
+    }
+    let Some(claims) = verify_access_token(services, keys, conn, token)? else {
+        return Ok(Ok(inactive));
+    };
+    let is_person = claims.sub != claims.client_id || claims.auth_time.is_some();
+    if is_person && users::find_active(conn, &claims.sub)?.is_none() {
+        return Ok(Ok(inactive));
+    }
+    let mut body = json!({
+        "active": true,
+        "token_type": "Bearer",
+        "scope": claims.scope,
+        "client_id": claims.client_id,
+        "sub": claims.sub,
+        "aud": claims.aud,
+        "iss": claims.iss,
+        "exp": claims.exp,
+        "iat": claims.iat,
+        "jti": claims.jti,
+    });
+    if let Value::Object(map) = &mut body {
+        if let Some(acr) = claims.acr {
+            map.insert("acr".into(), json!(acr));
         }
-        Ok(Ok(body))
-    })
-    .await?;
-    Ok(client_auth::no_store_json(&result?))
+        if let Some(auth_time) = claims.auth_time {
+            map.insert("auth_time".into(), json!(auth_time));
+        }
+        if let Some(amr) = claims.amr {
+            map.insert("amr".into(), json!(amr));
+        }
+    }
+    Ok(Ok(body))
 }

@@ -44,38 +44,39 @@ impl Oidc {
 
 /// Registers the protocol's routes (under `/oidc`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/oidc/.well-known/openid-configuration",
-        web::get().to(get_discovery),
-    )
-    .route("/oidc/jwks", web::get().to(get_jwks))
-    .route("/oidc/auth", web::get().to(authorize::get_authorize))
-    .route("/oidc/auth", web::post().to(authorize::post_authorize))
-    .route(paths::AUTH_RESUME, web::get().to(authorize::get_resume))
-    .route(paths::AUTH_CANCEL, web::get().to(authorize::get_cancel))
-    .route("/oidc/token", web::post().to(token::post_token))
-    .route("/oidc/me", web::get().to(userinfo::get_userinfo))
-    .route("/oidc/me", web::post().to(userinfo::post_userinfo))
-    .route(
-        "/oidc/token/revocation",
-        web::post().to(revocation::post_revocation),
-    )
-    .route(
-        "/oidc/token/introspection",
-        web::post().to(introspection::post_introspection),
-    )
-    .route(
-        "/oidc/session/end",
-        web::get().to(end_session::get_end_session),
-    )
-    .route(
-        "/oidc/session/end",
-        web::post().to(end_session::post_end_session),
-    )
-    .route(
-        "/oidc/session/end/confirm",
-        web::post().to(end_session::post_confirm),
-    );
+    use authorize::{get_authorize, get_cancel, get_resume, post_authorize};
+    use end_session::{get_end_session, post_confirm, post_end_session};
+    use userinfo::{get_userinfo, post_userinfo};
+    let discovery = "/oidc/.well-known/openid-configuration";
+    cfg.route(discovery, web::get().to(get_discovery))
+        .route("/oidc/jwks", web::get().to(get_jwks))
+        .service(
+            web::resource("/oidc/auth")
+                .route(web::get().to(get_authorize))
+                .route(web::post().to(post_authorize)),
+        )
+        .route(paths::AUTH_RESUME, web::get().to(get_resume))
+        .route(paths::AUTH_CANCEL, web::get().to(get_cancel))
+        .route("/oidc/token", web::post().to(token::post_token))
+        .service(
+            web::resource("/oidc/me")
+                .route(web::get().to(get_userinfo))
+                .route(web::post().to(post_userinfo)),
+        )
+        .route(
+            "/oidc/token/revocation",
+            web::post().to(revocation::post_revocation),
+        )
+        .route(
+            "/oidc/token/introspection",
+            web::post().to(introspection::post_introspection),
+        )
+        .service(
+            web::resource("/oidc/session/end")
+                .route(web::get().to(get_end_session))
+                .route(web::post().to(post_end_session)),
+        )
+        .route("/oidc/session/end/confirm", web::post().to(post_confirm));
 }
 
 /// `GET /oidc/.well-known/openid-configuration`

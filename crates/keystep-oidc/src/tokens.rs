@@ -111,6 +111,40 @@ pub struct Grant<'a> {
     pub refresh: RefreshPlan,
 }
 
+impl<'a> Grant<'a> {
+    /// A grant to a person: who, how they signed in, the scope, and the refresh token's fate.
+    pub fn to_person(
+        client: &'a Client,
+        user: &'a User,
+        sign_in: &'a SignIn,
+        scope: &'a Scopes,
+        refresh: RefreshPlan,
+    ) -> Self {
+        Self {
+            client,
+            user: Some(user),
+            sign_in: Some(sign_in),
+            scope,
+            nonce: None,
+            claims: None,
+            refresh,
+        }
+    }
+
+    /// A grant to the client itself (client_credentials): no person, no refresh token.
+    pub fn to_client(client: &'a Client, scope: &'a Scopes) -> Self {
+        Self {
+            client,
+            user: None,
+            sign_in: None,
+            scope,
+            nonce: None,
+            claims: None,
+            refresh: RefreshPlan::None,
+        }
+    }
+}
+
 fn secs(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX / 2)
 }

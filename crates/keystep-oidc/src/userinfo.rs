@@ -98,13 +98,10 @@ async fn userinfo(
                 "the token was not granted the openid scope",
             )));
         }
-        let user = match users::find_by_id(conn, &claims.sub)? {
-            Some(user) if !user.disabled => user,
-            _ => {
-                return Ok(Err(BearerError::invalid_token(
-                    "the account is no longer active",
-                )))
-            }
+        let Some(user) = users::find_active(conn, &claims.sub)? else {
+            return Ok(Err(BearerError::invalid_token(
+                "the account is no longer active",
+            )));
         };
         let mut body = json!({"sub": user.id});
         if let Value::Object(map) = &mut body {

@@ -66,12 +66,12 @@ async fn get_metrics(metrics: web::Data<crate::metrics::Metrics>) -> HttpRespons
 }
 
 /// Anything else: a page saying so.
-async fn not_found(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
+async fn not_found(page: keystep_web::page::Page) -> HttpResponse {
     let error = keystep_web::page::PageError::new(
         actix_web::http::StatusCode::NOT_FOUND,
         "error.not_found",
     );
-    keystep_web::page::error_page(&state, &req, &error)
+    keystep_web::page::error_page(&page, &error)
 }
 
 /// Builds the server on an already bound listener (port 0 in tests). `workers = 0` means one

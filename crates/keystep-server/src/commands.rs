@@ -76,11 +76,7 @@ pub fn user_add(
             },
             password_hash,
         )?;
-        audit::record(
-            conn,
-            services.clock.as_ref(),
-            &NewAuditEvent::new(Actor::Cli, AuditKind::UserCreated, Some(&user.id)),
-        )?;
+        by_operator(services, conn, AuditKind::UserCreated, &user.id)?;
         Ok(user)
     })?;
     if as_json {
@@ -126,11 +122,7 @@ pub fn user_disable(services: &Services, out: &mut impl Write, name: &str) -> Re
         let user = users::set_disabled(conn, services.clock.as_ref(), name, true)?;
         // Signed out everywhere; session-bound refresh tokens go with the sessions.
         keystep_core::sessions::end_all_for_user(conn, services.clock.as_ref(), &user.id)?;
-        audit::record(
-            conn,
-            services.clock.as_ref(),
-            &NewAuditEvent::new(Actor::Cli, AuditKind::UserDisabled, Some(&user.id)),
-        )?;
+        by_operator(services, conn, AuditKind::UserDisabled, &user.id)?;
         Ok(user)
     })?;
     writeln!(
@@ -161,11 +153,7 @@ pub fn user_passwd(
             reason: Some("password set by an operator"),
         };
         let ended = signout::end_sessions(services, conn, &user.id, Which::All, &by)?;
-        audit::record(
-            conn,
-            services.clock.as_ref(),
-            &NewAuditEvent::new(Actor::Cli, AuditKind::PasswordChanged, Some(&user.id)),
-        )?;
+        by_operator(services, conn, AuditKind::PasswordChanged, &user.id)?;
         Ok((user, ended))
     })?;
     writeln!(
@@ -435,4 +423,15 @@ fn send_after_commit(
         }
     }
     Ok(())
+}
+
+/// Records in the audit log that the operator did `kind` to the person `user_id`.
+fn by_operator(
+    services: &Services,
+    conn: &mut DbConn,
+    kind: AuditKind,
+    user_id: &str,
+) -> keystep_core::Result<()> {
+    let event = NewAuditEvent::new(Actor::Cli, kind, Some(user_id));
+    audit::record(conn, services.clock.as_ref(), &event)
 }

@@ -11,10 +11,24 @@ use std::time::{Duration, Instant};
 use keystep_tests::Stack;
 
 /// Runs `keystep ARGS` against `stack` with `dir` as data_dir, feeding `stdin`.
-fn keystep(stack: &Stack, dir: &Path, args: &[&str], stdin: &str) -> Output {
+fn keystep_args(stack: &Stack, dir: &Path, args: &[&str], stdin: &str) -> Output {
     let mut command = base_command(dir);
     command.args(args).envs(stack.env(&dir.join("data")));
     run(command, stdin)
+}
+
+/// [`keystep_args`] with the arguments as one line, split at white space outside double
+/// quotes (`--name "The Shop"` is two arguments).
+fn keystep(stack: &Stack, dir: &Path, line: &str, stdin: &str) -> Output {
+    let args: Vec<&str> = line
+        .split('"')
+        .enumerate()
+        .flat_map(|(i, part)| match i % 2 {
+            0 => part.split_whitespace().collect::<Vec<_>>(),
+            _ => vec![part],
+        })
+        .collect();
+    keystep_args(stack, dir, &args, stdin)
 }
 
 mod common;
@@ -24,6 +38,14 @@ use common::run;
 /// A command with no inherited KEYSTEP_ variables, run in `dir`.
 fn base_command(dir: &Path) -> Command {
     common::keystep(dir)
+}
+
+/// Runs `test` once per configured stack, each with a fresh directory.
+fn on_every_stack(test: impl Fn(&Stack, &Path)) {
+    for stack in Stack::all() {
+        let dir = tempfile::tempdir().unwrap();
+        test(&stack, dir.path());
+    }
 }
 
 fn stdout(output: &Output) -> String {
@@ -61,8 +83,16 @@ fn assert_fails_with(output: &Output, needle: &str) {
     );
 }
 
+/// Each `(arguments, stdin, what stderr says)` exits with 1 and says so.
+#[track_caller]
+fn assert_each_fails(stack: &Stack, dir: &Path, cases: &[(&str, &str, &str)]) {
+    for (line, stdin, needle) in cases {
+        assert_fails_with(&keystep(stack, dir, line, stdin), needle);
+    }
+}
+
 fn user_count(stack: &Stack, dir: &Path) -> usize {
-    let output = keystep(stack, dir, &["user", "list", "--json"], "");
+    let output = keystep(stack, dir, "user list --json", "");
     assert_ok(&output);
     serde_json::from_slice::<Vec<serde_json::Value>>(&output.stdout)
         .unwrap()
@@ -74,20 +104,13 @@ fn add_ada(stack: &Stack, dir: &Path) {
     assert_ok(&keystep(
         stack,
         dir,
-        &[
-            "user",
-            "add",
-            "ada",
-            "--email",
-            "ada@example.com",
-            "--password-stdin",
-        ],
+        "user add ada --email ada@example.com --password-stdin",
         "analytical engine\n",
     ));
 }
 
 fn client_count(stack: &Stack, dir: &Path) -> usize {
-    let output = keystep(stack, dir, &["client", "list", "--json"], "");
+    let output = keystep(stack, dir, "client list --json", "");
     assert_ok(&output);
     serde_json::from_slice::<Vec<serde_json::Value>>(&output.stdout)
         .unwrap()
@@ -96,22 +119,11 @@ fn client_count(stack: &Stack, dir: &Path) -> usize {
 
 #[test]
 fn users_add_list_disable_passwd() {
-    for stack in Stack::all() {
-        let dir = tempfile::tempdir().unwrap();
-        let dir = dir.path();
+    on_every_stack(|stack, dir| {
         let out = keystep(
-            &stack,
+            stack,
             dir,
-            &[
-                "user",
-                "add",
-                "ada",
-                "--email",
-                "ada@example.com",
-                "--display-name",
-                "Ada Lovelace",
-                "--password-stdin",
-            ],
+            "user add ada --email ada@example.com --display-name \"Ada Lovelace\" --password-stdin",
             "analytical engine\n",
         );
         assert_ok(&out);
@@ -126,9 +138,9 @@ fn users_add_list_disable_passwd() {
         );
 
         let out = keystep(
-            &stack,
+            stack,
             dir,
-            &["user", "add", "bob", "--email", "bob@example.com", "--json"],
+            "user add bob --email bob@example.com --json",
             "",
         );
         assert_ok(&out);
@@ -138,7 +150,7 @@ fn users_add_list_disable_passwd() {
             "a generated password is shown once"
         );
 
-        let out = keystep(&stack, dir, &["user", "list"], "");
+        let out = keystep(stack, dir, "user list", "");
         assert_ok(&out);
         assert!(
             stdout(&out).contains("ada@example.com") && stdout(&out).contains("bob@example.com"),
@@ -147,8 +159,8 @@ fn users_add_list_disable_passwd() {
             stdout(&out)
         );
 
-        assert_ok(&keystep(&stack, dir, &["user", "disable", "BOB"], ""));
-        let out = keystep(&stack, dir, &["user", "list", "--json"], "");
+        assert_ok(&keystep(stack, dir, "user disable BOB", ""));
+        let out = keystep(stack, dir, "user list --json", "");
         let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
         let disabled: Vec<_> = list
             .iter()
@@ -158,9 +170,9 @@ fn users_add_list_disable_passwd() {
         assert_eq!(disabled, vec![serde_json::json!("bob")], "{}", stack.name);
 
         let set = keystep(
-            &stack,
+            stack,
             dir,
-            &["user", "passwd", "ada", "--password-stdin"],
+            "user passwd ada --password-stdin",
             "difference engine\n",
         );
         assert_ok(&set);
@@ -169,119 +181,70 @@ fn users_add_list_disable_passwd() {
             "a given password is not printed"
         );
         // Without --password-stdin a strong password is made and printed once, like `user add`.
-        let generated = keystep(&stack, dir, &["user", "passwd", "ada"], "");
+        let generated = keystep(stack, dir, "user passwd ada", "");
         assert_ok(&generated);
         let line = stdout(&generated)
             .lines()
             .find_map(|l| l.strip_prefix("password (shown once): ").map(str::to_owned))
             .unwrap_or_else(|| panic!("no generated password: {}", stdout(&generated)));
         assert_eq!(line.len(), 24, "{line}");
-        assert_ok(&keystep(&stack, dir, &["migrate"], ""));
-    }
+        assert_ok(&keystep(stack, dir, "migrate", ""));
+    });
 }
 
 #[test]
 fn user_errors_exit_1_and_write_nothing() {
-    for stack in Stack::all() {
-        let dir = tempfile::tempdir().unwrap();
-        let dir = dir.path();
-        add_ada(&stack, dir);
+    on_every_stack(|stack, dir| {
+        add_ada(stack, dir);
 
         let dup = keystep(
-            &stack,
+            stack,
             dir,
-            &[
-                "user",
-                "add",
-                "ADA",
-                "--email",
-                "other@example.com",
-                "--password-stdin",
-            ],
+            "user add ADA --email other@example.com --password-stdin",
             "another password\n",
         );
         assert_fails_with(&dup, "already exists");
         let empty = keystep(
-            &stack,
+            stack,
             dir,
-            &[
-                "user",
-                "add",
-                "carol",
-                "--email",
-                "carol@example.com",
-                "--password-stdin",
-            ],
+            "user add carol --email carol@example.com --password-stdin",
             "\n",
         );
         assert_fails_with(&empty, "password: must not be empty");
         let bad_mail = keystep(
-            &stack,
+            stack,
             dir,
-            &["user", "add", "dave", "--email", "nope", "--password-stdin"],
+            "user add dave --email nope --password-stdin",
             "long enough pw\n",
         );
         assert_fails_with(&bad_mail, "email");
-        assert_eq!(
-            user_count(&stack, dir),
-            1,
-            "{}: nothing written",
-            stack.name
-        );
+        assert_eq!(user_count(stack, dir), 1, "{}: nothing written", stack.name);
 
-        assert_fails_with(
-            &keystep(&stack, dir, &["user", "disable", "nobody"], ""),
-            "no user named",
+        assert_each_fails(
+            stack,
+            dir,
+            &[
+                ("user disable nobody", "", "no user named"),
+                (
+                    "user passwd ada --password-stdin",
+                    "\n",
+                    "password: must not be empty",
+                ),
+                (
+                    "user passwd nobody --password-stdin",
+                    "long enough pw\n",
+                    "no user named",
+                ),
+                ("user frobnicate", "", "unrecognized subcommand"),
+            ],
         );
-        assert_fails_with(
-            &keystep(
-                &stack,
-                dir,
-                &["user", "passwd", "ada", "--password-stdin"],
-                "\n",
-            ),
-            "password: must not be empty",
-        );
-        assert_fails_with(
-            &keystep(
-                &stack,
-                dir,
-                &["user", "passwd", "nobody", "--password-stdin"],
-                "long enough pw\n",
-            ),
-            "no user named",
-        );
-        assert_fails_with(
-            &keystep(&stack, dir, &["user", "frobnicate"], ""),
-            "unrecognized subcommand",
-        );
-    }
+    });
 }
 
 #[test]
 fn clients_add_list_remove() {
-    for stack in Stack::all() {
-        let dir = tempfile::tempdir().unwrap();
-        let dir = dir.path();
-        let out = keystep(
-            &stack,
-            dir,
-            &[
-                "client",
-                "add",
-                "shop",
-                "--redirect-uri",
-                "https://shop.example.com/cb",
-                "--post-logout-redirect-uri",
-                "https://shop.example.com/",
-                "--mfa",
-                "required",
-                "--name",
-                "The Shop",
-                "--json",
-            ],
-            "",
-        );
+    on_every_stack(|stack, dir| {
+        let out = keystep(stack, dir, "client add shop --redirect-uri https://shop.example.com/cb --post-logout-redirect-uri https://shop.example.com/ --mfa required --name \"The Shop\" --json", "");
         assert_ok(&out);
         let shop: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         // RFC 7591 §3.2.1 names, as a registration response would carry them.
@@ -304,28 +267,21 @@ fn clients_add_list_remove() {
         assert!(shop.get("secret_hash").is_none());
 
         let out = keystep(
-            &stack,
+            stack,
             dir,
-            &[
-                "client",
-                "add",
-                "spa",
-                "--public",
-                "--redirect-uri",
-                "http://127.0.0.1:5173/cb",
-            ],
+            "client add spa --public --redirect-uri http://127.0.0.1:5173/cb",
             "",
         );
         assert_ok(&out);
         assert!(stdout(&out).contains("public") && !stdout(&out).contains("client_secret"));
 
-        let out = keystep(&stack, dir, &["client", "list"], "");
+        let out = keystep(stack, dir, "client list", "");
         assert!(
             stdout(&out).contains("https://shop.example.com/cb") && stdout(&out).contains("spa"),
             "{}",
             stdout(&out)
         );
-        let listed = keystep(&stack, dir, &["client", "list", "--json"], "");
+        let listed = keystep(stack, dir, "client list --json", "");
         assert!(
             !stdout(&listed).contains(shop["client_secret"].as_str().unwrap()),
             "the secret is shown only once"
@@ -335,120 +291,61 @@ fn clients_add_list_remove() {
         assert_eq!(spa["token_endpoint_auth_method"], "none");
         assert!(spa.get("client_secret").is_none());
 
-        assert_ok(&keystep(&stack, dir, &["client", "remove", "spa"], ""));
-        assert_eq!(client_count(&stack, dir), 1, "{}", stack.name);
-    }
+        assert_ok(&keystep(stack, dir, "client remove spa", ""));
+        assert_eq!(client_count(stack, dir), 1, "{}", stack.name);
+    });
 }
 
 #[test]
 fn client_errors_exit_1_and_write_nothing() {
-    for stack in Stack::all() {
-        let dir = tempfile::tempdir().unwrap();
-        let dir = dir.path();
+    on_every_stack(|stack, dir| {
         assert_ok(&keystep(
-            &stack,
+            stack,
             dir,
-            &[
-                "client",
-                "add",
-                "shop",
-                "--redirect-uri",
-                "https://shop.example.com/cb",
-            ],
+            "client add shop --redirect-uri https://shop.example.com/cb",
             "",
         ));
 
         assert_fails_with(
             &keystep(
-                &stack,
+                stack,
                 dir,
-                &[
-                    "client",
-                    "add",
-                    "shop",
-                    "--redirect-uri",
-                    "https://x.example/cb",
-                ],
+                "client add shop --redirect-uri https://x.example/cb",
                 "",
             ),
             "already exists",
         );
         assert_fails_with(
             &keystep(
-                &stack,
+                stack,
                 dir,
-                &["client", "add", "new", "--redirect-uri", "not a uri"],
+                "client add new --redirect-uri \"not a uri\"",
                 "",
             ),
             "redirect_uri",
         );
-        assert_fails_with(
-            &keystep(
-                &stack,
-                dir,
-                &[
-                    "client",
-                    "add",
-                    "new",
-                    "--redirect-uri",
-                    "https://ok.example/cb",
-                    "--redirect-uri",
-                    "https://ok.example/cb#frag",
-                ],
-                "",
-            ),
-            "fragment",
-        );
-        assert_fails_with(
-            &keystep(
-                &stack,
-                dir,
-                &[
-                    "client",
-                    "add",
-                    "new",
-                    "--redirect-uri",
-                    "https://ok.example/cb",
-                    "--post-logout-redirect-uri",
-                    "javascript:alert(1)",
-                ],
-                "",
-            ),
-            "post_logout_redirect_uri",
-        );
-        assert_fails_with(
-            &keystep(
-                &stack,
-                dir,
-                &[
-                    "client",
-                    "add",
-                    "new",
-                    "--redirect-uri",
-                    "https://ok.example/cb",
-                    "--mfa",
-                    "sometimes",
-                ],
-                "",
-            ),
-            "mfa",
-        );
-        assert_fails_with(
-            &keystep(&stack, dir, &["client", "add", "new"], ""),
-            "--redirect-uri",
+        assert_each_fails(
+            stack,
+            dir,
+            &[
+                ("client add new --redirect-uri https://ok.example/cb --redirect-uri https://ok.example/cb#frag", "", "fragment"),
+                ("client add new --redirect-uri https://ok.example/cb --post-logout-redirect-uri javascript:alert(1)", "", "post_logout_redirect_uri"),
+                ("client add new --redirect-uri https://ok.example/cb --mfa sometimes", "", "mfa"),
+                ("client add new", "", "--redirect-uri"),
+            ],
         );
         assert_eq!(
-            client_count(&stack, dir),
+            client_count(stack, dir),
             1,
             "{}: nothing written",
             stack.name
         );
 
         assert_fails_with(
-            &keystep(&stack, dir, &["client", "remove", "nobody"], ""),
+            &keystep(stack, dir, "client remove nobody", ""),
             "no client with id",
         );
-    }
+    });
 }
 
 #[test]
@@ -603,15 +500,13 @@ fn config_file_from_keystep_config_and_test_variables_are_not_keys() {
 
 #[test]
 fn signing_keys_rotate_and_list() {
-    for stack in Stack::all() {
-        let dir = tempfile::tempdir().unwrap();
-        let dir = dir.path();
+    on_every_stack(|stack, dir| {
         // A fresh store has no keys until a server starts or keys are rotated.
-        let out = keystep(&stack, dir, &["keys", "rotate"], "");
+        let out = keystep(stack, dir, "keys rotate", "");
         assert_ok(&out);
         assert!(stdout(&out).contains("new signing keys"));
-        assert_ok(&keystep(&stack, dir, &["keys", "rotate"], ""));
-        let out = keystep(&stack, dir, &["keys", "list", "--json"], "");
+        assert_ok(&keystep(stack, dir, "keys rotate", ""));
+        let out = keystep(stack, dir, "keys list --json", "");
         assert_ok(&out);
         let keys: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(
@@ -624,7 +519,7 @@ fn signing_keys_rotate_and_list() {
         assert!(
             keys.iter().any(|k| k["alg"] == "ES256") && keys.iter().any(|k| k["alg"] == "RS256")
         );
-        let out = keystep(&stack, dir, &["keys", "list"], "");
+        let out = keystep(stack, dir, "keys list", "");
         assert!(
             stdout(&out).contains("retired (still published)"),
             "{}",
@@ -635,7 +530,7 @@ fn signing_keys_rotate_and_list() {
             "operator commands are quiet: {}",
             stderr(&out)
         );
-    }
+    });
 }
 
 #[test]
@@ -646,17 +541,7 @@ fn client_id_token_algorithm() {
     let out = keystep(
         &stack,
         dir,
-        &[
-            "client",
-            "add",
-            "ec",
-            "--public",
-            "--redirect-uri",
-            "https://ec.example/cb",
-            "--id-token-alg",
-            "ES256",
-            "--json",
-        ],
+        "client add ec --public --redirect-uri https://ec.example/cb --id-token-alg ES256 --json",
         "",
     );
     assert_ok(&out);
@@ -666,15 +551,7 @@ fn client_id_token_algorithm() {
         &keystep(
             &stack,
             dir,
-            &[
-                "client",
-                "add",
-                "hs",
-                "--redirect-uri",
-                "https://ec.example/cb",
-                "--id-token-alg",
-                "HS256",
-            ],
+            "client add hs --redirect-uri https://ec.example/cb --id-token-alg HS256",
             "",
         ),
         "id_token_signed_response_alg",
@@ -684,11 +561,9 @@ fn client_id_token_algorithm() {
 
 #[test]
 fn mfa_reset_and_requests() {
-    for stack in Stack::all() {
-        let dir = tempfile::tempdir().unwrap();
-        let dir = dir.path();
-        add_ada(&stack, dir);
-        let out = keystep(&stack, dir, &["mfa", "requests"], "");
+    on_every_stack(|stack, dir| {
+        add_ada(stack, dir);
+        let out = keystep(stack, dir, "mfa requests", "");
         assert_ok(&out);
         assert!(stdout(&out).contains("no pending reset requests"));
 
@@ -716,7 +591,7 @@ fn mfa_reset_and_requests() {
                 .unwrap()
                 .id
         };
-        let out = keystep(&stack, dir, &["mfa", "requests", "--json"], "");
+        let out = keystep(stack, dir, "mfa requests --json", "");
         assert_ok(&out);
         let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(listed.len(), 1, "{}", stack.name);
@@ -724,19 +599,14 @@ fn mfa_reset_and_requests() {
         assert_eq!(listed[0]["username"], "ada");
 
         assert_fails_with(
-            &keystep(&stack, dir, &["mfa", "requests", "approve", "nope"], ""),
+            &keystep(stack, dir, "mfa requests approve nope", ""),
             "no reset request",
         );
-        let out = keystep(
-            &stack,
-            dir,
-            &["mfa", "requests", "approve", &request_id],
-            "",
-        );
+        let out = keystep_args(stack, dir, &["mfa", "requests", "approve", &request_id], "");
         assert_ok(&out);
         assert!(stdout(&out).contains("approved"));
         assert_fails_with(
-            &keystep(&stack, dir, &["mfa", "requests", "deny", &request_id], ""),
+            &keystep_args(stack, dir, &["mfa", "requests", "deny", &request_id], ""),
             "already approved",
         );
         {
@@ -753,12 +623,12 @@ fn mfa_reset_and_requests() {
             );
         }
 
-        assert_ok(&keystep(&stack, dir, &["mfa", "reset", "ada"], ""));
+        assert_ok(&keystep(stack, dir, "mfa reset ada", ""));
         assert_fails_with(
-            &keystep(&stack, dir, &["mfa", "reset", "nobody"], ""),
+            &keystep(stack, dir, "mfa reset nobody", ""),
             "no user named",
         );
         let outbox = std::fs::read_dir(dir.join("data/outbox")).unwrap().count();
         assert!(outbox >= 2, "the person is mailed at approval and at reset");
-    }
+    });
 }

@@ -37,9 +37,11 @@ fn keystep(dir: &Path, port: u16, database_url: &str) -> Command {
     command
 }
 
-fn cli(dir: &Path, port: u16, db: &str, args: &[&str], stdin: &str) -> String {
+/// `keystep` with the arguments of `line` (split at white space); it must succeed.
+fn cli(dir: &Path, port: u16, db: &str, line: &str, stdin: &str) -> String {
+    let args: Vec<&str> = line.split_whitespace().collect();
     let mut command = keystep(dir, port, db);
-    command.args(args);
+    command.args(&args);
     let output = common::run(command, stdin);
     assert!(
         output.status.success(),
@@ -98,14 +100,7 @@ async fn families(rp: &Rp) -> Vec<String> {
         url::form_urlencoded::byte_serialize(REDIRECT_URI.as_bytes()).collect::<String>()
     );
     let to_login = browser.get(&authorize).send().await.unwrap();
-    let page = browser
-        .get(location(&to_login))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::get_text(&browser, &location(&to_login)).await;
     let signed_in = browser
         .post(format!("{}/login", rp.base))
         .form(&[
@@ -174,35 +169,10 @@ async fn refresh_tokens_answered_before_a_sigkill_are_accepted_after_the_restart
 async fn killed_and_restarted(db: &str) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    cli(
-        dir.path(),
-        port,
-        db,
-        &[
-            "user",
-            "add",
-            "ada",
-            "--email",
-            "ada@example.com",
-            "--password-stdin",
-        ],
-        PASSWORD,
-    );
-    let client: Value = serde_json::from_str(&cli(
-        dir.path(),
-        port,
-        db,
-        &[
-            "client",
-            "add",
-            "app",
-            "--redirect-uri",
-            REDIRECT_URI,
-            "--json",
-        ],
-        "",
-    ))
-    .unwrap();
+    let add_ada = "user add ada --email ada@example.com --password-stdin";
+    cli(dir.path(), port, db, add_ada, PASSWORD);
+    let add_app = format!("client add app --redirect-uri {REDIRECT_URI} --json");
+    let client: Value = serde_json::from_str(&cli(dir.path(), port, db, &add_app, "")).unwrap();
     let rp = Arc::new(Rp {
         base: format!("http://127.0.0.1:{port}"),
         secret: client["client_secret"].as_str().unwrap().to_owned(),

@@ -58,14 +58,7 @@ async fn sign_in(base: String, username: String) -> u16 {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let page = browser
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::get_text(&browser, &format!("{base}/login")).await;
     let csrf = hidden(&page, "csrf_token");
     browser
         .post(format!("{base}/login"))

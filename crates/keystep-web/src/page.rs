@@ -3,15 +3,17 @@
 //! detail goes to the log, once.
 
 use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use serde_json::{json, Value};
 
 use crate::cookies::{self, CookieKind};
 use crate::csrf;
 use crate::error::WebError;
+use crate::request::ClientInfo;
+use crate::session::Origin;
 use crate::state::AppState;
 
 /// The language a signed-in person chose, put on the request by the session extractor so
@@ -94,62 +96,113 @@ fn languages(state: &AppState, req: &HttpRequest, lang: &str, context: &Value) -
     )
 }
 
-/// A message from the catalogue in `lang`, or the key itself when missing (never panics).
-pub fn message(state: &AppState, lang: &str, key: &str, args: &[(&str, &str)]) -> String {
-    state
-        .templates
-        .messages()
-        .format(lang, key, args)
-        .unwrap_or_else(|| key.to_owned())
+/// What every page starts from: the server's state and the request. An extractor, so a
+/// handler takes one argument for both, and rendering, messages and the request's origin are
+/// read from it.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The server's state.
+    pub state: web::Data<AppState>,
+    /// The request.
+    pub req: HttpRequest,
 }
 
-/// Renders `template` with `context` (an object; `lang` and the language switch are added)
-/// as an HTML response.
-pub fn render(
-    state: &AppState,
-    req: &HttpRequest,
-    status: StatusCode,
-    template: &str,
-    lang: &str,
-    mut context: Value,
-) -> HttpResponse {
-    let switch = languages(state, req, lang, &context);
-    if let Value::Object(map) = &mut context {
-        map.insert("lang".into(), Value::String(lang.to_owned()));
-        map.insert("languages".into(), switch);
+impl std::ops::Deref for Page {
+    type Target = AppState;
+
+    fn deref(&self) -> &AppState {
+        &self.state
     }
-    match state.templates.render(template, &context) {
-        Ok(body) => HttpResponse::build(status)
-            .content_type("text/html; charset=utf-8")
-            .insert_header(("Cache-Control", "no-store"))
-            .body(body),
-        Err(e) => {
-            tracing::error!(template, error = %e, "template failed to render");
-            HttpResponse::InternalServerError()
-                .content_type("text/plain; charset=utf-8")
-                .insert_header(("Cache-Control", "no-store"))
-                .body("An internal error occurred.")
+}
+
+impl FromRequest for Page {
+    type Error = PageError;
+    type Future = std::future::Ready<Result<Self, PageError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Self::of(req))
+    }
+}
+
+impl Page {
+    /// The page of `req`: fails only when the app was built without its state.
+    pub fn of(req: &HttpRequest) -> Result<Self, PageError> {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .cloned()
+            .ok_or_else(|| PageError::Web(WebError::Internal("no app state".into())))?;
+        Ok(Self {
+            state,
+            req: req.clone(),
+        })
+    }
+
+    /// The language of the page; see [`lang`].
+    pub fn lang(&self, ui_locales: Option<&str>) -> String {
+        lang(&self.state, &self.req, ui_locales)
+    }
+
+    /// A message from the catalogue in `lang`, or the key itself when missing (never panics).
+    pub fn message(&self, lang: &str, key: &str, args: &[(&str, &str)]) -> String {
+        self.templates
+            .messages()
+            .format(lang, key, args)
+            .unwrap_or_else(|| key.to_owned())
+    }
+
+    /// Where the request came from, for a use case on the blocking pool.
+    pub fn origin(&self) -> Origin {
+        Origin(ClientInfo::from_request(&self.req))
+    }
+
+    /// Renders the template `name` with `context` (an object) as an HTML response. Added to
+    /// the context: `lang`, the language switch, and the `csrf_token` of the page's forms
+    /// (setting the CSRF cookie when the browser has none yet).
+    pub fn render(
+        &self,
+        status: StatusCode,
+        name: &str,
+        lang: &str,
+        context: Value,
+    ) -> HttpResponse {
+        let mut context = context;
+        let switch = languages(&self.state, &self.req, lang, &context);
+        let csrf = csrf::issue(&self.req, self.https);
+        if let Value::Object(map) = &mut context {
+            map.insert("lang".into(), Value::String(lang.to_owned()));
+            map.insert("languages".into(), switch);
+            map.insert("csrf_token".into(), Value::String(csrf.token));
         }
+        let mut response = match self.templates.render(name, &context) {
+            Ok(body) => HttpResponse::build(status)
+                .content_type("text/html; charset=utf-8")
+                .insert_header(("Cache-Control", "no-store"))
+                .body(body),
+            Err(e) => {
+                tracing::error!(template = name, error = %e, "template failed to render");
+                return HttpResponse::InternalServerError()
+                    .content_type("text/plain; charset=utf-8")
+                    .insert_header(("Cache-Control", "no-store"))
+                    .body("An internal error occurred.");
+            }
+        };
+        if let Some(cookie) = csrf.cookie {
+            let _ = response.add_cookie(&cookie);
+        }
+        response
     }
-}
 
-/// A page that only says something: title, heading, paragraphs.
-pub fn message_page(
-    state: &AppState,
-    req: &HttpRequest,
-    status: StatusCode,
-    lang: &str,
-    title_key: &str,
-    heading_key: &str,
-    paragraphs: &[String],
-) -> HttpResponse {
-    let page = Message {
-        title_key,
-        heading_key,
-        paragraphs,
-        link: None,
-    };
-    say_page(state, req, status, lang, &page)
+    /// Renders a [`Message`] page.
+    pub fn say(&self, status: StatusCode, lang: &str, page: &Message<'_>) -> HttpResponse {
+        let context = json!({
+            "title": self.message(lang, page.title_key, &[]),
+            "heading": self.message(lang, page.heading_key, &[]),
+            "paragraphs": page.paragraphs,
+            "link_href": page.link.map(|(path, _)| self.url(path)),
+            "link_text": page.link.map(|(_, key)| self.message(lang, key, &[])),
+        });
+        self.render(status, "message", lang, context)
+    }
 }
 
 /// What a page that only says something shows: the title and heading (catalogue keys), the
@@ -166,41 +219,16 @@ pub struct Message<'a> {
     pub link: Option<(&'a str, &'a str)>,
 }
 
-/// Renders a [`Message`] page.
-pub fn say_page(
-    state: &AppState,
-    req: &HttpRequest,
-    status: StatusCode,
-    lang: &str,
-    page: &Message<'_>,
-) -> HttpResponse {
-    let context = json!({
-        "title": message(state, lang, page.title_key, &[]),
-        "heading": message(state, lang, page.heading_key, &[]),
-        "paragraphs": page.paragraphs,
-        "link_href": page.link.map(|(path, _)| state.url(path)),
-        "link_text": page.link.map(|(_, key)| message(state, lang, key, &[])),
-    });
-    render(state, req, status, "message", lang, context)
-}
-
-/// The hidden field and cookie of a form: renders `template` with a `csrf_token` added to
-/// `context`, setting the CSRF cookie when the browser has none yet.
-pub fn render_form(
-    state: &AppState,
-    req: &HttpRequest,
-    status: StatusCode,
-    template: &str,
-    lang: &str,
-    mut context: Value,
-) -> HttpResponse {
-    let token = csrf::issue(req, state.https);
-    context["csrf_token"] = json!(token.token);
-    let mut response = render(state, req, status, template, lang, context);
-    if let Some(cookie) = token.cookie {
-        let _ = response.add_cookie(&cookie);
+impl<'a> Message<'a> {
+    /// A page with a title, a heading and paragraphs, and no way on.
+    pub fn new(title_key: &'a str, heading_key: &'a str, paragraphs: &'a [String]) -> Self {
+        Self {
+            title_key,
+            heading_key,
+            paragraphs,
+            link: None,
+        }
     }
-    response
 }
 
 /// A 303 to a path of this server, never cached.
@@ -370,26 +398,14 @@ impl ResponseError for PageError {
 
 /// The page for an error response: the explanation in the request's language, with the
 /// response's status and headers (`Retry-After`) kept.
-fn explained_page(
-    state: &AppState,
-    req: &HttpRequest,
-    error: &ErrorExplanation,
-    status: StatusCode,
-) -> HttpResponse {
-    let lang = lang(state, req, None);
-    let paragraphs = vec![message(
-        state,
-        &lang,
-        error.key,
-        &[("detail", &error.detail)],
-    )];
-    let page = Message {
-        title_key: "error.title",
-        heading_key: "error.heading",
-        paragraphs: &paragraphs,
+fn explained_page(page: &Page, error: &ErrorExplanation, status: StatusCode) -> HttpResponse {
+    let lang = page.lang(None);
+    let paragraphs = vec![page.message(&lang, error.key, &[("detail", &error.detail)])];
+    let message = Message {
         link: error.link.as_deref().map(|path| (path, "error.reload")),
+        ..Message::new("error.title", "error.heading", &paragraphs)
     };
-    say_page(state, req, status, &lang, &page)
+    page.say(status, &lang, &message)
 }
 
 fn with_headers_of(mut page: HttpResponse, original: &header::HeaderMap) -> HttpResponse {
@@ -402,15 +418,15 @@ fn with_headers_of(mut page: HttpResponse, original: &header::HeaderMap) -> Http
 }
 
 /// Renders an error page now (for code that answers an error without returning it).
-pub fn error_page(state: &AppState, req: &HttpRequest, error: &PageError) -> HttpResponse {
+pub fn error_page(page: &Page, error: &PageError) -> HttpResponse {
     let response = error.error_response();
     let explanation = response.extensions().get::<ErrorExplanation>().cloned();
     match explanation {
         Some(explanation) => with_headers_of(
-            explained_page(state, req, &explanation, response.status()),
+            explained_page(page, &explanation, response.status()),
             response.headers(),
         ),
-        None => redirect_to_this_server(state, response.status(), response.headers()),
+        None => redirect_to_this_server(page, response.status(), response.headers()),
     }
 }
 
@@ -446,16 +462,16 @@ pub async fn render_errors(
             .get(header::LOCATION)
             .and_then(|l| l.to_str().ok())
             .is_some_and(|l| l.starts_with('/'));
-    let Some(state) = res.request().app_data::<web::Data<AppState>>().cloned() else {
+    let Ok(page) = Page::of(res.request()) else {
         return Ok(res.map_into_boxed_body());
     };
     if let Some(explanation) = explanation {
-        let page = explained_page(&state, res.request(), &explanation, res.status());
+        let page = explained_page(&page, &explanation, res.status());
         let page = with_headers_of(page, res.headers());
         return Ok(res.into_response(page).map_into_boxed_body());
     }
     if is_redirect {
-        let page = redirect_to_this_server(&state, res.status(), res.headers());
+        let page = redirect_to_this_server(&page, res.status(), res.headers());
         return Ok(res.into_response(page).map_into_boxed_body());
     }
     Ok(res.map_into_boxed_body())

@@ -8,7 +8,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use keystep_core::db::DbConn;
 use keystep_core::sessions::{Device, Session};
 use keystep_core::signin;
@@ -16,9 +16,9 @@ use keystep_core::users::User;
 use keystep_core::Services;
 
 use crate::cookies::{self, CookieKind};
-use crate::page::{ChosenLanguage, PageError};
+use crate::page::{ChosenLanguage, Page, PageError};
 use crate::request::ClientInfo;
-use crate::state::{run_write, AppState};
+use crate::state::run_write;
 
 /// A signed-in person: their live session, themselves, and the cookie token that named it.
 #[derive(Debug, Clone)]
@@ -52,15 +52,13 @@ impl CurrentSession {
         T: Send + 'static,
         F: FnOnce(&Services, &mut DbConn, &SignedIn) -> keystep_core::Result<T> + Send + 'static,
     {
-        let state = req
-            .app_data::<web::Data<AppState>>()
-            .ok_or_else(|| PageError::Web(crate::WebError::Internal("no app state".into())))?;
-        let Some(token) = cookies::read(req, CookieKind::Session, state.https) else {
+        let page = Page::of(req)?;
+        let Some(token) = cookies::read(req, CookieKind::Session, page.https) else {
             return Ok(None);
         };
         // A write: finding a session refreshes its last-seen time, and ends it when it has
         // idled out or its person was disabled.
-        let found = run_write(state, move |services, conn| {
+        let found = run_write(&page, move |services, conn| {
             let Some((session, user)) = signin::current_session(services, conn, &token)? else {
                 return Ok(None);
             };
@@ -97,14 +95,15 @@ impl FromRequest for SignedIn {
     /// Refuses with a page when there is no live session: the sign-in steps after the
     /// password work on the person the password step signed in.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            CurrentSession::read(&req)
-                .await?
-                .0
-                .ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "mfa.no_session"))
-        })
+        Box::pin(signed_in(req.clone()))
     }
+}
+
+async fn signed_in(req: HttpRequest) -> Result<SignedIn, PageError> {
+    CurrentSession::read(&req)
+        .await?
+        .0
+        .ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "mfa.no_session"))
 }
 
 /// Where the request came from, owned, for a use case on the blocking pool.

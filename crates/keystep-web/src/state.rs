@@ -44,31 +44,53 @@ impl AppState {
     }
 }
 
+/// A use case that runs in one transaction: sync domain code over the services and a
+/// connection.
+pub trait UseCase<T>:
+    FnOnce(&Services, &mut DbConn) -> keystep_core::Result<T> + Send + 'static
+{
+}
+
+impl<T, F> UseCase<T> for F where
+    F: FnOnce(&Services, &mut DbConn) -> keystep_core::Result<T> + Send + 'static
+{
+}
+
 /// Runs one use case on the blocking pool inside one write transaction (rolled back when `f`
 /// fails; on SQLite it holds the write lock from the start, see `Database::write`). Handlers
 /// cross into sync code once: diesel, argon2 and HMAC are blocking work that must not stall
 /// the async workers. `f` must not hash passwords or send mail: use [`run_blocking`] and
 /// short transactions of its own for that.
-pub async fn run_write<T, F>(state: &AppState, f: F) -> Result<T, WebError>
-where
-    T: Send + 'static,
-    F: FnOnce(&Services, &mut DbConn) -> keystep_core::Result<T> + Send + 'static,
-{
-    run_blocking(state, move |services| {
-        services.db.write(|conn| f(services, conn))
-    })
-    .await
+pub async fn run_write<T: Send + 'static>(
+    state: &AppState,
+    f: impl UseCase<T>,
+) -> Result<T, WebError> {
+    in_transaction(state, Transaction::Write, f).await
 }
 
 /// Runs a use case that only reads on the blocking pool, in one read transaction: on SQLite
 /// it neither waits for a writer nor holds one up.
-pub async fn run_read<T, F>(state: &AppState, f: F) -> Result<T, WebError>
-where
-    T: Send + 'static,
-    F: FnOnce(&Services, &mut DbConn) -> keystep_core::Result<T> + Send + 'static,
-{
-    run_blocking(state, move |services| {
-        services.db.read(|conn| f(services, conn))
+pub async fn run_read<T: Send + 'static>(
+    state: &AppState,
+    f: impl UseCase<T>,
+) -> Result<T, WebError> {
+    in_transaction(state, Transaction::Read, f).await
+}
+
+#[derive(Clone, Copy)]
+enum Transaction {
+    Read,
+    Write,
+}
+
+async fn in_transaction<T: Send + 'static>(
+    state: &AppState,
+    transaction: Transaction,
+    f: impl UseCase<T>,
+) -> Result<T, WebError> {
+    run_blocking(state, move |services| match transaction {
+        Transaction::Read => services.db.read(|conn| f(services, conn)),
+        Transaction::Write => services.db.write(|conn| f(services, conn)),
     })
     .await
 }

@@ -34,46 +34,31 @@ fn database_urls_choose_the_backend() {
 
 #[test]
 fn bad_values_name_their_key() {
-    let mut config = Config::default();
-    config.password.argon2.memory_kib = 1;
-    assert_eq!(
-        config.validate().err().map(|e| e.key),
-        Some("password.argon2".into())
-    );
-
-    let config = Config {
-        public_url: Url::parse("ftp://example.com").expect("url"),
-        ..Config::default()
+    let broken = |change: fn(&mut Config)| {
+        let mut config = Config::default();
+        change(&mut config);
+        config.validate().err().map(|e| e.key)
     };
-    assert_eq!(
-        config.validate().err().map(|e| e.key),
-        Some("public_url".into())
-    );
-
-    let mut config = Config::default();
-    config.mail.from = "not an address".into();
-    assert_eq!(
-        config.validate().err().map(|e| e.key),
-        Some("mail.from".into())
-    );
-
-    let config = Config {
-        master_key: Some(SecretString::new("c2hvcnQ=")),
-        ..Config::default()
-    };
-    assert_eq!(
-        config.validate().err().map(|e| e.key),
-        Some("master_key".into())
-    );
-
-    let config = Config {
-        redis_url: Some(SecretString::new("http://x")),
-        ..Config::default()
-    };
-    assert_eq!(
-        config.validate().err().map(|e| e.key),
-        Some("redis_url".into())
-    );
+    type Change = fn(&mut Config);
+    let cases: [(Change, &str); 5] = [
+        (|c| c.password.argon2.memory_kib = 1, "password.argon2"),
+        (
+            |c| c.public_url = Url::parse("ftp://example.com").expect("url"),
+            "public_url",
+        ),
+        (|c| c.mail.from = "not an address".into(), "mail.from"),
+        (
+            |c| c.master_key = Some(SecretString::new("c2hvcnQ=")),
+            "master_key",
+        ),
+        (
+            |c| c.redis_url = Some(SecretString::new("http://x")),
+            "redis_url",
+        ),
+    ];
+    for (change, key) in cases {
+        assert_eq!(broken(change).as_deref(), Some(key));
+    }
 }
 
 #[test]

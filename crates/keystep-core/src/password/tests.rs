@@ -26,14 +26,9 @@ fn hash_and_verify() {
     let h = hasher(64);
     let stored = h.hash("correct horse").unwrap();
     assert!(stored.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
-    assert_eq!(
-        h.verify("correct horse", &stored).unwrap(),
-        PasswordCheck::Match
-    );
-    assert_eq!(
-        h.verify("correct horsE", &stored).unwrap(),
-        PasswordCheck::Mismatch
-    );
+    let check = |password| h.verify(password, &stored).unwrap();
+    assert_eq!(check("correct horse"), PasswordCheck::Match);
+    assert_eq!(check("correct horsE"), PasswordCheck::Mismatch);
     assert_ne!(stored, h.hash("correct horse").unwrap(), "salted");
 }
 
@@ -41,19 +36,14 @@ fn hash_and_verify() {
 fn changed_parameters_ask_for_rehash() {
     let old = hasher(64).hash("correct horse").unwrap();
     let new = hasher(128);
+    let check = |password, stored: &str| new.verify(password, stored).unwrap();
     assert_eq!(
-        new.verify("correct horse", &old).unwrap(),
+        check("correct horse", &old),
         PasswordCheck::MatchNeedsRehash
     );
-    assert_eq!(
-        new.verify("wrong horse!", &old).unwrap(),
-        PasswordCheck::Mismatch
-    );
+    assert_eq!(check("wrong horse!", &old), PasswordCheck::Mismatch);
     let rehashed = new.hash("correct horse").unwrap();
-    assert_eq!(
-        new.verify("correct horse", &rehashed).unwrap(),
-        PasswordCheck::Match
-    );
+    assert_eq!(check("correct horse", &rehashed), PasswordCheck::Match);
 }
 
 #[test]

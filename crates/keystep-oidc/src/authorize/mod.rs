@@ -7,7 +7,7 @@ pub mod checks;
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use keystep_core::clients::{self, Client, MfaPolicy};
 use keystep_core::db::DbConn;
 use keystep_core::sessions::Session;
@@ -16,8 +16,8 @@ use keystep_mfa::factors;
 use keystep_mfa::stepup::{self, Decision, SessionState, Situation, Step};
 use keystep_web::cookies::{self, CookieKind};
 use keystep_web::interaction::Interaction;
-use keystep_web::page::{self, PageError};
-use keystep_web::{paths, run_write, AppState};
+use keystep_web::page::{self, Page, PageError};
+use keystep_web::{paths, run_write};
 use serde_json::json;
 
 use self::checks::{validate, Failure, Prompt, Redirector, ResponseMode, ValidatedAuthorize};
@@ -39,27 +39,23 @@ enum Outcome {
 }
 
 /// `GET /oidc/auth`
-pub async fn get_authorize(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let input = req.query_string().as_bytes().to_vec();
-    authorize(&state, &req, &input).await
+pub async fn get_authorize(page: Page) -> HttpResponse {
+    let input = page.req.query_string().as_bytes().to_vec();
+    authorize(&page, &input).await
 }
 
 /// `POST /oidc/auth` (OIDC Core §3.1.2.1: the endpoint must accept POST too).
-pub async fn post_authorize(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: Bytes,
-) -> HttpResponse {
-    authorize(&state, &req, &body).await
+pub async fn post_authorize(page: Page, body: Bytes) -> HttpResponse {
+    authorize(&page, &body).await
 }
 
-async fn authorize(state: &AppState, req: &HttpRequest, input: &[u8]) -> HttpResponse {
+async fn authorize(page: &Page, input: &[u8]) -> HttpResponse {
     let params = match Params::parse(input) {
         Ok(p) => p,
-        Err(e) => return page::error_page(state, req, &PageError::bad_request(e)),
+        Err(e) => return page::error_page(page, &PageError::bad_request(e)),
     };
-    let session_token = cookies::read(req, CookieKind::Session, state.https);
-    let outcome = run_write(state, move |services, conn| {
+    let session_token = cookies::read(&page.req, CookieKind::Session, page.https);
+    let outcome = run_write(page, move |services, conn| {
         let client = match params.get("client_id") {
             Some(id) => clients::find_client(conn, id)?,
             None => None,
@@ -78,18 +74,14 @@ async fn authorize(state: &AppState, req: &HttpRequest, input: &[u8]) -> HttpRes
         )
     })
     .await;
-    respond(state, req, outcome)
+    respond(page, outcome)
 }
 
 /// `GET /oidc/auth/resume?interaction=…`: back from the hosted login.
-pub async fn get_resume(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    query: web::Query<ResumeQuery>,
-) -> HttpResponse {
+pub async fn get_resume(page: Page, query: web::Query<ResumeQuery>) -> HttpResponse {
     let id = query.into_inner().interaction;
-    let session_token = cookies::read(&req, CookieKind::Session, state.https);
-    let outcome = run_write(&state, move |services, conn| {
+    let session_token = cookies::read(&page.req, CookieKind::Session, page.https);
+    let outcome = run_write(&page, move |services, conn| {
         let Some(interaction) = Interaction::load(services.ephemeral.as_ref(), &id)? else {
             return Ok(Outcome::Page(PageError::new(
                 StatusCode::BAD_REQUEST,
@@ -124,19 +116,15 @@ pub async fn get_resume(
         Ok(outcome)
     })
     .await;
-    respond(&state, &req, outcome)
+    respond(&page, outcome)
 }
 
 /// `GET /oidc/auth/cancel?interaction=…`: the person chose "Back to the application" on a
 /// sign-in page. The application gets `access_denied` (RFC 6749 §4.1.2.1) with its `state`,
 /// and the pending sign-in ends; the SSO session, if any, is left as it was.
-pub async fn get_cancel(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    query: web::Query<ResumeQuery>,
-) -> HttpResponse {
+pub async fn get_cancel(page: Page, query: web::Query<ResumeQuery>) -> HttpResponse {
     let id = query.into_inner().interaction;
-    let outcome = run_write(&state, move |services, _| {
+    let outcome = run_write(&page, move |services, _| {
         let store = services.ephemeral.as_ref();
         let validated = Interaction::load(store, &id)?.and_then(|interaction| {
             serde_json::from_value::<ValidatedAuthorize>(interaction.request).ok()
@@ -160,7 +148,7 @@ pub async fn get_cancel(
         ))
     })
     .await;
-    respond(&state, &req, outcome)
+    respond(&page, outcome)
 }
 
 /// The resume query.
@@ -340,21 +328,17 @@ fn decide(
     })
 }
 
-fn respond(
-    state: &AppState,
-    req: &HttpRequest,
-    outcome: Result<Outcome, keystep_web::WebError>,
-) -> HttpResponse {
+fn respond(page: &Page, outcome: Result<Outcome, keystep_web::WebError>) -> HttpResponse {
     match outcome {
-        Err(e) => page::error_page(state, req, &PageError::from(e)),
-        Ok(Outcome::Page(error)) => page::error_page(state, req, &error),
+        Err(e) => page::error_page(page, &PageError::from(e)),
+        Ok(Outcome::Page(error)) => page::error_page(page, &error),
         Ok(Outcome::Login {
             interaction_id,
             step,
         }) => HttpResponse::Found()
             .insert_header((
                 "Location",
-                state.url(&paths::with_interaction(paths::step(step), &interaction_id)),
+                page.url(&paths::with_interaction(paths::step(step), &interaction_id)),
             ))
             .insert_header(("Cache-Control", "no-store"))
             .finish(),
@@ -365,8 +349,7 @@ fn respond(
         }) => {
             let Ok(mut url) = url::Url::parse(&redirect_uri) else {
                 return page::error_page(
-                    state,
-                    req,
+                    page,
                     &PageError::new(StatusCode::BAD_REQUEST, "error.bad_redirect_uri"),
                 );
             };
@@ -381,14 +364,12 @@ fn respond(
             mode: ResponseMode::FormPost,
             fields,
         }) => {
-            let lang = page::lang(state, req, None);
+            let lang = page.lang(None);
             let fields: Vec<_> = fields
                 .into_iter()
                 .map(|(name, value)| json!({"name": name, "value": value}))
                 .collect();
-            page::render(
-                state,
-                req,
+            page.render(
                 StatusCode::OK,
                 "form_post",
                 &lang,

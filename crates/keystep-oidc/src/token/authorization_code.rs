@@ -34,7 +34,7 @@ pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
 
 /// Exchanges a code.
 pub fn grant(cx: &GrantContext<'_>, conn: &mut DbConn) -> keystep_core::Result<GrantResult> {
-    let (services, keys, client, params) = cx.parts();
+    let (services, _, client, params) = cx.parts();
     let Some(presented) = params.get("code") else {
         return Ok(Err(TokenError::invalid_request("code is missing")));
     };
@@ -83,13 +83,10 @@ pub fn grant(cx: &GrantContext<'_>, conn: &mut DbConn) -> keystep_core::Result<G
         }
         (None, None) => {}
     }
-    let user = match users::find_by_id(conn, &code.user_id)? {
-        Some(user) if !user.disabled => user,
-        _ => {
-            return Ok(Err(TokenError::invalid_grant(
-                "the account is no longer active",
-            )))
-        }
+    let Some(user) = users::find_active(conn, &code.user_id)? else {
+        return Ok(Err(TokenError::invalid_grant(
+            "the account is no longer active",
+        )));
     };
     let scope = Scopes::parse(&code.scope);
     let sign_in = SignIn {
@@ -98,20 +95,12 @@ pub fn grant(cx: &GrantContext<'_>, conn: &mut DbConn) -> keystep_core::Result<G
         acr: code.acr.clone(),
         amr: code.amr.clone(),
     };
-    let issued = tokens::issue(
-        services,
-        keys,
-        conn,
-        &Grant {
-            client,
-            user: Some(&user),
-            sign_in: Some(&sign_in),
-            scope: &scope,
-            nonce: code.nonce.as_deref(),
-            claims: code.claims.as_ref(),
-            refresh: RefreshPlan::New,
-        },
-    )?;
+    let grant = Grant {
+        nonce: code.nonce.as_deref(),
+        claims: code.claims.as_ref(),
+        ..Grant::to_person(client, &user, &sign_in, &scope, RefreshPlan::New)
+    };
+    let issued = cx.issue(conn, &grant)?;
     code::bury(
         store,
         presented,

@@ -2,23 +2,38 @@
 //! §2.3.1): `client_secret_basic`, `client_secret_post`, or `none` for public clients. One
 //! method per request; the secret is compared in constant time.
 
-use actix_web::HttpRequest;
+use actix_web::{web, HttpRequest};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use keystep_core::clients::{self, Client};
 use keystep_core::db::DbConn;
 
+use keystep_core::Services;
+use keystep_web::{run_read, run_write, AppState, WebError};
+
+use super::GrantContext;
 use crate::error::TokenError;
 use crate::params::Params;
+use crate::Oidc;
 
-/// A back-channel request from a client (token, revocation, introspection): its form, and the
-/// credentials it presented, read once for all three endpoints.
-#[derive(Debug)]
+/// A back-channel request from a client (token, revocation, introspection): its form, the
+/// credentials it presented, read once for all three endpoints, and what it is answered with.
 pub struct ClientRequest {
     /// The form body.
     pub params: Params,
     /// The client's credentials, not yet checked.
     pub presented: PresentedClient,
+    state: web::Data<AppState>,
+    oidc: web::Data<Oidc>,
+}
+
+/// Whether an endpoint's work writes (the token endpoint, revocation) or only reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transaction {
+    /// One read transaction.
+    Read,
+    /// One write transaction.
+    Write,
 }
 
 impl ClientRequest {
@@ -28,6 +43,41 @@ impl ClientRequest {
             .get(name)
             .map(str::to_owned)
             .ok_or_else(|| TokenError::invalid_request(format!("{name} is missing")))
+    }
+
+    /// Authenticates the client and runs the endpoint's work `f` for it, in one transaction
+    /// on the blocking pool. `f`'s own refusal is answered after the transaction committed,
+    /// so a revocation made while detecting reuse is kept.
+    pub async fn run<T, F>(self, transaction: Transaction, f: F) -> Result<T, TokenError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&GrantContext<'_>, &mut DbConn) -> keystep_core::Result<Result<T, TokenError>>
+            + Send
+            + 'static,
+    {
+        let Self {
+            params,
+            presented,
+            state,
+            oidc,
+        } = self;
+        let work = move |services: &Services, conn: &mut DbConn| {
+            let client = match authenticate(conn, &presented)? {
+                Ok(client) => client,
+                Err(e) => return Ok(Err(e)),
+            };
+            let cx = GrantContext {
+                services,
+                keys: &oidc.keys,
+                client: &client,
+                params: &params,
+            };
+            f(&cx, conn)
+        };
+        match transaction {
+            Transaction::Read => run_read(&state, work).await?,
+            Transaction::Write => run_write(&state, work).await?,
+        }
     }
 }
 
@@ -39,12 +89,23 @@ impl actix_web::FromRequest for ClientRequest {
         let req = req.clone();
         let body = actix_web::web::Bytes::from_request(&req, payload);
         Box::pin(async move {
+            let (Some(state), Some(oidc)) = (
+                req.app_data::<web::Data<AppState>>().cloned(),
+                req.app_data::<web::Data<Oidc>>().cloned(),
+            ) else {
+                return Err(WebError::Internal("no app state".into()).into());
+            };
             let body = body
                 .await
                 .map_err(|e| TokenError::invalid_request(e.to_string()))?;
             let params = Params::parse(&body).map_err(TokenError::invalid_request)?;
             let presented = presented(&req, &params)?;
-            Ok(Self { params, presented })
+            Ok(Self {
+                params,
+                presented,
+                state,
+                oidc,
+            })
         })
     }
 }

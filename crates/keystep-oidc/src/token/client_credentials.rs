@@ -7,7 +7,7 @@ use keystep_core::db::DbConn;
 use super::{GrantContext, GrantResult};
 use crate::error::TokenError;
 use crate::params::Scopes;
-use crate::tokens::{self, Grant, RefreshPlan};
+use crate::tokens::Grant;
 
 /// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
 fn valid_scope_token(s: &str) -> bool {
@@ -17,7 +17,7 @@ fn valid_scope_token(s: &str) -> bool {
 
 /// Issues a token to the client itself.
 pub fn grant(cx: &GrantContext<'_>, conn: &mut DbConn) -> keystep_core::Result<GrantResult> {
-    let (services, keys, client, params) = cx.parts();
+    let (_, _, client, params) = cx.parts();
     if client.public {
         return Ok(Err(TokenError::unauthorized_client(
             "public clients cannot use client_credentials",
@@ -32,19 +32,6 @@ pub fn grant(cx: &GrantContext<'_>, conn: &mut DbConn) -> keystep_core::Result<G
     if !scope.iter().all(valid_scope_token) {
         return Ok(Err(TokenError::invalid_scope("malformed scope")));
     }
-    let issued = tokens::issue(
-        services,
-        keys,
-        conn,
-        &Grant {
-            client,
-            user: None,
-            sign_in: None,
-            scope: &scope,
-            nonce: None,
-            claims: None,
-            refresh: RefreshPlan::None,
-        },
-    )?;
+    let issued = cx.issue(conn, &Grant::to_client(client, &scope))?;
     Ok(Ok(issued.body))
 }

@@ -6,18 +6,18 @@ pub mod client_auth;
 pub mod client_credentials;
 pub mod refresh_token;
 
-use actix_web::{web, HttpResponse};
-use keystep_web::{run_write, AppState};
+use actix_web::HttpResponse;
 use serde_json::Value;
 
-use self::client_auth::ClientRequest;
+use self::client_auth::{ClientRequest, Transaction};
 use keystep_core::clients::Client;
 use keystep_core::Services;
 
 use crate::error::TokenError;
 use crate::keys::KeyStore;
 use crate::params::Params;
-use crate::Oidc;
+use crate::tokens::{self, Grant, Issued};
+use keystep_core::db::DbConn;
 
 /// What every grant works with: the services, the signing keys, the authenticated client and
 /// the request's form.
@@ -38,6 +38,11 @@ impl<'a> GrantContext<'a> {
     pub fn parts(&self) -> (&'a Services, &'a KeyStore, &'a Client, &'a Params) {
         (self.services, self.keys, self.client, self.params)
     }
+
+    /// Issues the tokens of `grant` ([`tokens::issue`]).
+    pub fn issue(&self, conn: &mut DbConn, grant: &Grant<'_>) -> keystep_core::Result<Issued> {
+        tokens::issue(self.services, self.keys, conn, grant)
+    }
 }
 
 /// What a grant comes to: a token response, or an error to answer after the transaction
@@ -45,13 +50,8 @@ impl<'a> GrantContext<'a> {
 pub type GrantResult = Result<Value, TokenError>;
 
 /// `POST /oidc/token`
-pub async fn post_token(
-    state: web::Data<AppState>,
-    oidc: web::Data<Oidc>,
-    request: ClientRequest,
-) -> Result<HttpResponse, TokenError> {
+pub async fn post_token(request: ClientRequest) -> Result<HttpResponse, TokenError> {
     let grant_type = request.required("grant_type")?;
-    let ClientRequest { params, presented } = request;
     if !matches!(
         grant_type.as_str(),
         "authorization_code" | "refresh_token" | "client_credentials"
@@ -60,24 +60,14 @@ pub async fn post_token(
             "grant_type {grant_type:?} is not supported"
         )));
     }
-    let oidc = oidc.into_inner();
-    let result = run_write(&state, move |services, conn| {
-        let client = match client_auth::authenticate(conn, &presented)? {
-            Ok(client) => client,
-            Err(e) => return Ok(Err(e)),
-        };
-        let cx = GrantContext {
-            services,
-            keys: &oidc.keys,
-            client: &client,
-            params: &params,
-        };
-        match grant_type.as_str() {
-            "authorization_code" => authorization_code::grant(&cx, conn),
-            "refresh_token" => refresh_token::grant(&cx, conn),
-            _ => client_credentials::grant(&cx, conn),
-        }
-    })
-    .await?;
-    Ok(client_auth::no_store_json(&result?))
+    let body = request
+        .run(Transaction::Write, move |cx, conn| {
+            match grant_type.as_str() {
+                "authorization_code" => authorization_code::grant(cx, conn),
+                "refresh_token" => refresh_token::grant(cx, conn),
+                _ => client_credentials::grant(cx, conn),
+            }
+        })
+        .await?;
+    Ok(client_auth::no_store_json(&body))
 }

@@ -13,7 +13,7 @@ use crate::tokens::{self, Grant, RefreshPlan, SignIn};
 
 /// Rotates a refresh token.
 pub fn grant(cx: &GrantContext<'_>, conn: &mut DbConn) -> keystep_core::Result<GrantResult> {
-    let (services, keys, client, params) = cx.parts();
+    let (services, _, client, params) = cx.parts();
     let Some(presented) = params.get("refresh_token") else {
         return Ok(Err(TokenError::invalid_request("refresh_token is missing")));
     };
@@ -72,13 +72,10 @@ pub fn grant(cx: &GrantContext<'_>, conn: &mut DbConn) -> keystep_core::Result<G
             )));
         }
     }
-    let user = match users::find_by_id(conn, &old.user_id)? {
-        Some(user) if !user.disabled => user,
-        _ => {
-            return Ok(Err(TokenError::invalid_grant(
-                "the account is no longer active",
-            )))
-        }
+    let Some(user) = users::find_active(conn, &old.user_id)? else {
+        return Ok(Err(TokenError::invalid_grant(
+            "the account is no longer active",
+        )));
     };
     let sign_in = SignIn {
         session_id: old.session_id.clone(),
@@ -86,19 +83,10 @@ pub fn grant(cx: &GrantContext<'_>, conn: &mut DbConn) -> keystep_core::Result<G
         acr: old.acr.clone(),
         amr: old.amr_values(),
     };
-    let issued = tokens::issue(
-        services,
-        keys,
+    let refresh = RefreshPlan::Continue(old.family_id.clone());
+    let issued = cx.issue(
         conn,
-        &Grant {
-            client,
-            user: Some(&user),
-            sign_in: Some(&sign_in),
-            scope: &scope,
-            nonce: None,
-            claims: None,
-            refresh: RefreshPlan::Continue(old.family_id.clone()),
-        },
+        &Grant::to_person(client, &user, &sign_in, &scope, refresh),
     )?;
     Ok(Ok(issued.body))
 }

@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use keystep_web::AppState;
 use serde_json::{json, Value};
 
-use super::{redirect, session_id, Demo, DEMO_CLIENT};
+use super::{Demo, Visit, DEMO_CLIENT};
 
 /// The demo API's step-up demand (RFC 9470): aal2, signed in within ten minutes.
 /// The level the API wants.
@@ -17,15 +17,15 @@ const API_MAX_AGE: i64 = 600;
 
 /// `POST /demo/call-api`: the relying party calls its API with its access token, as any
 /// application would, and shows what came back.
-pub(super) async fn post_call_api(demo: web::Data<Demo>, req: HttpRequest) -> HttpResponse {
-    let (id, cookie) = session_id(&req);
-    let mut session = demo.session(&id);
+pub(super) async fn post_call_api(visit: Visit) -> HttpResponse {
+    let mut session = visit.session();
     let Some(access) = session.access_token.clone() else {
-        return redirect("/demo", cookie);
+        return visit.redirect("/demo");
     };
-    let result = demo
+    let result = visit
+        .demo
         .http
-        .get(format!("{}/demo/api/report", demo.base))
+        .get(format!("{}/demo/api/report", visit.demo.base))
         .bearer_auth(access)
         .send()
         .await;
@@ -48,8 +48,8 @@ pub(super) async fn post_call_api(demo: web::Data<Demo>, req: HttpRequest) -> Ht
             json!({"status": 0, "ok": false, "body": e.to_string(), "challenge": null, "step_up": false, "step_up_href": null})
         }
     });
-    demo.save(&id, session);
-    redirect("/demo", cookie)
+    visit.save(session);
+    visit.redirect("/demo")
 }
 
 /// `GET /demo/api/report`: a protected resource. It introspects the bearer token at keystep

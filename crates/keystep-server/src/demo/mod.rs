@@ -8,14 +8,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use keystep_core::clients::{self, NewClient};
 use keystep_core::opaque::random_token;
 use keystep_core::users::{self, NewUser};
 use keystep_core::{Error, Services};
-use keystep_web::page;
-use keystep_web::AppState;
+use keystep_web::page::Page;
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
 };
@@ -185,24 +185,71 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/demo/api/report", web::get().to(api::get_api_report));
 }
 
-/// The demo session id from the cookie, or a new one.
-fn session_id(req: &HttpRequest) -> (String, Option<Cookie<'static>>) {
-    match req
-        .cookie(COOKIE)
-        .map(|c| c.value().to_owned())
-        .filter(|v| v.len() == 43)
-    {
-        Some(id) => (id, None),
-        None => {
-            let id = random_token();
-            // SameSite=Strict: the demo's POST buttons need no CSRF token of their own.
-            let cookie = Cookie::build(COOKIE, id.clone())
-                .path("/demo")
-                .http_only(true)
-                .same_site(SameSite::Strict)
-                .finish();
-            (id, Some(cookie))
+/// A browser at the demo: the relying party, the browser's demo session id, and the cookie
+/// naming it when the id is new (set on whatever the handler answers).
+struct Visit {
+    demo: web::Data<Demo>,
+    id: String,
+    cookie: Option<Cookie<'static>>,
+}
+
+impl FromRequest for Visit {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(demo) = req.app_data::<web::Data<Demo>>().cloned() else {
+            return std::future::ready(Err(actix_web::error::ErrorInternalServerError(
+                "no demo relying party",
+            )));
+        };
+        let (id, cookie) = match req
+            .cookie(COOKIE)
+            .map(|c| c.value().to_owned())
+            .filter(|v| v.len() == 43)
+        {
+            Some(id) => (id, None),
+            None => {
+                let id = random_token();
+                // SameSite=Strict: the demo's POST buttons need no CSRF token of their own.
+                let cookie = Cookie::build(COOKIE, id.clone())
+                    .path("/demo")
+                    .http_only(true)
+                    .same_site(SameSite::Strict)
+                    .finish();
+                (id, Some(cookie))
+            }
+        };
+        std::future::ready(Ok(Self { demo, id, cookie }))
+    }
+}
+
+impl Visit {
+    fn session(&self) -> DemoSession {
+        self.demo.session(&self.id)
+    }
+
+    fn save(&self, session: DemoSession) {
+        self.demo.save(&self.id, session);
+    }
+
+    /// A 302 to `location`, with the session cookie when it is new.
+    fn redirect(self, location: &str) -> HttpResponse {
+        redirect(location, self.cookie)
+    }
+
+    /// Back to the demo page, which shows `detail` as the error.
+    fn fail(self, detail: impl Into<String>) -> HttpResponse {
+        let detail = detail.into();
+        tracing::warn!(detail, "demo relying party");
+        // Discover again next time: the provider's keys may have rotated.
+        if let Ok(mut rp) = self.demo.rp.lock() {
+            *rp = None;
         }
+        let mut session = self.session();
+        session.error = Some(detail);
+        self.save(session);
+        self.redirect("/demo")
     }
 }
 
@@ -229,14 +276,9 @@ fn time_text(unix: i64) -> String {
     })
 }
 
-async fn get_demo(
-    state: web::Data<AppState>,
-    demo: web::Data<Demo>,
-    req: HttpRequest,
-) -> HttpResponse {
-    let (id, cookie) = session_id(&req);
-    let mut session = demo.session(&id);
-    let lang = page::lang(&state, &req, None);
+async fn get_demo(page: Page, visit: Visit) -> HttpResponse {
+    let mut session = visit.session();
+    let lang = page.lang(None);
     let claims = session.claims.clone().unwrap_or(Value::Null);
     let amr = claims["amr"]
         .as_array()
@@ -261,9 +303,9 @@ async fn get_demo(
         "notice": session.notice.take(),
         "error": session.error.take(),
     });
-    demo.save(&id, session);
-    let mut response = page::render(&state, &req, StatusCode::OK, "demo", &lang, context);
-    if let Some(cookie) = cookie {
+    visit.save(session);
+    let mut response = page.render(StatusCode::OK, "demo", &lang, context);
+    if let Some(cookie) = visit.cookie {
         let _ = response.add_cookie(&cookie);
     }
     response
@@ -276,15 +318,10 @@ struct LoginQuery {
     max_age: Option<i64>,
 }
 
-async fn get_login(
-    demo: web::Data<Demo>,
-    req: HttpRequest,
-    query: web::Query<LoginQuery>,
-) -> HttpResponse {
-    let (id, cookie) = session_id(&req);
-    let rp = match demo.rp().await {
+async fn get_login(visit: Visit, query: web::Query<LoginQuery>) -> HttpResponse {
+    let rp = match visit.demo.rp().await {
         Ok(rp) => rp,
-        Err(e) => return fail(&demo, &id, cookie, e),
+        Err(e) => return visit.fail(e),
     };
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let request = rp
@@ -305,26 +342,14 @@ async fn get_login(
         (Some(acr), None) => request.add_extra_param("acr_values", acr.clone()).url(),
         _ => request.url(),
     };
-    let mut session = demo.session(&id);
+    let mut session = visit.session();
     session.pending = Some((
         state.secret().clone(),
         nonce.secret().clone(),
         verifier.secret().clone(),
     ));
-    demo.save(&id, session);
-    redirect(url.as_str(), cookie)
-}
-
-fn fail(demo: &Demo, id: &str, cookie: Option<Cookie<'static>>, detail: String) -> HttpResponse {
-    tracing::warn!(detail, "demo relying party");
-    // Discover again next time: the provider's keys may have rotated.
-    if let Ok(mut rp) = demo.rp.lock() {
-        *rp = None;
-    }
-    let mut session = demo.session(id);
-    session.error = Some(detail);
-    demo.save(id, session);
-    redirect("/demo", cookie)
+    visit.save(session);
+    visit.redirect(url.as_str())
 }
 
 /// The callback query.
@@ -337,80 +362,58 @@ struct Callback {
     error_description: Option<String>,
 }
 
-async fn get_callback(
-    demo: web::Data<Demo>,
-    req: HttpRequest,
-    query: web::Query<Callback>,
-) -> HttpResponse {
-    let (id, cookie) = session_id(&req);
+async fn get_callback(visit: Visit, query: web::Query<Callback>) -> HttpResponse {
     let query = query.into_inner();
-    let mut session = demo.session(&id);
+    let mut session = visit.session();
     let Some((expected_state, nonce, verifier)) = session.pending.take() else {
-        return fail(
-            &demo,
-            &id,
-            cookie,
-            "no sign-in was started in this browser".into(),
-        );
+        return visit.fail("no sign-in was started in this browser");
     };
-    demo.save(&id, session.clone());
+    visit.save(session.clone());
     if query.state.as_deref() != Some(expected_state.as_str()) {
-        return fail(
-            &demo,
-            &id,
-            cookie,
-            "state does not match (possible CSRF)".into(),
-        );
+        return visit.fail("state does not match (possible CSRF)");
     }
     if let Some(error) = query.error {
-        return fail(
-            &demo,
-            &id,
-            cookie,
-            format!("{error}: {}", query.error_description.unwrap_or_default()),
-        );
+        return visit.fail(format!(
+            "{error}: {}",
+            query.error_description.unwrap_or_default()
+        ));
     }
     // RFC 9207: the response must come from our issuer.
-    if query.iss.as_deref() != Some(format!("{}/oidc", demo.base).as_str()) {
-        return fail(
-            &demo,
-            &id,
-            cookie,
-            "iss does not match the issuer (mix-up attack?)".into(),
-        );
+    if query.iss.as_deref() != Some(format!("{}/oidc", visit.demo.base).as_str()) {
+        return visit.fail("iss does not match the issuer (mix-up attack?)");
     }
     let Some(code) = query.code else {
-        return fail(&demo, &id, cookie, "no code in the response".into());
+        return visit.fail("no code in the response");
     };
-    let rp = match demo.rp().await {
+    let rp = match visit.demo.rp().await {
         Ok(rp) => rp,
-        Err(e) => return fail(&demo, &id, cookie, e),
+        Err(e) => return visit.fail(e),
     };
     let request = match rp.exchange_code(AuthorizationCode::new(code)) {
         Ok(r) => r,
-        Err(e) => return fail(&demo, &id, cookie, e.to_string()),
+        Err(e) => return visit.fail(e.to_string()),
     };
     let tokens = match request
         .set_pkce_verifier(PkceCodeVerifier::new(verifier))
-        .request_async(&demo.http)
+        .request_async(&visit.demo.http)
         .await
     {
         Ok(t) => t,
-        Err(e) => return fail(&demo, &id, cookie, format!("token exchange failed: {e}")),
+        Err(e) => return visit.fail(format!("token exchange failed: {e}")),
     };
     let Some(id_token) = tokens.id_token() else {
-        return fail(&demo, &id, cookie, "no ID token".into());
+        return visit.fail("no ID token");
     };
     if let Err(e) = id_token.claims(&rp.id_token_verifier(), &Nonce::new(nonce)) {
-        return fail(&demo, &id, cookie, format!("ID token rejected: {e}"));
+        return visit.fail(format!("ID token rejected: {e}"));
     }
     session.claims = claims_of(&id_token.to_string());
     session.id_token = Some(id_token.to_string());
     session.access_token = Some(tokens.access_token().secret().clone());
     session.refresh_token = tokens.refresh_token().map(|r| r.secret().clone());
     session.userinfo = None;
-    demo.save(&id, session);
-    redirect("/demo", cookie)
+    visit.save(session);
+    visit.redirect("/demo")
 }
 
 /// The payload of a JWT whose signature was already verified.
@@ -425,41 +428,35 @@ fn claims_of(jwt: &str) -> Option<Value> {
     .ok()
 }
 
-async fn post_userinfo(demo: web::Data<Demo>, req: HttpRequest) -> HttpResponse {
-    let (id, cookie) = session_id(&req);
-    let mut session = demo.session(&id);
-    let (Some(access), Ok(rp)) = (session.access_token.clone(), demo.rp().await) else {
-        return redirect("/demo", cookie);
+async fn post_userinfo(visit: Visit) -> HttpResponse {
+    let mut session = visit.session();
+    let (Some(access), Ok(rp)) = (session.access_token.clone(), visit.demo.rp().await) else {
+        return visit.redirect("/demo");
     };
     let request = match rp.user_info(openidconnect::AccessToken::new(access), None) {
         Ok(r) => r,
-        Err(e) => return fail(&demo, &id, cookie, e.to_string()),
+        Err(e) => return visit.fail(e.to_string()),
     };
-    let result: Result<CoreUserInfoClaims, _> = request.request_async(&demo.http).await;
+    let result: Result<CoreUserInfoClaims, _> = request.request_async(&visit.demo.http).await;
     match result {
         Ok(info) => session.userinfo = serde_json::to_value(&info).ok(),
         Err(e) => session.error = Some(format!("userinfo failed: {e}")),
     }
-    demo.save(&id, session);
-    redirect("/demo", cookie)
+    visit.save(session);
+    visit.redirect("/demo")
 }
 
-async fn post_refresh(
-    state: web::Data<AppState>,
-    demo: web::Data<Demo>,
-    req: HttpRequest,
-) -> HttpResponse {
-    let (id, cookie) = session_id(&req);
-    let mut session = demo.session(&id);
-    let (Some(refresh), Ok(rp)) = (session.refresh_token.clone(), demo.rp().await) else {
-        return redirect("/demo", cookie);
+async fn post_refresh(page: Page, visit: Visit) -> HttpResponse {
+    let mut session = visit.session();
+    let (Some(refresh), Ok(rp)) = (session.refresh_token.clone(), visit.demo.rp().await) else {
+        return visit.redirect("/demo");
     };
     let token = RefreshToken::new(refresh);
     let request = match rp.exchange_refresh_token(&token) {
         Ok(r) => r,
-        Err(e) => return fail(&demo, &id, cookie, e.to_string()),
+        Err(e) => return visit.fail(e.to_string()),
     };
-    match request.request_async(&demo.http).await {
+    match request.request_async(&visit.demo.http).await {
         Ok(tokens) => {
             session.access_token = Some(tokens.access_token().secret().clone());
             session.refresh_token = tokens.refresh_token().map(|r| r.secret().clone());
@@ -467,33 +464,32 @@ async fn post_refresh(
                 session.claims = claims_of(&id_token.to_string()).or(session.claims);
                 session.id_token = Some(id_token.to_string());
             }
-            let lang = page::lang(&state, &req, None);
-            session.notice = Some(page::message(&state, &lang, "demo.refreshed", &[]));
+            session.notice = Some(page.message(&page.lang(None), "demo.refreshed", &[]));
         }
         Err(e) => session.error = Some(format!("refresh failed: {e}")),
     }
-    demo.save(&id, session);
-    redirect("/demo", cookie)
+    visit.save(session);
+    visit.redirect("/demo")
 }
 
-async fn get_logout(demo: web::Data<Demo>, req: HttpRequest) -> HttpResponse {
-    let (id, cookie) = session_id(&req);
-    let session = demo.session(&id);
-    demo.save(&id, DemoSession::default());
-    let mut url = match url::Url::parse(&format!("{}/oidc/session/end", demo.base)) {
+async fn get_logout(visit: Visit) -> HttpResponse {
+    let session = visit.session();
+    visit.save(DemoSession::default());
+    let mut url = match url::Url::parse(&format!("{}/oidc/session/end", visit.demo.base)) {
         Ok(url) => url,
-        Err(e) => return fail(&demo, &id, cookie, e.to_string()),
+        Err(e) => return visit.fail(e.to_string()),
     };
     {
         let mut query = url.query_pairs_mut();
         if let Some(hint) = &session.id_token {
             query.append_pair("id_token_hint", hint);
         }
-        query
-            .append_pair("client_id", DEMO_CLIENT)
-            .append_pair("post_logout_redirect_uri", &format!("{}/demo", demo.base));
+        query.append_pair("client_id", DEMO_CLIENT).append_pair(
+            "post_logout_redirect_uri",
+            &format!("{}/demo", visit.demo.base),
+        );
     }
-    redirect(url.as_str(), cookie)
+    visit.redirect(url.as_str())
 }
 
 /// Wraps the demo for the app factory.

@@ -67,3 +67,8 @@ pub fn hidden(html: &str, name: &str) -> String {
         + marker.len();
     html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
+
+/// The body of a GET of `url` by `browser`, as text.
+pub async fn get_text(browser: &reqwest::Client, url: &str) -> String {
+    browser.get(url).send().await.unwrap().text().await.unwrap()
+}

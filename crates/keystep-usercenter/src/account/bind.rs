@@ -5,13 +5,12 @@
 //! ([`enrollment::complete`]).
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use keystep_mfa::enrollment::{self, Route};
 use keystep_mfa::mailed_code::{CodeCheck, Sent};
 use keystep_mfa::policy;
 use keystep_web::csrf::CsrfForm;
-use keystep_web::page::{self, PageError};
-use keystep_web::session::Origin;
+use keystep_web::page::{self, Page, PageError};
 use keystep_web::{paths, run_blocking, AppState};
 use serde::Deserialize;
 use serde_json::json;
@@ -96,8 +95,7 @@ impl Shown {
 }
 
 async fn bind_page(
-    state: &AppState,
-    req: &HttpRequest,
+    page: &Page,
     visitor: &Visitor,
     shown: Shown,
 ) -> Result<HttpResponse, PageError> {
@@ -109,17 +107,16 @@ async fn bind_page(
     } = shown;
     let session_id = visitor.signed_in.session.id.clone();
     let account = visitor.signed_in.user.username.clone();
-    let view = run_blocking(state, move |services| {
+    let view = run_blocking(page, move |services| {
         if !enrollment::mailbox_confirmed(services, &session_id)? {
             return Ok(None);
         }
         enrollment::start(services, Route::UserCenter, &session_id, &account).map(Some)
     })
     .await?;
-    let page = match view {
+    let shown = match view {
         None => render(
-            state,
-            req,
+            page,
             status,
             "u_email",
             json!({
@@ -131,55 +128,49 @@ async fn bind_page(
         ),
         Some(view) => {
             let flow = Flow::UserCenter(None);
-            enroll_page(state, req, &flow, status, &view, paths::U_BIND, error)
+            enroll_page(page, &flow, status, &view, paths::U_BIND, error)
         }
     };
     Ok(match until {
-        Some(until) => page::retry_after(page, state.services.clock.now(), until),
-        None => page,
+        Some(until) => page::retry_after(shown, page.services.clock.now(), until),
+        None => shown,
     })
 }
 
 /// `GET /u/mfa/bind`
-pub async fn get_bind(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    visitor: Visitor,
-) -> Result<HttpResponse, PageError> {
-    guard(&state, &visitor)?;
-    bind_page(&state, &req, &visitor, Shown::ok(false)).await
+pub async fn get_bind(page: Page, visitor: Visitor) -> Result<HttpResponse, PageError> {
+    guard(&page, &visitor)?;
+    bind_page(&page, &visitor, Shown::ok(false)).await
 }
 
 /// `POST /u/mfa/bind`
 pub async fn post_bind(
-    state: web::Data<AppState>,
-    req: HttpRequest,
+    page: Page,
     visitor: Visitor,
-    origin: Origin,
     CsrfForm(form): CsrfForm<BindForm>,
 ) -> Result<HttpResponse, PageError> {
-    guard(&state, &visitor)?;
+    guard(&page, &visitor)?;
     let session_id = visitor.signed_in.session.id.clone();
     let user = visitor.signed_in.user.clone();
-    let origin = origin.in_lang(lang(&state, &req));
+    let origin = page.origin().in_lang(lang(&page));
     let shown = match form.action {
         BindAction::Send => {
             let lang = origin.0.lang.clone();
-            let sent = run_blocking(&state, move |services| {
+            let sent = run_blocking(&page, move |services| {
                 enrollment::send_mailbox_code(services, &session_id, &user, lang.as_deref())
             })
             .await?;
             match sent {
                 Sent::Sent => Shown::ok(true),
                 Sent::TooMany { until } => {
-                    let message = say(&state, &req, "mail_limit.too_many", &[]);
+                    let message = say(&page, "mail_limit.too_many", &[]);
                     Shown::refused(StatusCode::TOO_MANY_REQUESTS, true, message, Some(until))
                 }
             }
         }
         BindAction::VerifyEmail => {
             let code = form.email_code;
-            let checked = run_blocking(&state, move |services| {
+            let checked = run_blocking(&page, move |services| {
                 enrollment::confirm_mailbox(services, &session_id, &code)
             })
             .await?;
@@ -187,11 +178,11 @@ pub async fn post_bind(
                 CodeCheck::Accepted => Shown::ok(false),
                 CodeCheck::Locked(until) => {
                     let time = time_of_day(until);
-                    let message = say(&state, &req, "lost.locked", &[("time", &time)]);
+                    let message = say(&page, "lost.locked", &[("time", &time)]);
                     Shown::refused(StatusCode::TOO_MANY_REQUESTS, true, message, Some(until))
                 }
                 CodeCheck::Wrong => {
-                    let message = say(&state, &req, "bind.wrong_email_code", &[]);
+                    let message = say(&page, "bind.wrong_email_code", &[]);
                     Shown::refused(StatusCode::UNAUTHORIZED, true, message, None)
                 }
             }
@@ -201,17 +192,16 @@ pub async fn post_bind(
                 route: Route::UserCenter,
                 code: form.code,
                 client_id: None,
-                lang: lang(&state, &req),
-                onward: state.url(&format!("{}?done=bound", paths::U)),
+                lang: lang(&page),
+                onward: page.url(&format!("{}?done=bound", paths::U)),
             };
             let signed_in = &visitor.signed_in;
-            let (status, key) =
-                match complete_binding(&state, &req, signed_in, origin, binding).await? {
-                    Ok(page) => return Ok(page),
-                    Err(refusal) => refusal,
-                };
-            Shown::refused(status, false, say(&state, &req, key, &[]), None)
+            let (status, key) = match complete_binding(&page, signed_in, binding).await? {
+                Ok(shown) => return Ok(shown),
+                Err(refusal) => refusal,
+            };
+            Shown::refused(status, false, say(&page, key, &[]), None)
         }
     };
-    bind_page(&state, &req, &visitor, shown).await
+    bind_page(&page, &visitor, shown).await
 }

@@ -4,13 +4,12 @@
 //! an authenticator code ([`keystep_mfa::manage::new_recovery_codes`]).
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use keystep_core::config::MfaPolicyConfig;
 use keystep_mfa::manage::{self, CodeRefused};
 use keystep_web::csrf::CsrfForm;
-use keystep_web::page::{self, PageError};
-use keystep_web::session::Origin;
-use keystep_web::{paths, run_blocking, AppState};
+use keystep_web::page::{self, Page, PageError};
+use keystep_web::{paths, run_blocking};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -38,13 +37,12 @@ pub enum CodeAction {
 
 /// The page asking for a current code before `action`.
 pub fn code_page(
-    state: &AppState,
-    req: &HttpRequest,
+    page: &Page,
     action: CodeAction,
     status: StatusCode,
     error: Option<String>,
 ) -> HttpResponse {
-    let say = |key| say(state, req, key, &[]);
+    let say = |key| say(page, key, &[]);
     let context = match action {
         CodeAction::Remove => json!({
             "heading": say("remove.heading"),
@@ -52,7 +50,7 @@ pub fn code_page(
             "label": say("remove.code"),
             "submit": say("remove.submit"),
             "action": paths::U_REMOVE,
-            "mandatory": state.services.config.mfa.policy == MfaPolicyConfig::Required,
+            "mandatory": page.services.config.mfa.policy == MfaPolicyConfig::Required,
             "destructive": true,
             "error": error,
         }),
@@ -67,58 +65,44 @@ pub fn code_page(
             "error": error,
         }),
     };
-    render(state, req, status, "u_code", context)
+    render(page, status, "u_code", context)
 }
 
 /// The code page again after a refused code.
-pub fn refused(
-    state: &AppState,
-    req: &HttpRequest,
-    action: CodeAction,
-    refusal: CodeRefused,
-) -> HttpResponse {
+pub fn refused(page: &Page, action: CodeAction, refusal: CodeRefused) -> HttpResponse {
     match refusal {
         CodeRefused::Locked { until } => {
-            let message = say(state, req, "mfa.locked", &[("time", &time_of_day(until))]);
-            let page = code_page(
-                state,
-                req,
-                action,
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(message),
-            );
-            page::retry_after(page, state.services.clock.now(), until)
+            let message = say(page, "mfa.locked", &[("time", &time_of_day(until))]);
+            let shown = code_page(page, action, StatusCode::TOO_MANY_REQUESTS, Some(message));
+            page::retry_after(shown, page.services.clock.now(), until)
         }
         CodeRefused::Wrong => {
-            let message = say(state, req, "remove.wrong", &[]);
-            code_page(state, req, action, StatusCode::UNAUTHORIZED, Some(message))
+            let message = say(page, "remove.wrong", &[]);
+            code_page(page, action, StatusCode::UNAUTHORIZED, Some(message))
         }
     }
 }
 
 /// `GET /u/mfa/remove`, `GET /u/recovery-codes`
 pub async fn get_code_page(
-    state: web::Data<AppState>,
-    req: HttpRequest,
+    page: Page,
     action: web::Data<CodeAction>,
     _visitor: Visitor,
 ) -> HttpResponse {
-    code_page(&state, &req, **action, StatusCode::OK, None)
+    code_page(&page, **action, StatusCode::OK, None)
 }
 
 /// `POST /u/mfa/remove`, `POST /u/recovery-codes`
 pub async fn post_code_page(
-    state: web::Data<AppState>,
-    req: HttpRequest,
+    page: Page,
     action: web::Data<CodeAction>,
     visitor: Visitor,
-    origin: Origin,
     CsrfForm(form): CsrfForm<CurrentCodeForm>,
 ) -> Result<HttpResponse, PageError> {
     let action = **action;
     let user = visitor.signed_in.user.clone();
-    let origin = origin.in_lang(lang(&state, &req));
-    let outcome = run_blocking(&state, move |services| match action {
+    let origin = page.origin().in_lang(lang(&page));
+    let outcome = run_blocking(&page, move |services| match action {
         CodeAction::Remove => {
             Ok(manage::turn_off(services, &user, &form.code, origin.device())?.map(|()| None))
         }
@@ -128,15 +112,14 @@ pub async fn post_code_page(
     })
     .await?;
     Ok(match outcome {
-        Ok(None) => page::see_other(&state, &format!("{}?done=removed", paths::U)),
+        Ok(None) => page::see_other(&page, &format!("{}?done=removed", paths::U)),
         Ok(Some(codes)) => recovery_codes_page(
-            &state,
-            &req,
-            &lang(&state, &req),
+            &page,
+            &lang(&page),
             &visitor.signed_in.user.username,
             &codes,
-            state.url(paths::U),
+            page.url(paths::U),
         ),
-        Err(refusal) => refused(&state, &req, action, refusal),
+        Err(refusal) => refused(&page, action, refusal),
     })
 }

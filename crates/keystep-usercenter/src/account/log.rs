@@ -1,27 +1,23 @@
 //! `GET /u/log`: the person's security log, newest first.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use keystep_core::audit;
-use keystep_web::page::PageError;
-use keystep_web::{run_read, AppState};
+use keystep_web::page::{Page, PageError};
+use keystep_web::run_read;
 use serde_json::{json, Value};
 
 use super::{render, say, Visitor};
 use crate::format::{date_time, device_name};
 
 /// `GET /u/log`
-pub async fn get_log(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    visitor: Visitor,
-) -> Result<HttpResponse, PageError> {
+pub async fn get_log(page: Page, visitor: Visitor) -> Result<HttpResponse, PageError> {
     let user_id = visitor.signed_in.user.id.clone();
-    let events = run_read(&state, move |_, conn| {
+    let events = run_read(&page, move |_, conn| {
         audit::list_for_user(conn, &user_id, 100)
     })
     .await?;
-    let say_here = |key: &str, args: &[(&str, &str)]| say(&state, &req, key, args);
+    let say_here = |key: &str, args: &[(&str, &str)]| say(&page, key, args);
     let rows: Vec<Value> = events
         .iter()
         .map(|e| {
@@ -38,8 +34,7 @@ pub async fn get_log(
         })
         .collect();
     Ok(render(
-        &state,
-        &req,
+        &page,
         StatusCode::OK,
         "u_log",
         json!({"events": rows}),

@@ -17,11 +17,11 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use keystep_mfa::factors::{self, Status};
 use keystep_mfa::policy;
 use keystep_mfa::stepup::{Decision, Step};
-use keystep_web::page::{self, PageError};
+use keystep_web::page::{Page, PageError};
 use keystep_web::session::{CurrentSession, SignedIn};
 use keystep_web::{paths, AppState};
 use serde_json::Value;
@@ -55,10 +55,7 @@ fn return_path(path: &str) -> &str {
 }
 
 async fn visit(req: HttpRequest) -> Result<Visitor, PageError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| PageError::Web(keystep_web::WebError::Internal("no app state".into())))?;
+    let page = Page::of(&req)?;
     let next = return_path(req.path()).to_owned();
     // The session and the person's second factors in one crossing to the blocking pool.
     let found = CurrentSession::read_with(&req, |_, conn, signed_in| {
@@ -77,12 +74,12 @@ async fn visit(req: HttpRequest) -> Result<Visitor, PageError> {
     };
     let level = current.as_ref().map(|s| {
         s.session.aal(
-            state.services.clock.now(),
-            &state.services.config.session_lifetimes(),
+            page.services.clock.now(),
+            &page.services.config.session_lifetimes(),
         )
     });
     let decision = policy::user_center(
-        &state.services.config.mfa,
+        &page.services.config.mfa,
         level,
         factors.has_second_factor(),
     );
@@ -112,26 +109,20 @@ impl FromRequest for Visitor {
 }
 
 /// The language of the user center's pages.
-pub fn lang(state: &AppState, req: &HttpRequest) -> String {
-    page::lang(state, req, None)
+pub fn lang(page: &Page) -> String {
+    page.lang(None)
 }
 
 /// A message in the user center's language.
-pub fn say(state: &AppState, req: &HttpRequest, key: &str, args: &[(&str, &str)]) -> String {
-    page::message(state, &lang(state, req), key, args)
+pub fn say(page: &Page, key: &str, args: &[(&str, &str)]) -> String {
+    page.message(&lang(page), key, args)
 }
 
 /// Renders a user-center page (with the CSRF field for its forms). Its language switch
 /// returns to the page by GET, also after a POST (`/u/sessions/end` shows `/u/sessions`).
-pub fn render(
-    state: &AppState,
-    req: &HttpRequest,
-    status: StatusCode,
-    template: &str,
-    mut context: Value,
-) -> HttpResponse {
+pub fn render(page: &Page, status: StatusCode, template: &str, mut context: Value) -> HttpResponse {
     if context.get("here").is_none() {
-        context["here"] = Value::String(return_path(req.path()).to_owned());
+        context["here"] = Value::String(return_path(page.req.path()).to_owned());
     }
-    page::render_form(state, req, status, template, &lang(state, req), context)
+    page.render(status, template, &lang(page), context)
 }

@@ -2,10 +2,10 @@
 //! last sign-in, and a notice after an action.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use keystep_core::audit::{self, AuditKind};
-use keystep_web::page::PageError;
-use keystep_web::{run_read, AppState};
+use keystep_web::page::{Page, PageError};
+use keystep_web::run_read;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -37,13 +37,12 @@ fn lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Done>, D::Er
 
 /// `GET /u`
 pub async fn get_overview(
-    state: web::Data<AppState>,
-    req: HttpRequest,
+    page: Page,
     visitor: Visitor,
     query: web::Query<OverviewQuery>,
 ) -> Result<HttpResponse, PageError> {
     let user_id = visitor.signed_in.user.id.clone();
-    let last_sign_in = run_read(&state, move |_, conn| {
+    let last_sign_in = run_read(&page, move |_, conn| {
         Ok(audit::list_for_user(conn, &user_id, 50)?
             .into_iter()
             .find(|e| e.event == AuditKind::SignedIn.as_str())
@@ -51,8 +50,8 @@ pub async fn get_overview(
     })
     .await?;
     let notice = query.done.map(|done| match done {
-        Done::Bound => say(&state, &req, "bind.done", &[]),
-        Done::Removed => say(&state, &req, "remove.done", &[]),
+        Done::Bound => say(&page, "bind.done", &[]),
+        Done::Removed => say(&page, "remove.done", &[]),
     });
     let user = &visitor.signed_in.user;
     let context = json!({
@@ -65,5 +64,5 @@ pub async fn get_overview(
         "last_sign_in": last_sign_in.map(date_time),
         "notice": notice,
     });
-    Ok(render(&state, &req, StatusCode::OK, "u_overview", context))
+    Ok(render(&page, StatusCode::OK, "u_overview", context))
 }

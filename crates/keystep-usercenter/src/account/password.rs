@@ -2,13 +2,12 @@
 //! sessions ([`keystep_core::account::change_password`]).
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use keystep_core::account::{self, ChangeRefusal, PasswordChange};
 use keystep_core::password::PasswordRule;
 use keystep_web::csrf::CsrfForm;
-use keystep_web::page::{self, PageError};
-use keystep_web::session::Origin;
-use keystep_web::{run_blocking, AppState};
+use keystep_web::page::{self, Page, PageError};
+use keystep_web::run_blocking;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -33,8 +32,7 @@ pub struct PasswordForm {
 }
 
 fn password_page(
-    state: &AppState,
-    req: &HttpRequest,
+    page: &Page,
     visitor: &Visitor,
     status: StatusCode,
     notice: Option<String>,
@@ -43,35 +41,30 @@ fn password_page(
 ) -> HttpResponse {
     let context = json!({
         "username": visitor.signed_in.user.username,
-        "min_length": state.services.config.password.min_length,
+        "min_length": page.services.config.password.min_length,
         "notice": notice,
         "error": error,
         "end_others": end_others,
     });
-    render(state, req, status, "u_password", context)
+    render(page, status, "u_password", context)
 }
 
 /// `GET /u/password`
-pub async fn get_password(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    visitor: Visitor,
-) -> HttpResponse {
-    password_page(&state, &req, &visitor, StatusCode::OK, None, None, false)
+pub async fn get_password(page: Page, visitor: Visitor) -> HttpResponse {
+    password_page(&page, &visitor, StatusCode::OK, None, None, false)
 }
 
 /// `POST /u/password`
 pub async fn post_password(
-    state: web::Data<AppState>,
-    req: HttpRequest,
+    page: Page,
     visitor: Visitor,
-    origin: Origin,
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Result<HttpResponse, PageError> {
     let end_others = form.end_others == "1";
     let user = visitor.signed_in.user.clone();
     let session_id = visitor.signed_in.session.id.clone();
-    let outcome = run_blocking(&state, move |services| {
+    let origin = page.origin();
+    let outcome = run_blocking(&page, move |services| {
         account::change_password(
             services,
             &PasswordChange {
@@ -92,10 +85,9 @@ pub async fn post_password(
             } else {
                 "password.done"
             };
-            let notice = Some(say(&state, &req, key, &[]));
+            let notice = Some(say(&page, key, &[]));
             return Ok(password_page(
-                &state,
-                &req,
+                &page,
                 &visitor,
                 StatusCode::OK,
                 notice,
@@ -108,50 +100,38 @@ pub async fn post_password(
     let (status, message) = match refusal {
         ChangeRefusal::Mismatch => (
             StatusCode::BAD_REQUEST,
-            say(&state, &req, "password.mismatch", &[]),
+            say(&page, "password.mismatch", &[]),
         ),
         ChangeRefusal::Rule(PasswordRule::Empty | PasswordRule::TooShort { .. }) => {
-            let min = state.services.config.password.min_length.to_string();
+            let min = page.services.config.password.min_length.to_string();
             (
                 StatusCode::BAD_REQUEST,
-                say(&state, &req, "password.too_short", &[("min", &min)]),
+                say(&page, "password.too_short", &[("min", &min)]),
             )
         }
         ChangeRefusal::Rule(PasswordRule::TooLong { max }) => (
             StatusCode::BAD_REQUEST,
-            say(
-                &state,
-                &req,
-                "password.too_long",
-                &[("max", &max.to_string())],
-            ),
+            say(&page, "password.too_long", &[("max", &max.to_string())]),
         ),
         ChangeRefusal::WrongCurrent => (
             StatusCode::UNAUTHORIZED,
-            say(&state, &req, "password.wrong_current", &[]),
+            say(&page, "password.wrong_current", &[]),
         ),
         ChangeRefusal::Locked { until } => {
-            let message = say(
-                &state,
-                &req,
-                "login.throttled",
-                &[("time", &time_of_day(until))],
-            );
-            let page = password_page(
-                &state,
-                &req,
+            let message = say(&page, "login.throttled", &[("time", &time_of_day(until))]);
+            let shown = password_page(
+                &page,
                 &visitor,
                 StatusCode::TOO_MANY_REQUESTS,
                 None,
                 Some(message),
                 end_others,
             );
-            return Ok(page::retry_after(page, state.services.clock.now(), until));
+            return Ok(page::retry_after(shown, page.services.clock.now(), until));
         }
     };
     Ok(password_page(
-        &state,
-        &req,
+        &page,
         &visitor,
         status,
         None,

@@ -3,13 +3,12 @@
 //! audited, the throttle reset when right) that continues this session under a new token.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use keystep_core::signin::{self, PasswordAttempt, Refusal};
 use keystep_web::cookies::{self, CookieKind};
 use keystep_web::csrf::CsrfForm;
-use keystep_web::page::{self, PageError};
-use keystep_web::session::Origin;
-use keystep_web::{paths, run_blocking, AppState};
+use keystep_web::page::{self, Page, PageError};
+use keystep_web::{paths, run_blocking};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -36,8 +35,7 @@ pub struct ReauthForm {
 }
 
 fn reauth_page(
-    state: &AppState,
-    req: &HttpRequest,
+    page: &Page,
     visitor: &Visitor,
     status: StatusCode,
     next: &str,
@@ -45,7 +43,7 @@ fn reauth_page(
 ) -> HttpResponse {
     let context =
         json!({"next": next, "username": visitor.signed_in.user.username, "error": error});
-    render(state, req, status, "u_reauth", context)
+    render(page, status, "u_reauth", context)
 }
 
 fn onward(next: &str) -> String {
@@ -54,35 +52,26 @@ fn onward(next: &str) -> String {
 
 /// `GET /u/reauth`
 pub async fn get_reauth(
-    state: web::Data<AppState>,
-    req: HttpRequest,
+    page: Page,
     visitor: Visitor,
     query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, PageError> {
     let next = onward(&query.next);
-    Ok(reauth_page(
-        &state,
-        &req,
-        &visitor,
-        StatusCode::OK,
-        &next,
-        None,
-    ))
+    Ok(reauth_page(&page, &visitor, StatusCode::OK, &next, None))
 }
 
 /// `POST /u/reauth`
 pub async fn post_reauth(
-    state: web::Data<AppState>,
-    req: HttpRequest,
+    page: Page,
     visitor: Visitor,
-    origin: Origin,
     CsrfForm(form): CsrfForm<ReauthForm>,
 ) -> Result<HttpResponse, PageError> {
     let next = onward(&form.next);
     let username = visitor.signed_in.user.username.clone();
     let token = visitor.signed_in.token.clone();
     let password = form.password;
-    let outcome = run_blocking(&state, move |services| {
+    let origin = page.origin();
+    let outcome = run_blocking(&page, move |services| {
         let attempt = PasswordAttempt {
             username: &username,
             password: &password,
@@ -94,36 +83,29 @@ pub async fn post_reauth(
     .await?;
     Ok(match outcome {
         Ok(signed_in) => {
-            let mut response = page::see_other(&state, &next);
+            let mut response = page::see_other(&page, &next);
             let _ = response.add_cookie(&cookies::build(
                 CookieKind::Session,
                 signed_in.token,
-                state.https,
+                page.https,
             ));
             response
         }
         Err(Refusal::Locked { until }) => {
-            let message = say(
-                &state,
-                &req,
-                "login.throttled",
-                &[("time", &time_of_day(until))],
-            );
-            let page = reauth_page(
-                &state,
-                &req,
+            let message = say(&page, "login.throttled", &[("time", &time_of_day(until))]);
+            let shown = reauth_page(
+                &page,
                 &visitor,
                 StatusCode::TOO_MANY_REQUESTS,
                 &next,
                 Some(message),
             );
-            page::retry_after(page, state.services.clock.now(), until)
+            page::retry_after(shown, page.services.clock.now(), until)
         }
         Err(Refusal::Wrong | Refusal::Disabled) => {
-            let message = say(&state, &req, "login.invalid", &[]);
+            let message = say(&page, "login.invalid", &[]);
             reauth_page(
-                &state,
-                &req,
+                &page,
                 &visitor,
                 StatusCode::UNAUTHORIZED,
                 &next,

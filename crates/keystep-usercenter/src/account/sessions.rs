@@ -2,14 +2,13 @@
 //! ending one or all others ([`keystep_core::signout::end_sessions`]).
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use keystep_core::audit::Actor;
 use keystep_core::sessions::{self, Session};
 use keystep_core::signout::{self, Ender, Which};
 use keystep_web::csrf::CsrfForm;
-use keystep_web::page::PageError;
-use keystep_web::session::Origin;
-use keystep_web::{run_read, run_write, AppState};
+use keystep_web::page::{Page, PageError};
+use keystep_web::{run_read, run_write};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -28,24 +27,23 @@ pub struct EndForm {
 }
 
 async fn sessions_page(
-    state: &AppState,
-    req: &HttpRequest,
+    page: &Page,
     visitor: &Visitor,
     notice: Option<String>,
 ) -> Result<HttpResponse, PageError> {
     let user_id = visitor.signed_in.user.id.clone();
-    let listed = run_read(state, move |services, conn| {
+    let listed = run_read(page, move |services, conn| {
         sessions::list_for_user(conn, services.clock.as_ref(), &user_id)
     })
     .await?;
-    let now = state.services.clock.now();
-    let lifetimes = state.services.config.session_lifetimes();
+    let now = page.services.clock.now();
+    let lifetimes = page.services.config.session_lifetimes();
     let current = &visitor.signed_in.session.id;
     let live: Vec<Session> = listed
         .into_iter()
         .filter(|s| s.is_live(now, &lifetimes))
         .collect();
-    let say_here = |key: &str, args: &[(&str, &str)]| say(state, req, key, args);
+    let say_here = |key: &str, args: &[(&str, &str)]| say(page, key, args);
     let rows: Vec<Value> = live
         .iter()
         .map(|s| {
@@ -62,8 +60,7 @@ async fn sessions_page(
         .collect();
     let has_others = live.iter().any(|s| &s.id != current);
     Ok(render(
-        state,
-        req,
+        page,
         StatusCode::OK,
         "u_sessions",
         json!({"sessions": rows, "has_others": has_others, "notice": notice}),
@@ -71,25 +68,20 @@ async fn sessions_page(
 }
 
 /// `GET /u/sessions`
-pub async fn get_sessions(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    visitor: Visitor,
-) -> Result<HttpResponse, PageError> {
-    sessions_page(&state, &req, &visitor, None).await
+pub async fn get_sessions(page: Page, visitor: Visitor) -> Result<HttpResponse, PageError> {
+    sessions_page(&page, &visitor, None).await
 }
 
 /// `POST /u/sessions/end`: one session (`session_id`) or all others (`all_others=1`).
 pub async fn post_end_session(
-    state: web::Data<AppState>,
-    req: HttpRequest,
+    page: Page,
     visitor: Visitor,
-    origin: Origin,
     CsrfForm(form): CsrfForm<EndForm>,
 ) -> Result<HttpResponse, PageError> {
     let user_id = visitor.signed_in.user.id.clone();
     let current = visitor.signed_in.session.id.clone();
-    run_write(&state, move |services, conn| {
+    let origin = page.origin();
+    run_write(&page, move |services, conn| {
         let which = if form.all_others == "1" {
             Which::AllBut(&current)
         } else {
@@ -106,6 +98,6 @@ pub async fn post_end_session(
         signout::end_sessions(services, conn, &user_id, which, &by)
     })
     .await?;
-    let notice = Some(say(&state, &req, "sessions.ended", &[]));
-    sessions_page(&state, &req, &visitor, notice).await
+    let notice = Some(say(&page, "sessions.ended", &[]));
+    sessions_page(&page, &visitor, notice).await
 }

@@ -3,18 +3,16 @@
 //! the session to aal2 under a new token ([`keystep_mfa::check::step_up`]).
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use keystep_mfa::check::{self, CodeAttempt, CodeCheck};
 use keystep_mfa::method::Method;
 use keystep_web::cookies::{self, CookieKind};
-use keystep_web::csrf::CsrfForm;
-use keystep_web::page::{self, PageError};
-use keystep_web::session::{Origin, SignedIn};
-use keystep_web::{run_blocking, AppState};
+use keystep_web::page::{self, Page, PageError};
+use keystep_web::run_blocking;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{say, step_page, Flow, FlowFields, Step};
+use super::{say, step_page, Flow, FlowFields, Step, StepFields, StepForm};
 use crate::format::time_of_day;
 
 /// The code form of either page.
@@ -29,6 +27,12 @@ pub struct CodeForm {
     /// A recovery code (`/login/recovery`).
     #[serde(default)]
     pub recovery_code: String,
+}
+
+impl StepFields for CodeForm {
+    fn flow(&self) -> &FlowFields {
+        &self.flow
+    }
 }
 
 /// Which of the two pages: the route's data (see `crate::routes`), so both share their
@@ -73,46 +77,34 @@ impl CodePage {
 }
 
 fn code_page(
-    state: &AppState,
-    req: &HttpRequest,
+    page: &Page,
     step: &Step,
     which: CodePage,
     status: StatusCode,
     error: Option<String>,
 ) -> HttpResponse {
     let context = json!({"account": step.signed_in.user.username, "error": error});
-    step_page(state, req, &step.flow, status, which.template(), context)
+    step_page(page, &step.flow, status, which.template(), context)
 }
 
 /// `GET /login/mfa`, `GET /login/recovery`
-pub async fn get_code(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    which: web::Data<CodePage>,
-    step: Step,
-) -> HttpResponse {
-    code_page(&state, &req, &step, **which, StatusCode::OK, None)
+pub async fn get_code(page: Page, which: web::Data<CodePage>, step: Step) -> HttpResponse {
+    code_page(&page, &step, **which, StatusCode::OK, None)
 }
 
 /// `POST /login/mfa`, `POST /login/recovery`
 pub async fn post_code(
-    state: web::Data<AppState>,
-    req: HttpRequest,
+    page: Page,
     which: web::Data<CodePage>,
-    signed_in: SignedIn,
-    origin: Origin,
-    CsrfForm(form): CsrfForm<CodeForm>,
+    StepForm { step, form }: StepForm<CodeForm>,
 ) -> Result<HttpResponse, PageError> {
     let which = **which;
-    let step = Step {
-        flow: Flow::load(&state, &form.flow).await?,
-        signed_in,
-    };
     let session_id = step.signed_in.session.id.clone();
     let user_id = step.signed_in.user.id.clone();
     let client_id = step.flow.client_id();
     let code = which.code(&form);
-    let (check, token) = run_blocking(&state, move |services| {
+    let origin = page.origin();
+    let (check, token) = run_blocking(&page, move |services| {
         let methods = [which.method()];
         let attempt = CodeAttempt {
             user_id: &user_id,
@@ -124,41 +116,40 @@ pub async fn post_code(
         check::step_up(services, &session_id, &attempt)
     })
     .await?;
-    let refused = |status, message| code_page(&state, &req, &step, which, status, Some(message));
+    let refused = |status, message| code_page(&page, &step, which, status, Some(message));
     let mut response = match check {
         CodeCheck::Locked { until } => {
             let time = time_of_day(until);
-            let message = say(&state, &req, &step.flow, "mfa.locked", &[("time", &time)]);
-            let page = refused(StatusCode::TOO_MANY_REQUESTS, message);
-            return Ok(page::retry_after(page, state.services.clock.now(), until));
+            let message = say(&page, &step.flow, "mfa.locked", &[("time", &time)]);
+            let shown = refused(StatusCode::TOO_MANY_REQUESTS, message);
+            return Ok(page::retry_after(shown, page.services.clock.now(), until));
         }
         CodeCheck::Wrong => {
-            let message = say(&state, &req, &step.flow, which.wrong_key(), &[]);
+            let message = say(&page, &step.flow, which.wrong_key(), &[]);
             return Ok(refused(StatusCode::UNAUTHORIZED, message));
         }
         CodeCheck::Verified {
             recovery_codes_left: Some(left),
             ..
-        } => recovery_used_page(&state, &req, &step.flow, left),
-        CodeCheck::Verified { .. } => page::see_other(&state, &step.flow.onward()),
+        } => recovery_used_page(&page, &step.flow, left),
+        CodeCheck::Verified { .. } => page::see_other(&page, &step.flow.onward()),
     };
     if let Some(token) = token {
-        let _ = response.add_cookie(&cookies::build(CookieKind::Session, token, state.https));
+        let _ = response.add_cookie(&cookies::build(CookieKind::Session, token, page.https));
     }
     Ok(response)
 }
 
 /// After a recovery code: how many are left, a warning when few are, and the way on.
-fn recovery_used_page(state: &AppState, req: &HttpRequest, flow: &Flow, left: i64) -> HttpResponse {
-    let lang = flow.lang(state, req);
-    let mut paragraphs = vec![page::message(
-        state,
+fn recovery_used_page(page: &Page, flow: &Flow, left: i64) -> HttpResponse {
+    let lang = flow.lang(page);
+    let mut paragraphs = vec![page.message(
         &lang,
         "recovery.used_body",
         &[("remaining", &left.to_string())],
     )];
     if left <= 3 {
-        paragraphs.push(page::message(state, &lang, "recovery.used_low", &[]));
+        paragraphs.push(page.message(&lang, "recovery.used_low", &[]));
     }
     let onward = flow.onward();
     let message = page::Message {
@@ -167,5 +158,5 @@ fn recovery_used_page(state: &AppState, req: &HttpRequest, flow: &Flow, left: i6
         paragraphs: &paragraphs,
         link: Some((&onward, "recovery.continue")),
     };
-    page::say_page(state, req, StatusCode::OK, &lang, &message)
+    page.say(StatusCode::OK, &lang, &message)
 }

@@ -3,21 +3,20 @@
 //! ([`keystep_mfa::policy::enrollment_demanded`]); anything else goes through the user center.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use keystep_mfa::enrollment::{self, Completed, Completion, EnrollmentView, Route};
 use keystep_mfa::factors;
 use keystep_mfa::policy::{self, EnrollmentOrigin};
 use keystep_web::cookies::{self, CookieKind};
-use keystep_web::csrf::CsrfForm;
-use keystep_web::page::{self, PageError};
-use keystep_web::session::{Origin, SignedIn};
+use keystep_web::page::{Page, PageError};
+use keystep_web::session::SignedIn;
 use keystep_web::{paths, run_blocking, run_read, AppState};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{say, step_page, Flow, FlowFields, Step};
+use super::{say, step_page, Flow, FlowFields, Step, StepFields, StepForm};
 
 /// The confirmation form.
 #[derive(Debug, Deserialize)]
@@ -28,6 +27,12 @@ pub struct EnrollForm {
     /// The code from the app.
     #[serde(default)]
     pub code: String,
+}
+
+impl StepFields for EnrollForm {
+    fn flow(&self) -> &FlowFields {
+        &self.flow
+    }
 }
 
 /// Refuses unless binding here is what the sign-in asked for.
@@ -52,8 +57,7 @@ async fn demanded(state: &AppState, flow: &Flow, signed_in: &SignedIn) -> Result
 
 /// The binding page (QR code, secret, URI) for `view`. `action` is where it posts.
 pub fn enroll_page(
-    state: &AppState,
-    req: &HttpRequest,
+    page: &Page,
     flow: &Flow,
     status: StatusCode,
     view: &EnrollmentView,
@@ -63,7 +67,7 @@ pub fn enroll_page(
     let client_name = match flow.interaction() {
         Some(i) => i.client_name.clone(),
         // From the user center: "Your account asks for a second step…".
-        None => say(state, req, flow, "u.title", &[]),
+        None => say(page, flow, "u.title", &[]),
     };
     let context = json!({
         "client_name": client_name,
@@ -76,7 +80,7 @@ pub fn enroll_page(
         "in_account": action == paths::U_BIND,
         "error": error,
     });
-    step_page(state, req, flow, status, "enroll", context)
+    step_page(page, flow, status, "enroll", context)
 }
 
 async fn started(
@@ -93,53 +97,37 @@ async fn started(
 }
 
 /// `GET /login/enroll`
-pub async fn get_enroll(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    step: Step,
-) -> Result<HttpResponse, PageError> {
-    demanded(&state, &step.flow, &step.signed_in).await?;
-    let view = started(&state, Route::SignIn, &step.signed_in).await?;
+pub async fn get_enroll(page: Page, step: Step) -> Result<HttpResponse, PageError> {
+    demanded(&page, &step.flow, &step.signed_in).await?;
+    let view = started(&page, Route::SignIn, &step.signed_in).await?;
     let action = paths::LOGIN_ENROLL;
-    let page = enroll_page(
-        &state,
-        &req,
-        &step.flow,
-        StatusCode::OK,
-        &view,
-        action,
-        None,
-    );
-    Ok(page)
+    let shown = enroll_page(&page, &step.flow, StatusCode::OK, &view, action, None);
+    Ok(shown)
 }
 
 /// `POST /login/enroll`
 pub async fn post_enroll(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    signed_in: SignedIn,
-    origin: Origin,
-    CsrfForm(form): CsrfForm<EnrollForm>,
+    page: Page,
+    StepForm { step, form }: StepForm<EnrollForm>,
 ) -> Result<HttpResponse, PageError> {
-    let flow = Flow::load(&state, &form.flow).await?;
-    demanded(&state, &flow, &signed_in).await?;
+    let Step { signed_in, flow } = step;
+    demanded(&page, &flow, &signed_in).await?;
     let binding = Binding {
         route: Route::SignIn,
         code: form.code,
         client_id: flow.client_id(),
-        lang: flow.lang(&state, &req),
-        onward: state.url(&flow.onward()),
+        lang: flow.lang(&page),
+        onward: page.url(&flow.onward()),
     };
-    let (status, key) = match complete_binding(&state, &req, &signed_in, origin, binding).await? {
-        Ok(page) => return Ok(page),
+    let (status, key) = match complete_binding(&page, &signed_in, binding).await? {
+        Ok(shown) => return Ok(shown),
         Err(refusal) => refusal,
     };
-    let view = started(&state, Route::SignIn, &signed_in).await?;
-    let message = say(&state, &req, &flow, key, &[]);
+    let view = started(&page, Route::SignIn, &signed_in).await?;
+    let message = say(&page, &flow, key, &[]);
     let action = paths::LOGIN_ENROLL;
     Ok(enroll_page(
-        &state,
-        &req,
+        &page,
         &flow,
         status,
         &view,
@@ -165,17 +153,15 @@ pub struct Binding {
 /// Completes a binding for the signed-in person ([`enrollment::complete`]): the recovery codes
 /// page with the upgraded session's cookie, or the refusal's status and message key.
 pub async fn complete_binding(
-    state: &AppState,
-    req: &HttpRequest,
+    page: &Page,
     signed_in: &SignedIn,
-    origin: Origin,
     binding: Binding,
 ) -> Result<Result<HttpResponse, (StatusCode, &'static str)>, PageError> {
     let user = signed_in.user.clone();
     let session_id = signed_in.session.id.clone();
-    let origin = origin.in_lang(binding.lang.clone());
+    let origin = page.origin().in_lang(binding.lang.clone());
     let (route, code, client_id) = (binding.route, binding.code, binding.client_id);
-    let completed = run_blocking(state, move |services| {
+    let completed = run_blocking(page, move |services| {
         enrollment::complete(
             services,
             &Completion {
@@ -201,7 +187,7 @@ pub async fn complete_binding(
                 token,
                 onward: binding.onward,
             };
-            Ok(bound_page(state, req, bound))
+            Ok(bound_page(page, bound))
         }
         Completed::Wrong => Err((StatusCode::UNAUTHORIZED, "enroll.wrong")),
         Completed::Expired => Err((StatusCode::BAD_REQUEST, "enroll.expired")),
@@ -223,38 +209,36 @@ pub struct Bound<'a> {
 }
 
 /// After a binding: the recovery codes, shown once, and the upgraded session's cookie.
-pub fn bound_page(state: &AppState, req: &HttpRequest, bound: Bound<'_>) -> HttpResponse {
-    let mut page = recovery_codes_page(
-        state,
-        req,
+pub fn bound_page(page: &Page, bound: Bound<'_>) -> HttpResponse {
+    let mut shown = recovery_codes_page(
+        page,
         &bound.lang,
         bound.account,
         bound.recovery_codes,
         bound.onward,
     );
-    let _ = page.add_cookie(&cookies::build(
+    let _ = shown.add_cookie(&cookies::build(
         CookieKind::Session,
         bound.token,
-        state.https,
+        page.https,
     ));
-    page
+    shown
 }
 
 /// The recovery codes page, shown once after binding or regenerating.
 pub fn recovery_codes_page(
-    state: &AppState,
-    req: &HttpRequest,
+    page: &Page,
     lang: &str,
     account: &str,
     codes: &[String],
     continue_href: String,
 ) -> HttpResponse {
-    let heading = page::message(state, lang, "codes.file_heading", &[("account", account)]);
+    let heading = page.message(lang, "codes.file_heading", &[("account", account)]);
     let file = format!("{heading}\n\n{}\n", codes.join("\n"));
     let context = json!({
         "codes": codes,
         "download_href": format!("data:text/plain;charset=utf-8;base64,{}", STANDARD.encode(file)),
         "continue_href": continue_href,
     });
-    page::render(state, req, StatusCode::OK, "recovery_codes", lang, context)
+    page.render(StatusCode::OK, "recovery_codes", lang, context)
 }

@@ -3,18 +3,16 @@
 //! ([`keystep_mfa::reset`]).
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use keystep_mfa::mailed_code::{self, CodeCheck, Sent};
 use keystep_mfa::notice::CodePurpose;
 use keystep_mfa::reset;
-use keystep_web::csrf::CsrfForm;
-use keystep_web::page::{self, PageError};
-use keystep_web::session::{Origin, SignedIn};
-use keystep_web::{run_blocking, run_write, AppState};
+use keystep_web::page::{self, Message, Page, PageError};
+use keystep_web::{run_blocking, run_write};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{say, step_page, Flow, FlowFields, Step};
+use super::{say, step_page, Flow, FlowFields, Step, StepFields, StepForm};
 use crate::format::time_of_day;
 
 /// What the form asks for.
@@ -41,16 +39,14 @@ pub struct LostForm {
 }
 
 fn lost_page(
-    state: &AppState,
-    req: &HttpRequest,
+    page: &Page,
     flow: &Flow,
     status: StatusCode,
     sent: bool,
     error: Option<String>,
 ) -> HttpResponse {
     step_page(
-        state,
-        req,
+        page,
         flow,
         status,
         "lost",
@@ -58,42 +54,46 @@ fn lost_page(
     )
 }
 
+impl StepFields for LostForm {
+    fn flow(&self) -> &FlowFields {
+        &self.flow
+    }
+}
+
 /// `GET /login/lost`
-pub async fn get_lost(state: web::Data<AppState>, req: HttpRequest, step: Step) -> HttpResponse {
-    lost_page(&state, &req, &step.flow, StatusCode::OK, false, None)
+pub async fn get_lost(page: Page, step: Step) -> HttpResponse {
+    lost_page(&page, &step.flow, StatusCode::OK, false, None)
 }
 
 /// `POST /login/lost`: `action=send` mails a code; `action=confirm` checks it and files the
 /// request.
 pub async fn post_lost(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    signed_in: SignedIn,
-    origin: Origin,
-    CsrfForm(form): CsrfForm<LostForm>,
+    page: Page,
+    StepForm { step, form }: StepForm<LostForm>,
 ) -> Result<HttpResponse, PageError> {
-    let flow = Flow::load(&state, &form.flow).await?;
+    let Step { signed_in, flow } = step;
     let subject = signed_in.session.id.clone();
     let user = signed_in.user;
     if form.action == LostAction::Send {
-        let lang = flow.lang(&state, &req);
-        let sent = run_blocking(&state, move |services| {
+        let lang = flow.lang(&page);
+        let sent = run_blocking(&page, move |services| {
             let purpose = CodePurpose::ResetSecondFactor;
             mailed_code::send(services, &subject, &user, purpose, Some(&lang))
         })
         .await?;
         return Ok(match sent {
-            Sent::Sent => lost_page(&state, &req, &flow, StatusCode::OK, true, None),
+            Sent::Sent => lost_page(&page, &flow, StatusCode::OK, true, None),
             Sent::TooMany { until } => {
-                let message = say(&state, &req, &flow, "mail_limit.too_many", &[]);
+                let message = say(&page, &flow, "mail_limit.too_many", &[]);
                 let status = StatusCode::TOO_MANY_REQUESTS;
-                let page = lost_page(&state, &req, &flow, status, true, Some(message));
-                page::retry_after(page, state.services.clock.now(), until)
+                let shown = lost_page(&page, &flow, status, true, Some(message));
+                page::retry_after(shown, page.services.clock.now(), until)
             }
         });
     }
     let code = form.email_code;
-    let filed = run_write(&state, move |services, conn| {
+    let origin = page.origin();
+    let filed = run_write(&page, move |services, conn| {
         match mailed_code::check(services, &subject, &code)? {
             CodeCheck::Accepted => {
                 let device = origin.device();
@@ -104,48 +104,35 @@ pub async fn post_lost(
         }
     })
     .await?;
-    let lang = flow.lang(&state, &req);
+    let lang = flow.lang(&page);
     Ok(match filed {
         Ok(id) => {
-            let body = page::message(&state, &lang, "lost.filed_body", &[("id", &id)]);
-            page::message_page(
-                &state,
-                &req,
+            let body = page.message(&lang, "lost.filed_body", &[("id", &id)]);
+            page.say(
                 StatusCode::OK,
                 &lang,
-                "lost.filed_title",
-                "lost.filed_title",
-                &[body],
+                &Message::new("lost.filed_title", "lost.filed_title", &[body]),
             )
         }
         Err(CodeCheck::Locked(until)) => {
             let message = say(
-                &state,
-                &req,
+                &page,
                 &flow,
                 "lost.locked",
                 &[("time", &time_of_day(until))],
             );
-            let page = lost_page(
-                &state,
-                &req,
+            let shown = lost_page(
+                &page,
                 &flow,
                 StatusCode::TOO_MANY_REQUESTS,
                 true,
                 Some(message),
             );
-            page::retry_after(page, state.services.clock.now(), until)
+            page::retry_after(shown, page.services.clock.now(), until)
         }
         Err(_) => {
-            let message = say(&state, &req, &flow, "lost.wrong", &[]);
-            lost_page(
-                &state,
-                &req,
-                &flow,
-                StatusCode::UNAUTHORIZED,
-                true,
-                Some(message),
-            )
+            let message = say(&page, &flow, "lost.wrong", &[]);
+            lost_page(&page, &flow, StatusCode::UNAUTHORIZED, true, Some(message))
         }
     })
 }

@@ -14,10 +14,12 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use keystep_web::csrf::CsrfForm;
 use keystep_web::interaction::Interaction;
-use keystep_web::page::{self, PageError};
+use keystep_web::page::{Page, PageError};
 use keystep_web::session::{CurrentSession, SignedIn};
 use keystep_web::{paths, run_blocking, AppState};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -79,12 +81,8 @@ impl Flow {
     }
 
     /// The page language: the relying party's `ui_locales`, then Accept-Language.
-    pub fn lang(&self, state: &AppState, req: &HttpRequest) -> String {
-        page::lang(
-            state,
-            req,
-            self.interaction().and_then(|i| i.ui_locales.as_deref()),
-        )
+    pub fn lang(&self, page: &Page) -> String {
+        page.lang(self.interaction().and_then(|i| i.ui_locales.as_deref()))
     }
 
     /// Where the person goes once the step is done.
@@ -133,38 +131,74 @@ pub struct Step {
     pub flow: Flow,
 }
 
+impl Step {
+    /// The step `fields` name, for the request's session: the session and the pending
+    /// sign-in are found in one crossing to the blocking pool.
+    async fn read(req: &HttpRequest, fields: &FlowFields) -> Result<Self, PageError> {
+        let id = fields.interaction.clone();
+        let found = CurrentSession::read_with(req, move |services, _, _| {
+            if id.is_empty() {
+                Ok(None)
+            } else {
+                Interaction::load(services.ephemeral.as_ref(), &id)
+            }
+        })
+        .await?;
+        let (signed_in, interaction) =
+            found.ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "mfa.no_session"))?;
+        let flow = Flow::of(fields, interaction)?;
+        Ok(Self { signed_in, flow })
+    }
+}
+
 impl FromRequest for Step {
     type Error = PageError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, PageError>>>>;
 
+    /// The step the query names.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
             let fields = web::Query::<FlowFields>::from_query(req.query_string())
-                .map_err(|e| PageError::bad_request(e.to_string()))?
-                .into_inner();
-            // The session and the pending sign-in in one crossing to the blocking pool.
-            let id = fields.interaction.clone();
-            let found = CurrentSession::read_with(&req, move |services, _, _| {
-                if id.is_empty() {
-                    Ok(None)
-                } else {
-                    Interaction::load(services.ephemeral.as_ref(), &id)
-                }
-            })
-            .await?;
-            let (signed_in, interaction) =
-                found.ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "mfa.no_session"))?;
-            let flow = Flow::of(&fields, interaction)?;
-            Ok(Self { signed_in, flow })
+                .map_err(|e| PageError::bad_request(e.to_string()))?;
+            Self::read(&req, &fields).await
+        })
+    }
+}
+
+/// A form that belongs to a sign-in step: its hidden fields name the flow.
+pub trait StepFields {
+    /// The flow's fields.
+    fn flow(&self) -> &FlowFields;
+}
+
+/// A sign-in step's form, CSRF-checked ([`CsrfForm`]), with the step its fields name.
+#[derive(Debug)]
+pub struct StepForm<T> {
+    /// The person the password step signed in, and the flow.
+    pub step: Step,
+    /// The form.
+    pub form: T,
+}
+
+impl<T: DeserializeOwned + StepFields + 'static> FromRequest for StepForm<T> {
+    type Error = PageError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, PageError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let form = CsrfForm::<T>::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let CsrfForm(form) = form.await?;
+            let step = Step::read(&req, form.flow()).await?;
+            Ok(Self { step, form })
         })
     }
 }
 
 /// Renders a step page: the flow's fields merged into `context`, with the CSRF field.
 pub fn step_page(
-    state: &AppState,
-    req: &HttpRequest,
+    page: &Page,
     flow: &Flow,
     status: StatusCode,
     template: &str,
@@ -174,16 +208,10 @@ pub fn step_page(
     if let (Value::Object(into), Value::Object(from)) = (&mut merged, context) {
         into.extend(from);
     }
-    page::render_form(state, req, status, template, &flow.lang(state, req), merged)
+    page.render(status, template, &flow.lang(page), merged)
 }
 
 /// The message for `key` in the flow's language.
-pub fn say(
-    state: &AppState,
-    req: &HttpRequest,
-    flow: &Flow,
-    key: &str,
-    args: &[(&str, &str)],
-) -> String {
-    page::message(state, &flow.lang(state, req), key, args)
+pub fn say(page: &Page, flow: &Flow, key: &str, args: &[(&str, &str)]) -> String {
+    page.message(&flow.lang(page), key, args)
 }

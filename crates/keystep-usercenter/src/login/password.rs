@@ -3,13 +3,12 @@
 //! completed sign-in.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use keystep_core::signin::{self, PasswordAttempt, Refusal};
 use keystep_web::cookies::{self, CookieKind};
 use keystep_web::csrf::CsrfForm;
-use keystep_web::page::{self, PageError};
-use keystep_web::session::Origin;
-use keystep_web::{run_blocking, AppState};
+use keystep_web::page::{self, Message, Page, PageError};
+use keystep_web::run_blocking;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -31,8 +30,7 @@ pub struct LoginForm {
 }
 
 fn login_page(
-    state: &AppState,
-    req: &HttpRequest,
+    page: &Page,
     flow: &Flow,
     status: StatusCode,
     username: &str,
@@ -43,51 +41,41 @@ fn login_page(
         "username": username,
         "error": error,
     });
-    step_page(state, req, flow, status, "login", context)
+    step_page(page, flow, status, "login", context)
 }
 
 /// `GET /login`
 pub async fn get_login(
-    state: web::Data<AppState>,
-    req: HttpRequest,
+    page: Page,
     query: web::Query<FlowFields>,
 ) -> Result<HttpResponse, PageError> {
-    let flow = Flow::load(&state, &query).await?;
+    let flow = Flow::load(&page, &query).await?;
     let username = flow
         .interaction()
         .and_then(|i| i.login_hint.clone())
         .unwrap_or_default();
-    Ok(login_page(
-        &state,
-        &req,
-        &flow,
-        StatusCode::OK,
-        &username,
-        None,
-    ))
+    Ok(login_page(&page, &flow, StatusCode::OK, &username, None))
 }
 
 /// `POST /login`
 pub async fn post_login(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    origin: Origin,
+    page: Page,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, PageError> {
-    let flow = Flow::load(&state, &form.flow).await?;
-    let refuse = |status, message: String| {
-        login_page(&state, &req, &flow, status, &form.username, Some(message))
-    };
+    let flow = Flow::load(&page, &form.flow).await?;
+    let refuse =
+        |status, message: String| login_page(&page, &flow, status, &form.username, Some(message));
     if form.username.trim().is_empty() || form.password.is_empty() {
-        let message = say(&state, &req, &flow, "login.missing", &[]);
+        let message = say(&page, &flow, "login.missing", &[]);
         return Ok(refuse(StatusCode::BAD_REQUEST, message));
     }
-    let previous = cookies::read(&req, CookieKind::Session, state.https);
+    let previous = cookies::read(&page.req, CookieKind::Session, page.https);
     let username = form.username.trim().to_owned();
     let password = form.password.clone();
     let client_id = flow.client_id();
+    let origin = page.origin();
     // No transaction is open while the password is hashed; each write is a short one.
-    let outcome = run_blocking(&state, move |services| {
+    let outcome = run_blocking(&page, move |services| {
         let attempt = PasswordAttempt {
             username: &username,
             password: &password,
@@ -101,49 +89,43 @@ pub async fn post_login(
         Ok(signed_in) => signed_in,
         Err(Refusal::Locked { until }) => {
             let message = say(
-                &state,
-                &req,
+                &page,
                 &flow,
                 "login.throttled",
                 &[("time", &time_of_day(until))],
             );
-            let page = refuse(StatusCode::TOO_MANY_REQUESTS, message);
-            return Ok(page::retry_after(page, state.services.clock.now(), until));
+            let shown = refuse(StatusCode::TOO_MANY_REQUESTS, message);
+            return Ok(page::retry_after(shown, page.services.clock.now(), until));
         }
         Err(Refusal::Disabled) => {
-            let message = say(&state, &req, &flow, "login.disabled", &[]);
+            let message = say(&page, &flow, "login.disabled", &[]);
             return Ok(refuse(StatusCode::FORBIDDEN, message));
         }
         Err(Refusal::Wrong) => {
-            let message = say(&state, &req, &flow, "login.invalid", &[]);
+            let message = say(&page, &flow, "login.invalid", &[]);
             return Ok(refuse(StatusCode::UNAUTHORIZED, message));
         }
     };
     let mut response = match &flow {
         Flow::UserCenter(None) => {
-            let lang = flow.lang(&state, &req);
-            let body = page::message(
-                &state,
+            let lang = flow.lang(&page);
+            let body = page.message(
                 &lang,
                 "login.signed_in_body",
                 &[("name", &signed_in.user.display_name)],
             );
-            page::message_page(
-                &state,
-                &req,
+            page.say(
                 StatusCode::OK,
                 &lang,
-                "login.signed_in_title",
-                "login.signed_in_title",
-                &[body],
+                &Message::new("login.signed_in_title", "login.signed_in_title", &[body]),
             )
         }
-        _ => page::see_other(&state, &flow.onward()),
+        _ => page::see_other(&page, &flow.onward()),
     };
     let _ = response.add_cookie(&cookies::build(
         CookieKind::Session,
         signed_in.token,
-        state.https,
+        page.https,
     ));
     Ok(response)
 }

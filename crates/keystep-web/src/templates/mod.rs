@@ -15,110 +15,45 @@ use serde_json::{json, Value};
 
 use crate::i18n::{Messages, DEFAULT_LANG};
 
+/// The embedded templates, each named as its file `web/templates/NAME.hbs` is.
+macro_rules! embedded {
+    ($($name:literal,)*) => {
+        &[$(($name, include_str!(concat!("../../../../web/templates/", $name, ".hbs"))),)*]
+    };
+}
+
 /// Every template, by name.
-pub const TEMPLATES: &[(&str, &str)] = &[
-    (
-        "layout",
-        include_str!("../../../../web/templates/layout.hbs"),
-    ),
-    ("login", include_str!("../../../../web/templates/login.hbs")),
-    (
-        "message",
-        include_str!("../../../../web/templates/message.hbs"),
-    ),
-    (
-        "logout",
-        include_str!("../../../../web/templates/logout.hbs"),
-    ),
-    (
-        "form_post",
-        include_str!("../../../../web/templates/form_post.hbs"),
-    ),
-    ("demo", include_str!("../../../../web/templates/demo.hbs")),
-    ("mfa", include_str!("../../../../web/templates/mfa.hbs")),
-    (
-        "recovery",
-        include_str!("../../../../web/templates/recovery.hbs"),
-    ),
-    (
-        "enroll",
-        include_str!("../../../../web/templates/enroll.hbs"),
-    ),
-    (
-        "recovery_codes",
-        include_str!("../../../../web/templates/recovery_codes.hbs"),
-    ),
-    ("lost", include_str!("../../../../web/templates/lost.hbs")),
-    ("u_nav", include_str!("../../../../web/templates/u_nav.hbs")),
-    (
-        "u_overview",
-        include_str!("../../../../web/templates/u_overview.hbs"),
-    ),
-    (
-        "u_reauth",
-        include_str!("../../../../web/templates/u_reauth.hbs"),
-    ),
-    (
-        "u_email",
-        include_str!("../../../../web/templates/u_email.hbs"),
-    ),
-    (
-        "u_code",
-        include_str!("../../../../web/templates/u_code.hbs"),
-    ),
-    (
-        "u_password",
-        include_str!("../../../../web/templates/u_password.hbs"),
-    ),
-    (
-        "u_sessions",
-        include_str!("../../../../web/templates/u_sessions.hbs"),
-    ),
-    ("u_log", include_str!("../../../../web/templates/u_log.hbs")),
-    (
-        "mail/layout.html",
-        include_str!("../../../../web/templates/mail/layout.html.hbs"),
-    ),
-    (
-        "mail/confirmation_code.txt",
-        include_str!("../../../../web/templates/mail/confirmation_code.txt.hbs"),
-    ),
-    (
-        "mail/confirmation_code.html",
-        include_str!("../../../../web/templates/mail/confirmation_code.html.hbs"),
-    ),
-    (
-        "mail/second_factor_bound.txt",
-        include_str!("../../../../web/templates/mail/second_factor_bound.txt.hbs"),
-    ),
-    (
-        "mail/second_factor_bound.html",
-        include_str!("../../../../web/templates/mail/second_factor_bound.html.hbs"),
-    ),
-    (
-        "mail/second_factor_removed.txt",
-        include_str!("../../../../web/templates/mail/second_factor_removed.txt.hbs"),
-    ),
-    (
-        "mail/second_factor_removed.html",
-        include_str!("../../../../web/templates/mail/second_factor_removed.html.hbs"),
-    ),
-    (
-        "mail/reset_by_operator.txt",
-        include_str!("../../../../web/templates/mail/reset_by_operator.txt.hbs"),
-    ),
-    (
-        "mail/reset_by_operator.html",
-        include_str!("../../../../web/templates/mail/reset_by_operator.html.hbs"),
-    ),
-    (
-        "mail/reset_declined.txt",
-        include_str!("../../../../web/templates/mail/reset_declined.txt.hbs"),
-    ),
-    (
-        "mail/reset_declined.html",
-        include_str!("../../../../web/templates/mail/reset_declined.html.hbs"),
-    ),
+pub const TEMPLATES: &[(&str, &str)] = embedded![
+    "layout",
+    "login",
+    "message",
+    "logout",
+    "form_post",
+    "demo",
+    "mfa",
+    "recovery",
+    "enroll",
+    "recovery_codes",
+    "lost",
+    "u_nav",
+    "u_overview",
+    "u_reauth",
+    "u_email",
+    "u_code",
+    "u_password",
+    "u_sessions",
+    "u_log",
+    "mail/layout.html",
+    "mail/confirmation_code.txt",
+    "mail/confirmation_code.html",
+    "mail/second_factor_bound.txt",
+    "mail/second_factor_bound.html",
+    "mail/second_factor_removed.txt",
+    "mail/second_factor_removed.html",
+    "mail/reset_by_operator.txt",
+    "mail/reset_by_operator.html",
+    "mail/reset_declined.txt",
+    "mail/reset_declined.html",
 ];
 
 /// Static files: (name, content type, content).

@@ -92,29 +92,20 @@ fn other_errors_redirect() {
         "invalid_scope"
     );
     assert_eq!(redirect_error(run(OK, true)), "invalid_request",);
-    assert_eq!(
-        redirect_error(run(
-            &format!("{OK}&code_challenge=abc&code_challenge_method=plain"),
-            false
-        )),
-        "invalid_request"
-    );
-    assert_eq!(
-        redirect_error(run(&format!("{OK}&prompt=none+login"), false)),
-        "invalid_request"
-    );
-    assert_eq!(
-        redirect_error(run(&format!("{OK}&max_age=-1"), false)),
-        "invalid_request"
-    );
-    assert_eq!(
-        redirect_error(run(&format!("{OK}&request=x"), false)),
-        "request_not_supported"
-    );
-    assert_eq!(
-        redirect_error(run(&format!("{OK}&claims=nope"), false)),
-        "invalid_request"
-    );
+    let refused = [
+        (
+            "&code_challenge=abc&code_challenge_method=plain",
+            "invalid_request",
+        ),
+        ("&prompt=none+login", "invalid_request"),
+        ("&max_age=-1", "invalid_request"),
+        ("&request=x", "request_not_supported"),
+        ("&claims=nope", "invalid_request"),
+    ];
+    for (extra, error) in refused {
+        let query = format!("{OK}{extra}");
+        assert_eq!(redirect_error(run(&query, false)), error, "{extra}");
+    }
     assert!(run(&format!("{OK}{CHALLENGE}"), true).is_ok());
 }
 
