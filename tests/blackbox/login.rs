@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use keystep_core::users;
-use keystep_server::app::RunningServer;
+use keystep_server::app::{RunningServer, Serve};
 use keystep_tests::browser::{World, PASSWORD, REDIRECT_URI};
 use keystep_tests::Stack;
 
@@ -127,7 +127,12 @@ async fn failures_lock_the_account_for_the_window_on_every_node() {
                 w.server.clock.clone(),
             )
             .unwrap();
-            let other = RunningServer::start(services, "127.0.0.1:0".parse().unwrap(), 1).unwrap();
+            let serve = Serve {
+                listener: std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
+                workers: 1,
+                demo: None,
+            };
+            let other = RunningServer::start(services, serve).unwrap();
             let other_browser = w.browser();
             let other_base = other.url();
             let login = other_browser

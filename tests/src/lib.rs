@@ -16,7 +16,7 @@ use keystep_core::clock::{Clock, ManualClock};
 use keystep_core::config::{Argon2Config, Config, SecretString};
 use keystep_core::ephemeral::{EphemeralStore, MemoryStore, RedisStore};
 use keystep_core::Services;
-use keystep_server::app::RunningServer;
+use keystep_server::app::{RunningServer, Serve};
 
 /// The PostgreSQL server tests may create databases on.
 pub fn postgres_url() -> Option<String> {
@@ -297,8 +297,15 @@ impl TestServer {
             (None, None)
         };
         let workers = if demo.is_some() { 2 } else { 1 };
-        let server =
-            RunningServer::start_with_demo(services.clone(), listener, workers, demo).unwrap();
+        let server = RunningServer::start(
+            services.clone(),
+            Serve {
+                listener,
+                workers,
+                demo,
+            },
+        )
+        .unwrap();
         (
             Self {
                 server,
@@ -320,7 +327,15 @@ impl TestServer {
         let services =
             keystep_server::app::open_services((*self.services.config).clone(), self.clock.clone())
                 .unwrap();
-        RunningServer::start_with_demo(services, listener, 1, None).unwrap()
+        RunningServer::start(
+            services,
+            Serve {
+                listener,
+                workers: 1,
+                demo: None,
+            },
+        )
+        .unwrap()
     }
 
     /// The absolute URL of `path` on this server.

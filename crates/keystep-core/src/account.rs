@@ -23,8 +23,9 @@ pub struct PasswordChange<'a> {
     pub new: &'a str,
     /// The new password again.
     pub confirm: &'a str,
-    /// When set, every other session of the person ends; this one (the asking session) stays.
-    pub end_others_than: Option<&'a str>,
+    /// Sessions of the person to end with the change, if any (the page offers every one but
+    /// the asking session: `Which::AllBut`).
+    pub end_sessions: Option<Which<'a>>,
     /// Where the request came from.
     pub device: Device<'a>,
 }
@@ -75,12 +76,12 @@ pub fn change_password(
             return Ok(Err(ChangeRefusal::WrongCurrent));
         }
         users::set_password_hash(conn, clock, &verified.id, &password_hash)?;
-        let ended = match change.end_others_than {
-            Some(keep) => signout::end_sessions(
+        let ended = match change.end_sessions {
+            Some(which) => signout::end_sessions(
                 services,
                 conn,
                 &verified.id,
-                Which::AllBut(keep),
+                which,
                 &Ender {
                     actor: Actor::User(verified.id.clone()),
                     device: change.device,
@@ -114,7 +115,7 @@ mod tests {
             current,
             new,
             confirm: new,
-            end_others_than: None,
+            end_sessions: None,
             device: Device::default(),
         }
     }
@@ -167,7 +168,7 @@ mod tests {
         let ended = change_password(
             &t.services,
             &PasswordChange {
-                end_others_than: Some(&this.session.id),
+                end_sessions: Some(Which::AllBut(&this.session.id)),
                 ..change(&ada, testing::PASSWORD, "a new passphrase")
             },
         )

@@ -178,22 +178,29 @@ pub fn spend(
 
 /// Revokes every token of a family.
 pub fn revoke_family(conn: &mut DbConn, clock: &dyn Clock, family_id: &str) -> Result<usize> {
-    Ok(diesel::update(
-        refresh_tokens::table
-            .filter(refresh_tokens::family_id.eq(family_id))
-            .filter(refresh_tokens::revoked_at.is_null()),
-    )
-    .set(refresh_tokens::revoked_at.eq(clock.now()))
-    .execute(conn)?)
+    revoke(conn, clock, Bound::Family(family_id))
 }
 
 /// Revokes the tokens bound to an SSO session (not offline_access ones).
 pub fn revoke_for_session(conn: &mut DbConn, clock: &dyn Clock, session_id: &str) -> Result<usize> {
-    Ok(diesel::update(
-        refresh_tokens::table
-            .filter(refresh_tokens::session_id.eq(session_id))
-            .filter(refresh_tokens::revoked_at.is_null()),
-    )
-    .set(refresh_tokens::revoked_at.eq(clock.now()))
-    .execute(conn)?)
+    revoke(conn, clock, Bound::Session(session_id))
+}
+
+/// What revoked tokens were bound to.
+enum Bound<'a> {
+    Family(&'a str),
+    Session(&'a str),
+}
+
+fn revoke(conn: &mut DbConn, clock: &dyn Clock, bound: Bound<'_>) -> Result<usize> {
+    let live = diesel::update(refresh_tokens::table)
+        .filter(refresh_tokens::revoked_at.is_null())
+        .into_boxed();
+    let chosen = match bound {
+        Bound::Family(id) => live.filter(refresh_tokens::family_id.eq(id)),
+        Bound::Session(id) => live.filter(refresh_tokens::session_id.eq(id)),
+    };
+    Ok(chosen
+        .set(refresh_tokens::revoked_at.eq(clock.now()))
+        .execute(conn)?)
 }

@@ -185,9 +185,7 @@ pub fn set_disabled(
         users::updated_at.eq(clock.now()),
     ))
     .execute(conn)?;
-    if updated == 0 {
-        return Err(Error::UserNotFound(username.to_owned()));
-    }
+    found(updated, username)?;
     find_by_username(conn, username)?.ok_or_else(|| Error::UserNotFound(username.to_owned()))
 }
 
@@ -205,8 +203,13 @@ pub fn set_password_hash(
             users::updated_at.eq(clock.now()),
         ))
         .execute(conn)?;
+    found(updated, user_id)
+}
+
+/// A change that reached no row: nobody is named `who`.
+fn found(updated: usize, who: &str) -> Result<()> {
     if updated == 0 {
-        return Err(Error::UserNotFound(user_id.to_owned()));
+        return Err(Error::UserNotFound(who.to_owned()));
     }
     Ok(())
 }
@@ -221,10 +224,7 @@ pub fn set_locale(
     let updated = diesel::update(users::table.find(user_id))
         .set((users::locale.eq(locale), users::updated_at.eq(clock.now())))
         .execute(conn)?;
-    if updated == 0 {
-        return Err(Error::UserNotFound(user_id.to_owned()));
-    }
-    Ok(())
+    found(updated, user_id)
 }
 
 /// Inside the write that acts on a [`verify_password`] result: fails with

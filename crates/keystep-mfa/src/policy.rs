@@ -74,13 +74,19 @@ mod tests {
         totp_bound_at: None,
         recovery_codes_left: 0,
     };
+    /// The default configuration with `change` made.
+    fn config(change: fn(&mut MfaConfig)) -> MfaConfig {
+        let mut config = MfaConfig::default();
+        change(&mut config);
+        config
+    }
+
     /// A second factor required of everyone, and no enrollment offered at sign-in.
     fn required_without_enrollment() -> MfaConfig {
-        MfaConfig {
-            policy: MfaPolicyConfig::Required,
-            enroll_at_login: false,
-            ..MfaConfig::default()
-        }
+        config(|c| {
+            c.policy = MfaPolicyConfig::Required;
+            c.enroll_at_login = false;
+        })
     }
 
     const BOUND: Status = Status {
@@ -136,10 +142,7 @@ mod tests {
     #[test]
     fn enrollment_at_sign_in_only_when_asked_for_and_none_is_held() {
         let on = MfaConfig::default();
-        let required = MfaConfig {
-            policy: MfaPolicyConfig::Required,
-            ..MfaConfig::default()
-        };
+        let required = config(|c| c.policy = MfaPolicyConfig::Required);
         let off = required_without_enrollment();
         let asked = EnrollmentOrigin::SignIn {
             pending_step: Some(Step::Enrollment),
@@ -178,10 +181,7 @@ mod tests {
     #[test]
     fn the_user_center_asks_what_a_relying_party_with_no_demands_would() {
         let always = MfaConfig::default();
-        let on_demand = MfaConfig {
-            login: MfaLoginMode::OnDemand,
-            ..MfaConfig::default()
-        };
+        let on_demand = config(|c| c.login = MfaLoginMode::OnDemand);
         let required_no_enroll = required_without_enrollment();
         let cases = [
             (&always, None, true, Decision::Ask(Step::Password)),

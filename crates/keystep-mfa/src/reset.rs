@@ -16,7 +16,7 @@ use rand::Rng;
 use crate::factors;
 
 /// A stored request.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = mfa_reset_requests)]
 pub struct ResetRequest {
     /// Id operators type.
@@ -63,14 +63,7 @@ pub fn file(
         user_agent: user_agent.map(|u| u.chars().take(512).collect()),
     };
     diesel::insert_into(mfa_reset_requests::table)
-        .values((
-            mfa_reset_requests::id.eq(&request.id),
-            mfa_reset_requests::user_id.eq(&request.user_id),
-            mfa_reset_requests::status.eq(&request.status),
-            mfa_reset_requests::created_at.eq(request.created_at),
-            mfa_reset_requests::ip.eq(&request.ip),
-            mfa_reset_requests::user_agent.eq(&request.user_agent),
-        ))
+        .values(&request)
         .execute(conn)?;
     let mut event = NewAuditEvent::new(
         Actor::User(user_id.to_owned()),

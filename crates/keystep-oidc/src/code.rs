@@ -11,6 +11,8 @@ use keystep_core::ephemeral::EphemeralStore;
 use keystep_core::opaque::{hash_token, random_token};
 use serde::{Deserialize, Serialize};
 
+use crate::tokens::SignIn;
+
 /// A code's lifetime.
 pub const CODE_TTL: Duration = Duration::from_secs(60);
 /// How long a redeemed code's tombstone is kept (longer than the code could live).
@@ -25,20 +27,15 @@ pub struct CodeGrant {
     pub redirect_uri: String,
     /// Who signed in.
     pub user_id: String,
-    /// The SSO session (`sid`).
-    pub session_id: String,
     /// Granted scope.
     pub scope: String,
     /// Echoed into the ID token.
     pub nonce: Option<String>,
     /// PKCE S256 challenge.
     pub code_challenge: Option<String>,
-    /// Snapshot of the sign-in.
-    pub auth_time: i64,
-    /// Snapshot of the sign-in.
-    pub acr: String,
-    /// Snapshot of the sign-in.
-    pub amr: Vec<String>,
+    /// How the person signed in: the SSO session (`sid`) and a snapshot of `auth_time`,
+    /// `acr` and `amr`.
+    pub sign_in: SignIn,
     /// The `claims` request parameter, if any.
     pub claims: Option<serde_json::Value>,
 }
@@ -77,14 +74,22 @@ pub fn issue(store: &dyn EphemeralStore, grant: &CodeGrant) -> keystep_core::Res
     Ok(code)
 }
 
+/// A code this server could have issued: anything longer is not looked up.
+fn plausible(code: &str) -> bool {
+    code.len() <= 128
+}
+
+/// What a stored record holds, when it is one (a record that does not parse is none).
+fn decoded<T: serde::de::DeserializeOwned>(record: Option<Vec<u8>>) -> Option<T> {
+    record.and_then(|bytes| serde_json::from_slice(&bytes).ok())
+}
+
 /// Takes the grant behind a code, once.
 pub fn redeem(store: &dyn EphemeralStore, code: &str) -> keystep_core::Result<Option<CodeGrant>> {
-    if code.len() > 128 {
+    if !plausible(code) {
         return Ok(None);
     }
-    Ok(store
-        .take(&key(code))?
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    Ok(decoded(store.take(&key(code))?))
 }
 
 /// Records what was issued from a redeemed code.
@@ -102,10 +107,8 @@ pub fn bury(
 
 /// What was issued from a code that was already redeemed, if it was.
 pub fn exhumed(store: &dyn EphemeralStore, code: &str) -> keystep_core::Result<Option<Tombstone>> {
-    if code.len() > 128 {
+    if !plausible(code) {
         return Ok(None);
     }
-    Ok(store
-        .get(&tombstone_key(code))?
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    Ok(decoded(store.get(&tombstone_key(code))?))
 }

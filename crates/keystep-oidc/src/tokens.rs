@@ -57,7 +57,7 @@ pub struct AccessClaims {
 }
 
 /// How a person signed in, carried from the session into every token of a grant.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SignIn {
     /// `sid`; `None` for offline refreshes whose session has ended.
     pub session_id: Option<String>,

@@ -74,24 +74,25 @@ async fn not_found(page: keystep_web::page::Page) -> HttpResponse {
     keystep_web::page::error_page(&page, &error)
 }
 
-/// Builds the server on an already bound listener (port 0 in tests). `workers = 0` means one
-/// per core. The server stops gracefully on SIGTERM and SIGINT, finishing open requests for
-/// up to 10 seconds.
-pub fn build_server(
-    services: Services,
-    listener: TcpListener,
-    workers: usize,
-) -> std::io::Result<Server> {
-    build_server_with_demo(services, listener, workers, None)
+/// How a server serves: on an already bound listener (port 0 in tests), with `workers` (0 means
+/// one per core), and with the demo relying party at `/demo` when given.
+pub struct Serve {
+    /// The bound listener.
+    pub listener: TcpListener,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+    /// The demo relying party, for `keystep demo`.
+    pub demo: Option<web::Data<crate::demo::Demo>>,
 }
 
-/// [`build_server`], with the demo relying party at `/demo` when given.
-pub fn build_server_with_demo(
-    services: Services,
-    listener: TcpListener,
-    workers: usize,
-    demo: Option<web::Data<crate::demo::Demo>>,
-) -> std::io::Result<Server> {
+/// Builds the server. It stops gracefully on SIGTERM and SIGINT, finishing open requests for
+/// up to 10 seconds.
+pub fn build_server(services: Services, serve: Serve) -> std::io::Result<Server> {
+    let Serve {
+        listener,
+        workers,
+        demo,
+    } = serve;
     let state = AppState::new(services).map_err(std::io::Error::other)?;
     let https = state.https;
     // Sorted by tag, so discovery does not change between starts.
@@ -202,34 +203,15 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Binds `listen` and serves `services` on a background thread.
-    pub fn start(services: Services, listen: SocketAddr, workers: usize) -> std::io::Result<Self> {
-        Self::start_on(services, TcpListener::bind(listen)?, workers)
-    }
-
-    /// Serves `services` on an already bound listener, on a background thread.
-    pub fn start_on(
-        services: Services,
-        listener: TcpListener,
-        workers: usize,
-    ) -> std::io::Result<Self> {
-        Self::start_with_demo(services, listener, workers, None)
-    }
-
-    /// Like [`RunningServer::start_on`], with the demo relying party when given.
-    pub fn start_with_demo(
-        services: Services,
-        listener: TcpListener,
-        workers: usize,
-        demo: Option<web::Data<crate::demo::Demo>>,
-    ) -> std::io::Result<Self> {
-        let addr = listener.local_addr()?;
+    /// Serves `services` as `serve` says, on a background thread.
+    pub fn start(services: Services, serve: Serve) -> std::io::Result<Self> {
+        let addr = serve.listener.local_addr()?;
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name(format!("keystep-{}", addr.port()))
             .spawn(move || {
                 actix_web::rt::System::new().block_on(async move {
-                    match build_server_with_demo(services, listener, workers, demo) {
+                    match build_server(services, serve) {
                         Ok(server) => {
                             let _ = tx.send(Ok(server.handle()));
                             server.await

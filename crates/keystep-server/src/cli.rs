@@ -264,11 +264,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     password_stdin,
                     json,
                 } => {
-                    let password = if password_stdin {
-                        Some(read_password_line()?)
-                    } else {
-                        None
-                    };
+                    let password = password_stdin.then(read_password_line).transpose()?;
                     commands::user_add(
                         &services,
                         stdout,
@@ -285,16 +281,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     name,
                     password_stdin,
                 } => {
-                    let password = if password_stdin {
-                        Some(read_password_line()?)
-                    } else {
-                        // `echo pw | keystep user passwd NAME` read stdin before
-                        // --password-stdin existed; say that it no longer does.
-                        if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-                            eprintln!("note: standard input was not read (pass --password-stdin to set the password from it); a new password is generated");
-                        }
-                        None
-                    };
+                    // `echo pw | keystep user passwd NAME` read stdin before
+                    // --password-stdin existed; say that it no longer does.
+                    if !password_stdin && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                        eprintln!("note: standard input was not read (pass --password-stdin to set the password from it); a new password is generated");
+                    }
+                    let password = password_stdin.then(read_password_line).transpose()?;
                     commands::user_passwd(&services, stdout, &name, password)
                 }
             }

@@ -64,7 +64,15 @@ fn serve_with_demo(
     let sweeper = services.clone();
     actix_web::rt::System::new().block_on(async move {
         actix_web::rt::spawn(sweep_periodically(sweeper));
-        app::build_server_with_demo(services, listener, 0, demo)?.await
+        app::build_server(
+            services,
+            app::Serve {
+                listener,
+                workers: 0,
+                demo,
+            },
+        )?
+        .await
     })?;
     tracing::info!("keystep stopped");
     Ok(())

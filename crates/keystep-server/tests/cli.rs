@@ -91,8 +91,9 @@ fn assert_each_fails(stack: &Stack, dir: &Path, cases: &[(&str, &str, &str)]) {
     }
 }
 
-fn user_count(stack: &Stack, dir: &Path) -> usize {
-    let output = keystep(stack, dir, "user list --json", "");
+/// How many users (`what = "user"`) or clients (`"client"`) there are.
+fn count(stack: &Stack, dir: &Path, what: &str) -> usize {
+    let output = keystep(stack, dir, &format!("{what} list --json"), "");
     assert_ok(&output);
     serde_json::from_slice::<Vec<serde_json::Value>>(&output.stdout)
         .unwrap()
@@ -107,14 +108,6 @@ fn add_ada(stack: &Stack, dir: &Path) {
         "user add ada --email ada@example.com --password-stdin",
         "analytical engine\n",
     ));
-}
-
-fn client_count(stack: &Stack, dir: &Path) -> usize {
-    let output = keystep(stack, dir, "client list --json", "");
-    assert_ok(&output);
-    serde_json::from_slice::<Vec<serde_json::Value>>(&output.stdout)
-        .unwrap()
-        .len()
 }
 
 #[test]
@@ -218,7 +211,12 @@ fn user_errors_exit_1_and_write_nothing() {
             "long enough pw\n",
         );
         assert_fails_with(&bad_mail, "email");
-        assert_eq!(user_count(stack, dir), 1, "{}: nothing written", stack.name);
+        assert_eq!(
+            count(stack, dir, "user"),
+            1,
+            "{}: nothing written",
+            stack.name
+        );
 
         assert_each_fails(
             stack,
@@ -292,7 +290,7 @@ fn clients_add_list_remove() {
         assert!(spa.get("client_secret").is_none());
 
         assert_ok(&keystep(stack, dir, "client remove spa", ""));
-        assert_eq!(client_count(stack, dir), 1, "{}", stack.name);
+        assert_eq!(count(stack, dir, "client"), 1, "{}", stack.name);
     });
 }
 
@@ -335,7 +333,7 @@ fn client_errors_exit_1_and_write_nothing() {
             ],
         );
         assert_eq!(
-            client_count(stack, dir),
+            count(stack, dir, "client"),
             1,
             "{}: nothing written",
             stack.name
@@ -556,7 +554,7 @@ fn client_id_token_algorithm() {
         ),
         "id_token_signed_response_alg",
     );
-    assert_eq!(client_count(&stack, dir), 1);
+    assert_eq!(count(&stack, dir, "client"), 1);
 }
 
 #[test]

@@ -23,6 +23,7 @@ use serde_json::json;
 use self::checks::{validate, Failure, Prompt, Redirector, ResponseMode, ValidatedAuthorize};
 use crate::code::{self, CodeGrant};
 use crate::params::Params;
+use crate::tokens::SignIn;
 
 /// What the authorization request comes to.
 enum Outcome {
@@ -302,16 +303,18 @@ fn decide(
         client_id: client.id.clone(),
         redirect_uri: request.redirect_uri.clone(),
         user_id: session.user_id.clone(),
-        session_id: session.id.clone(),
         scope: request.scope.to_string(),
         nonce: request.nonce.clone(),
         code_challenge: request.code_challenge.clone(),
-        auth_time: session.auth_time,
-        acr: level.as_str().to_owned(),
-        amr: if level == keystep_core::sessions::Aal::Aal2 {
-            session.amr(now, &lifetimes)
-        } else {
-            vec!["pwd".to_owned()]
+        sign_in: SignIn {
+            session_id: Some(session.id.clone()),
+            auth_time: session.auth_time,
+            acr: level.as_str().to_owned(),
+            amr: if level == keystep_core::sessions::Aal::Aal2 {
+                session.amr(now, &lifetimes)
+            } else {
+                vec!["pwd".to_owned()]
+            },
         },
         claims: request.claims.clone(),
     };

@@ -13,7 +13,7 @@ use super::{GrantContext, GrantResult};
 use crate::code::{self, Tombstone};
 use crate::error::TokenError;
 use crate::params::Scopes;
-use crate::tokens::{self, Grant, RefreshPlan, SignIn};
+use crate::tokens::{self, Grant, RefreshPlan};
 
 /// RFC 7636 §4.1: 43–128 characters of the unreserved set.
 fn valid_verifier(verifier: &str) -> bool {
@@ -89,16 +89,10 @@ pub fn grant(cx: &GrantContext<'_>, conn: &mut DbConn) -> keystep_core::Result<G
         )));
     };
     let scope = Scopes::parse(&code.scope);
-    let sign_in = SignIn {
-        session_id: Some(code.session_id.clone()),
-        auth_time: code.auth_time,
-        acr: code.acr.clone(),
-        amr: code.amr.clone(),
-    };
     let grant = Grant {
         nonce: code.nonce.as_deref(),
         claims: code.claims.as_ref(),
-        ..Grant::to_person(client, &user, &sign_in, &scope, RefreshPlan::New)
+        ..Grant::to_person(client, &user, &code.sign_in, &scope, RefreshPlan::New)
     };
     let issued = cx.issue(conn, &grant)?;
     code::bury(

@@ -20,17 +20,18 @@ use crate::tokens::{self, Grant, Issued};
 use keystep_core::db::DbConn;
 
 /// What every grant works with: the services, the signing keys, the authenticated client and
-/// the request's form.
+/// the request's form. Made by [`client_auth::ClientRequest::run`] once the client is
+/// authenticated, and read through [`GrantContext::parts`].
 #[derive(Clone, Copy)]
 pub struct GrantContext<'a> {
     /// Database, stores, clock, configuration.
-    pub services: &'a Services,
+    services: &'a Services,
     /// The signing keys.
-    pub keys: &'a KeyStore,
+    keys: &'a KeyStore,
     /// The client, authenticated.
-    pub client: &'a Client,
+    client: &'a Client,
     /// The form.
-    pub params: &'a Params,
+    params: &'a Params,
 }
 
 impl<'a> GrantContext<'a> {

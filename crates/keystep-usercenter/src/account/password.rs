@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use keystep_core::account::{self, ChangeRefusal, PasswordChange};
 use keystep_core::password::PasswordRule;
+use keystep_core::signout::Which;
 use keystep_web::csrf::CsrfForm;
 use keystep_web::page::{self, Page, PageError};
 use keystep_web::run_blocking;
@@ -72,7 +73,7 @@ pub async fn post_password(
                 current: &form.current_password,
                 new: &form.new_password,
                 confirm: &form.confirm_password,
-                end_others_than: end_others.then_some(session_id.as_str()),
+                end_sessions: end_others.then_some(Which::AllBut(&session_id)),
                 device: origin.device(),
             },
         )
