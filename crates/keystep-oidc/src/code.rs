@@ -34,7 +34,9 @@ pub struct CodeGrant {
     /// PKCE S256 challenge.
     pub code_challenge: Option<String>,
     /// How the person signed in: the SSO session (`sid`) and a snapshot of `auth_time`,
-    /// `acr` and `amr`.
+    /// `acr` and `amr`. Stored flat, as the fields of the code's record have always been,
+    /// so nodes of the previous version redeem the codes of this one during an upgrade.
+    #[serde(flatten)]
     pub sign_in: SignIn,
     /// The `claims` request parameter, if any.
     pub claims: Option<serde_json::Value>,

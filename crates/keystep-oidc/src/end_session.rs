@@ -147,7 +147,8 @@ async fn end_session(page: Page, oidc: web::Data<Oidc>, input: Vec<u8>) -> HttpR
                 "post_logout_redirect_uri": redirect,
                 "state": state_param,
             });
-            page.render(StatusCode::OK, "logout", &lang, context)
+            page.with_forms()
+                .render(StatusCode::OK, "logout", &lang, context)
         }
     }
 }

@@ -105,6 +105,8 @@ pub struct Page {
     pub state: web::Data<AppState>,
     /// The request.
     pub req: HttpRequest,
+    /// Whether the page holds forms, which need the CSRF field (see [`Page::with_forms`]).
+    forms: bool,
 }
 
 impl std::ops::Deref for Page {
@@ -134,7 +136,19 @@ impl Page {
         Ok(Self {
             state,
             req: req.clone(),
+            forms: false,
         })
+    }
+
+    /// The same page, holding forms: rendering adds their hidden `csrf_token` and sets the
+    /// CSRF cookie when the browser has none yet. Only pages with forms do, so a request that
+    /// arrives without the cookie (a cross-site POST, say) does not replace the token of forms
+    /// open in other tabs by merely showing a page.
+    pub fn with_forms(&self) -> Self {
+        Self {
+            forms: true,
+            ..self.clone()
+        }
     }
 
     /// The language of the page; see [`lang`].
@@ -156,8 +170,8 @@ impl Page {
     }
 
     /// Renders the template `name` with `context` (an object) as an HTML response. Added to
-    /// the context: `lang`, the language switch, and the `csrf_token` of the page's forms
-    /// (setting the CSRF cookie when the browser has none yet).
+    /// the context: `lang`, the language switch, and on a page [with forms](Page::with_forms)
+    /// their `csrf_token`.
     pub fn render(
         &self,
         status: StatusCode,
@@ -167,11 +181,13 @@ impl Page {
     ) -> HttpResponse {
         let mut context = context;
         let switch = languages(&self.state, &self.req, lang, &context);
-        let csrf = csrf::issue(&self.req, self.https);
+        let csrf = self.forms.then(|| csrf::issue(&self.req, self.https));
         if let Value::Object(map) = &mut context {
             map.insert("lang".into(), Value::String(lang.to_owned()));
             map.insert("languages".into(), switch);
-            map.insert("csrf_token".into(), Value::String(csrf.token));
+            if let Some(csrf) = &csrf {
+                map.insert("csrf_token".into(), Value::String(csrf.token.clone()));
+            }
         }
         let mut response = match self.templates.render(name, &context) {
             Ok(body) => HttpResponse::build(status)
@@ -186,7 +202,7 @@ impl Page {
                     .body("An internal error occurred.");
             }
         };
-        if let Some(cookie) = csrf.cookie {
+        if let Some(cookie) = csrf.and_then(|c| c.cookie) {
             let _ = response.add_cookie(&cookie);
         }
         response

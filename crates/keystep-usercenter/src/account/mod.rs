@@ -124,5 +124,6 @@ pub fn render(page: &Page, status: StatusCode, template: &str, mut context: Valu
     if context.get("here").is_none() {
         context["here"] = Value::String(return_path(page.req.path()).to_owned());
     }
-    page.render(status, template, &lang(page), context)
+    page.with_forms()
+        .render(status, template, &lang(page), context)
 }

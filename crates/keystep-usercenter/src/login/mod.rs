@@ -208,7 +208,8 @@ pub fn step_page(
     if let (Value::Object(into), Value::Object(from)) = (&mut merged, context) {
         into.extend(from);
     }
-    page.render(status, template, &flow.lang(page), merged)
+    page.with_forms()
+        .render(status, template, &flow.lang(page), merged)
 }
 
 /// The message for `key` in the flow's language.
