@@ -330,10 +330,11 @@ async fn binding_needs_a_recent_password() {
 }
 
 /// Signs ada in at /u when she has an authenticator: password, then the code.
-async fn sign_in_to_u_with_code(w: &World, browser: &Browser, secret: &[u8]) {
+/// Opens `/u`, which sends the browser to sign in, and posts the password there.
+async fn password_for_u(w: &World, browser: &Browser) -> reqwest::Response {
     let first = browser.get(&w.server.url("/u")).await;
     let page = browser.login_page(&location(&first)).await;
-    let response = browser
+    browser
         .http
         .post(w.server.url("/login"))
         .form(&[
@@ -344,7 +345,11 @@ async fn sign_in_to_u_with_code(w: &World, browser: &Browser, secret: &[u8]) {
         ])
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn sign_in_to_u_with_code(w: &World, browser: &Browser, secret: &[u8]) {
+    let response = password_for_u(w, browser).await;
     let to_u = browser.get(&location(&response)).await;
     assert_eq!(to_u.status(), 303);
     let mfa = location(&to_u);
@@ -449,6 +454,10 @@ async fn password_change_keeps_what_was_typed_and_can_end_other_sessions() {
         )
         .await;
         assert_eq!(wrong.status(), 401);
+        assert!(
+            w.outbox().is_empty(),
+            "{name}: a refused change mails nothing"
+        );
         let done = form(
             &browser,
             &w,
@@ -467,6 +476,14 @@ async fn password_change_keeps_what_was_typed_and_can_end_other_sessions() {
             .await
             .unwrap()
             .contains("other sessions were signed out"));
+        let mails = w.outbox();
+        assert_eq!(mails.len(), 1, "{name}: the owner is told");
+        assert!(
+            mails[0].contains("Subject: The password of your keystep account was changed")
+                && mails[0].contains("If this was not you"),
+            "{name}: {}",
+            mails[0]
+        );
         assert_eq!(
             browser.get(&w.server.url("/u")).await.status(),
             200,
@@ -554,53 +571,95 @@ async fn sessions_are_listed_and_can_be_ended() {
 }
 
 #[tokio::test]
-async fn replacing_an_authenticator_needs_the_current_one() {
-    let w = World::with(Stack::all().remove(0), |c| {
-        c.mfa.login = keystep_core::config::MfaLoginMode::OnDemand
-    });
-    let secret = w.bind_totp();
-    let browser = w.browser();
-    // on_demand: /u opens at aal1 with the password alone.
-    sign_in_to_u(&w, &browser).await;
-    let bind = browser.get(&w.server.url("/u/mfa/bind")).await;
-    assert_eq!(bind.status(), 303);
-    assert!(
-        location(&bind).contains("/login/mfa?next=%2Fu%2Fmfa%2Fbind"),
-        "step up first: {}",
-        location(&bind)
-    );
-    // Even a well-formed form (its CSRF token right) is sent to the current factor first.
-    let html = browser.get(&location(&bind)).await.text().await.unwrap();
-    let csrf = hidden_value(&html, "csrf_token").unwrap();
-    let without_factor = browser
-        .http
-        .post(w.server.url("/u/mfa/bind"))
-        .form(&[("csrf_token", csrf.as_str()), ("action", "send")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        without_factor.status(),
-        303,
-        "no mail, no binding without the current factor"
-    );
-    assert!(location(&without_factor).contains("/login/mfa?next=%2Fu%2Fmfa%2Fbind"));
-    assert!(w.outbox().is_empty(), "no mail was sent");
-    // With the code, the replacement can start.
-    let verified = browser
-        .http
-        .post(w.server.url("/login/mfa"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("next", "/u/mfa/bind"),
-            ("code", &w.totp_now(&secret)),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(location(&verified).ends_with("/u/mfa/bind"));
-    assert_eq!(
-        browser.get(&w.server.url("/u/mfa/bind")).await.status(),
-        200
-    );
+async fn with_a_second_factor_every_user_center_page_asks_for_it_even_on_demand() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::with(stack, |c| {
+            c.mfa.login = keystep_core::config::MfaLoginMode::OnDemand
+        });
+        let secret = w.bind_totp();
+        let browser = w.browser();
+        // on_demand: the password alone signs in ...
+        let signed_in = password_for_u(&w, &browser).await;
+        assert_eq!(signed_in.status(), 303, "{name}");
+        // ... but no page of the user center opens on it: each asks for the code first.
+        for (path, next) in [
+            ("/u", "%2Fu"),
+            ("/u/sessions", "%2Fu%2Fsessions"),
+            ("/u/log", "%2Fu%2Flog"),
+            ("/u/password", "%2Fu%2Fpassword"),
+            ("/u/mfa/bind", "%2Fu%2Fmfa%2Fbind"),
+        ] {
+            let response = browser.get(&w.server.url(path)).await;
+            assert_eq!(response.status(), 303, "{name} {path}");
+            assert!(
+                location(&response).contains(&format!("/login/mfa?next={next}")),
+                "{name} {path}: {}",
+                location(&response)
+            );
+        }
+        // Nor does a well-formed form (its CSRF token right): the password stays, no mail goes.
+        let html = browser
+            .get(&w.server.url("/login/mfa?next=%2Fu"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let csrf = hidden_value(&html, "csrf_token").unwrap();
+        for (path, fields) in [
+            (
+                "/u/password",
+                vec![
+                    ("current_password", PASSWORD),
+                    ("new_password", "a stolen new password"),
+                    ("confirm_password", "a stolen new password"),
+                    ("end_others", "1"),
+                ],
+            ),
+            ("/u/mfa/bind", vec![("action", "send")]),
+        ] {
+            let mut form = vec![("csrf_token", csrf.as_str())];
+            form.extend(fields);
+            let refused = browser
+                .http
+                .post(w.server.url(path))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(refused.status(), 303, "{name} {path}");
+            assert!(
+                location(&refused).contains("/login/mfa?next="),
+                "{name} {path}"
+            );
+        }
+        assert!(w.outbox().is_empty(), "{name}: no mail was sent");
+        // With the code, the user center opens.
+        let verified = browser
+            .http
+            .post(w.server.url("/login/mfa"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("next", "/u/mfa/bind"),
+                ("code", &w.totp_now(&secret)),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(location(&verified).ends_with("/u/mfa/bind"), "{name}");
+        let overview = browser.get(&w.server.url("/u")).await;
+        assert_eq!(overview.status(), 200, "{name}");
+        // The password is still the owner's.
+        let other = w.browser();
+        let login = other.login_page(&w.server.url("/login")).await;
+        let old_password = other
+            .submit_login(&w.server.url(""), &login, "ada", PASSWORD)
+            .await;
+        // Without an application or a next page, a right password shows "You are signed in".
+        assert_eq!(
+            old_password.status(),
+            200,
+            "{name}: the password did not change"
+        );
+    }
 }

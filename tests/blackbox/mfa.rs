@@ -83,6 +83,31 @@ async fn submit_code(
     .await
 }
 
+/// A browser signed in with the password and a TOTP code (a session at aal2), and the secret.
+async fn signed_in_with_code(w: &World) -> (Browser, Vec<u8>) {
+    let secret = w.bind_totp();
+    let browser = w.browser();
+    let next = password_step(w, &browser, &authorize_url(w, "app", &[])).await;
+    let accepted = submit_code(w, &browser, &next.location, "code", &w.totp_now(&secret)).await;
+    assert_eq!(accepted.status(), 303);
+    browser.authorize(&location(&accepted)).await;
+    (browser, secret)
+}
+
+/// Resumes the sign-in `interaction` and checks that it asks for the password again.
+async fn asks_for_the_password_again(w: &World, browser: &Browser, interaction: &str, why: &str) {
+    let resume = w
+        .server
+        .url(&format!("/oidc/auth/resume?interaction={interaction}"));
+    let back = browser.authorize(&resume).await;
+    assert!(
+        back.location.contains("/login?interaction="),
+        "{why}: the password is asked again: {}",
+        back.location
+    );
+    assert!(back.param("code").is_none(), "{why}");
+}
+
 async fn exchange_public(w: &World, client: &str, code: &str) -> Value {
     let response = w
         .post_form(
@@ -623,13 +648,7 @@ async fn prompt_login_and_max_age_ask_for_the_whole_sign_in_again() {
     for stack in Stack::all() {
         let name = stack.name;
         let w = World::new(stack);
-        let secret = w.bind_totp();
-        let browser = w.browser();
-        let next = password_step(&w, &browser, &authorize_url(&w, "app", &[])).await;
-        let accepted =
-            submit_code(&w, &browser, &next.location, "code", &w.totp_now(&secret)).await;
-        assert_eq!(accepted.status(), 303);
-        browser.authorize(&location(&accepted)).await;
+        let (browser, secret) = signed_in_with_code(&w).await;
 
         for extra in [("prompt", "login"), ("max_age", "0")] {
             w.server.clock.advance(Duration::from_secs(30));
@@ -691,11 +710,7 @@ async fn binding_at_sign_in_happens_only_when_the_sign_in_asks_for_it() {
 #[tokio::test]
 async fn a_second_factor_alone_does_not_answer_prompt_login() {
     let w = World::new(Stack::all().remove(0));
-    let secret = w.bind_totp();
-    let browser = w.browser();
-    let next = password_step(&w, &browser, &authorize_url(&w, "app", &[])).await;
-    let accepted = submit_code(&w, &browser, &next.location, "code", &w.totp_now(&secret)).await;
-    browser.authorize(&location(&accepted)).await;
+    let (browser, secret) = signed_in_with_code(&w).await;
 
     // prompt=login: skip the password page and go straight to the code page.
     w.server.clock.advance(Duration::from_secs(30));
@@ -704,13 +719,87 @@ async fn a_second_factor_alone_does_not_answer_prompt_login() {
         .await;
     assert!(to_login.location.contains("/login?interaction="));
     let skipped = to_login.location.replace("/login?", "/login/mfa?");
-    let accepted = submit_code(&w, &browser, &skipped, "code", &w.totp_now(&secret)).await;
-    assert_eq!(accepted.status(), 303);
-    let back = browser.authorize(&location(&accepted)).await;
-    assert!(
-        back.location.contains("/login?interaction="),
-        "the password is still required: {}",
-        back.location
-    );
-    assert!(back.param("code").is_none());
+    let page = browser.get(&skipped).await;
+    assert_eq!(page.status(), 403, "the code page is not this step");
+    let interaction = skipped.split("interaction=").nth(1).unwrap();
+    let form = browser
+        .get(&w.server.url("/login"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden_value(&form, "csrf_token").unwrap();
+    let refused = post(
+        &browser,
+        w.server.url("/login/mfa"),
+        &[
+            ("csrf_token", &csrf),
+            ("interaction", interaction),
+            ("code", &w.totp_now(&secret)),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), 403, "a code out of order is refused");
+    asks_for_the_password_again(&w, &browser, interaction, "prompt=login").await;
+}
+
+#[tokio::test]
+async fn max_age_is_not_renewed_by_a_second_factor_alone() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let (browser, secret) = signed_in_with_code(&w).await;
+
+        // Two minutes on, someone with the cookie and a code (but not the password) asks
+        // for a sign-in no older than a minute.
+        w.server.clock.advance(Duration::from_secs(120));
+        let to_login = browser
+            .authorize(&authorize_url(&w, "app", &[("max_age", "60")]))
+            .await;
+        assert!(
+            to_login.location.contains("/login?interaction="),
+            "{name}: {}",
+            to_login.location
+        );
+        let interaction = to_login.location.split("interaction=").nth(1).unwrap();
+        // A code entered through the user center's own step-up moves auth_time ...
+        let step_up = submit_code(
+            &w,
+            &browser,
+            &w.server.url("/login/mfa?next=%2Fu"),
+            "code",
+            &w.totp_now(&secret),
+        )
+        .await;
+        assert_eq!(step_up.status(), 303, "{name}");
+        // ... but not the last password, which max_age counts from.
+        asks_for_the_password_again(&w, &browser, interaction, name).await;
+    }
+}
+
+#[tokio::test]
+async fn an_essential_aal1_is_met_by_an_aal2_sign_in() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let (browser, _) = signed_in_with_code(&w).await;
+
+        // The levels are ordered: aal2 satisfies a demand for aal1, and the ID token names
+        // the requested value while amr still says how the person signed in.
+        let claims = r#"{"id_token":{"acr":{"essential":true,"values":["aal1"]}}}"#;
+        let answer = browser
+            .authorize(&authorize_url(&w, "app", &[("claims", claims)]))
+            .await;
+        let code = answer
+            .param("code")
+            .unwrap_or_else(|| panic!("{name}: {}", answer.location));
+        let tokens: Value = w.exchange(code, Some(VERIFIER)).await.json().await.unwrap();
+        let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+        assert_eq!(id["acr"], "aal1", "{name}");
+        assert_eq!(
+            id["amr"],
+            serde_json::json!(["pwd", "otp", "mfa"]),
+            "{name}"
+        );
+    }
 }

@@ -5,6 +5,7 @@
 
 use crate::audit::{self, Actor, AuditKind, NewAuditEvent};
 use crate::error::Result;
+use crate::mail::Notice;
 use crate::password::PasswordRule;
 use crate::sessions::Device;
 use crate::signin::{self, PasswordAttempt, Refusal};
@@ -70,7 +71,7 @@ pub fn change_password(
     };
     let password_hash = services.passwords.hash(change.new)?;
     let clock = services.clock.as_ref();
-    services.db.write(|conn| {
+    let outcome = services.db.write(|conn| {
         // Changed meanwhile (another session, the CLI): the current password is not this.
         if signin::confirm_unchanged(conn, &verified)?.is_err() {
             return Ok(Err(ChangeRefusal::WrongCurrent));
@@ -101,7 +102,12 @@ pub fn change_password(
             ),
         )?;
         Ok(Ok(ended))
-    })
+    })?;
+    if outcome.is_ok() {
+        // ASVS 2.2.3: the owner hears of it, also when it was not them.
+        services.notify_after_commit(&verified, &Notice::PasswordChanged, change.device.lang);
+    }
+    Ok(outcome)
 }
 
 #[cfg(test)]
@@ -157,6 +163,9 @@ mod tests {
             t.events(&ada.id),
             ["sign_in_failed", "password_changed", "sign_in_failed"]
         );
+        let mails = t.outbox();
+        assert_eq!(mails.len(), 1, "only the change that happened is mailed");
+        assert!(mails[0].contains("password_changed"), "{}", mails[0]);
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub enum Notice {
     },
     /// An operator declined the person's reset request.
     ResetDeclined,
+    /// The person changed their password (in the user center).
+    PasswordChanged,
 }
 
 impl Notice {
@@ -96,6 +98,7 @@ impl Notice {
             Self::SecondFactorRemoved => "second_factor_removed",
             Self::ResetByOperator { .. } => "reset_by_operator",
             Self::ResetDeclined => "reset_declined",
+            Self::PasswordChanged => "password_changed",
         }
     }
 }

@@ -104,4 +104,12 @@ impl Services {
         let mail = self.composer.compose(user, notice, lang)?;
         mail::send_with_retry(self.mailer.as_ref(), &mail)
     }
+
+    /// Mails `user` about a change that has committed (a security mail). The change stands
+    /// whatever the relay does, so a failure is logged, not returned.
+    pub fn notify_after_commit(&self, user: &User, notice: &Notice, lang: Option<&str>) {
+        if let Err(e) = self.notify(user, notice, lang) {
+            tracing::warn!(error = %e, notice = notice.name(), "could not send a security mail");
+        }
+    }
 }

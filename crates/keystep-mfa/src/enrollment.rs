@@ -23,7 +23,6 @@ use keystep_core::users::User;
 
 use crate::mailed_code;
 use crate::method::Method;
-use crate::notice;
 use crate::{factors, recovery, totp};
 use keystep_core::mail::{CodePurpose, Notice};
 
@@ -231,7 +230,7 @@ pub fn complete(services: &Services, c: &Completion<'_>) -> keystep_core::Result
     })?;
     if matches!(completed, Completed::Bound { .. }) {
         let bound = Notice::SecondFactorBound;
-        notice::send_after_commit(services, c.user, &bound, c.device.lang);
+        services.notify_after_commit(c.user, &bound, c.device.lang);
     }
     Ok(completed)
 }

@@ -10,7 +10,6 @@ pub mod factors;
 pub mod mailed_code;
 pub mod manage;
 pub mod method;
-pub mod notice;
 pub mod policy;
 pub mod recovery;
 pub mod reset;

@@ -11,7 +11,7 @@ use keystep_core::Services;
 
 use crate::check::{self, CodeAttempt, CodeCheck};
 use crate::method::Method;
-use crate::{factors, notice, recovery};
+use crate::{factors, recovery};
 
 /// Why the current code was not enough.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub fn turn_off(
     })?;
     if outcome.is_ok() {
         let removed = Notice::SecondFactorRemoved;
-        notice::send_after_commit(services, user, &removed, device.lang);
+        services.notify_after_commit(user, &removed, device.lang);
     }
     Ok(outcome)
 }

@@ -48,13 +48,15 @@ pub fn enrollment_demanded(mfa: &MfaConfig, origin: EnrollmentOrigin, status: &S
     mfa.enroll_at_login && asked && !status.has_second_factor()
 }
 
-/// What a visit to the user center needs: the same step-up rules as a relying party that
-/// asks for nothing itself. `session` is the live session's level, if there is one.
+/// What a visit to the user center needs: the step-up rules of a relying party that asks for
+/// aal2 of everyone who holds a second factor, whatever `mfa.login` says. The user center
+/// changes how the account signs in and shows where it is used: a password alone must not
+/// open it for someone who has more. `session` is the live session's level, if there is one.
 pub fn user_center(mfa: &MfaConfig, session: Option<Aal>, has_second_factor: bool) -> Decision {
     stepup::decide(&Situation {
         global: mfa.policy,
         client_requires_mfa: false,
-        requested: None,
+        requested: has_second_factor.then_some(Aal::Aal2),
         login_mode: mfa.login,
         enroll_at_login: mfa.enroll_at_login,
         session: session.map(|level| SessionState { level, fresh: true }),
@@ -179,7 +181,7 @@ mod tests {
     }
 
     #[test]
-    fn the_user_center_asks_what_a_relying_party_with_no_demands_would() {
+    fn the_user_center_asks_for_the_second_factor_of_whoever_has_one() {
         let always = MfaConfig::default();
         let on_demand = config(|c| c.login = MfaLoginMode::OnDemand);
         let required_no_enroll = required_without_enrollment();
@@ -196,6 +198,12 @@ mod tests {
                 &on_demand,
                 Some(Aal::Aal1),
                 true,
+                Decision::Ask(Step::SecondFactor),
+            ),
+            (
+                &on_demand,
+                Some(Aal::Aal1),
+                false,
                 Decision::Issue(Aal::Aal1),
             ),
             (&always, Some(Aal::Aal2), true, Decision::Issue(Aal::Aal2)),

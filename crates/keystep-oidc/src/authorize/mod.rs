@@ -10,7 +10,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::HttpResponse;
 use keystep_core::clients::{self, Client, MfaPolicy};
 use keystep_core::db::DbConn;
-use keystep_core::sessions::Session;
+use keystep_core::sessions::{Aal, Session};
 use keystep_core::{signin, Services};
 use keystep_mfa::factors;
 use keystep_mfa::stepup::{self, Decision, SessionState, Situation, Step};
@@ -212,7 +212,13 @@ fn decide(
     // The password itself must have been entered during it: a second factor alone (which
     // also moves auth_time) is not a whole new sign-in.
     let fresh = |s: &Session| interaction.is_some_and(|i| s.password_verified_at >= i.created_at);
-    let too_old = |s: &Session| request.max_age.is_some_and(|max| now - s.auth_time > max);
+    // max_age counts from the last password: a second factor alone moves auth_time, and would
+    // otherwise renew an old sign-in without it.
+    let too_old = |s: &Session| {
+        request
+            .max_age
+            .is_some_and(|max| now - s.password_verified_at > max)
+    };
     let lifetimes = services.config.session_lifetimes();
     let has_second_factor = match &session {
         Some(s) => factors::status(conn, &s.user_id)?.has_second_factor(),
@@ -232,7 +238,7 @@ fn decide(
                     if s.second_factor_verified_at
                         .is_none_or(|at| at < i.created_at) =>
                 {
-                    keystep_core::sessions::Aal::Aal1
+                    Aal::Aal1
                 }
                 _ => s.aal(now, &lifetimes),
             },
@@ -284,20 +290,29 @@ fn decide(
             r.error("login_required", "the person must sign in"),
         ));
     };
-    if request
-        .essential_acr
-        .as_ref()
-        .is_some_and(|values| !values.iter().any(|v| v == level.as_str()))
-    {
-        let description = format!(
-            "none of the essential acr values can be met (this sign-in is {})",
-            level.as_str()
-        );
-        return Ok(failure_outcome(
-            services,
-            r.error("unmet_authentication_requirements", description),
-        ));
-    }
+    // The levels are ordered: an essential `acr` is met by the highest requested level that
+    // the sign-in reaches, and the ID token says that one (OIDC Core §5.5.1.1).
+    let acr = match &request.essential_acr {
+        None => level,
+        Some(values) => match values
+            .iter()
+            .filter_map(|v| Aal::parse(v))
+            .filter(|v| *v <= level)
+            .max()
+        {
+            Some(met) => met,
+            None => {
+                let description = format!(
+                    "none of the essential acr values can be met (this sign-in is {})",
+                    level.as_str()
+                );
+                return Ok(failure_outcome(
+                    services,
+                    r.error("unmet_authentication_requirements", description),
+                ));
+            }
+        },
+    };
 
     let grant = CodeGrant {
         client_id: client.id.clone(),
@@ -309,8 +324,8 @@ fn decide(
         sign_in: SignIn {
             session_id: Some(session.id.clone()),
             auth_time: session.auth_time,
-            acr: level.as_str().to_owned(),
-            amr: if level == keystep_core::sessions::Aal::Aal2 {
+            acr: acr.as_str().to_owned(),
+            amr: if level == Aal::Aal2 {
                 session.amr(now, &lifetimes)
             } else {
                 vec!["pwd".to_owned()]

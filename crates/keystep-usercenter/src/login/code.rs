@@ -87,9 +87,26 @@ fn code_page(
     step_page(page, &step.flow, status, which.template(), context)
 }
 
+/// Refuses a relying party's sign-in that the protocol did not send to the second factor: a
+/// code entered out of order (say, instead of the password that `max_age` or `prompt=login`
+/// asked for) must not move the sign-in on.
+fn in_order(step: &Step) -> Result<(), PageError> {
+    match step.flow.interaction() {
+        Some(i) if i.pending_step != Some(keystep_mfa::stepup::Step::SecondFactor) => {
+            Err(PageError::new(StatusCode::FORBIDDEN, "mfa.out_of_order"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// `GET /login/mfa`, `GET /login/recovery`
-pub async fn get_code(page: Page, which: web::Data<CodePage>, step: Step) -> HttpResponse {
-    code_page(&page, &step, **which, StatusCode::OK, None)
+pub async fn get_code(
+    page: Page,
+    which: web::Data<CodePage>,
+    step: Step,
+) -> Result<HttpResponse, PageError> {
+    in_order(&step)?;
+    Ok(code_page(&page, &step, **which, StatusCode::OK, None))
 }
 
 /// `POST /login/mfa`, `POST /login/recovery`
@@ -98,6 +115,7 @@ pub async fn post_code(
     which: web::Data<CodePage>,
     StepForm { step, form }: StepForm<CodeForm>,
 ) -> Result<HttpResponse, PageError> {
+    in_order(&step)?;
     let which = **which;
     let session_id = step.signed_in.session.id.clone();
     let user_id = step.signed_in.user.id.clone();

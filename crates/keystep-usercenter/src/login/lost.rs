@@ -4,8 +4,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
+use keystep_core::mail::CodePurpose;
 use keystep_mfa::mailed_code::{self, CodeCheck, Sent};
-use keystep_mfa::notice::CodePurpose;
 use keystep_mfa::reset;
 use keystep_web::page::{self, Message, Page, PageError};
 use keystep_web::{run_blocking, run_write};

@@ -54,6 +54,8 @@ pub const TEMPLATES: &[(&str, &str)] = embedded![
     "mail/reset_by_operator.html",
     "mail/reset_declined.txt",
     "mail/reset_declined.html",
+    "mail/password_changed.txt",
+    "mail/password_changed.html",
 ];
 
 /// Static files: (name, content type, content).

@@ -136,7 +136,11 @@ fn every_template_renders() {
                 .unwrap_or_else(|e| panic!("{name} in {lang}: {e}"));
         }
     }
-    assert_eq!(TEMPLATES.len(), 30, "a new template needs a sample here");
+    assert_eq!(
+        TEMPLATES.len(),
+        32,
+        "a new template needs a sample here (mails: below)"
+    );
 }
 
 /// The security log has words for every event, in every language.
@@ -191,6 +195,7 @@ fn every_mail_renders_in_every_language() {
             reason: ResetReason::RequestApproved,
         },
         Notice::ResetDeclined,
+        Notice::PasswordChanged,
     ];
     for (lang, _) in crate::i18n::EMBEDDED {
         for notice in &notices {
