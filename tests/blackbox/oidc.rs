@@ -1125,3 +1125,58 @@ async fn key_rotation_reaches_running_servers_and_old_tokens_still_verify() {
         drop(rp);
     }
 }
+
+/// Whether `access` opens userinfo.
+async fn userinfo_status(w: &World, access: &str) -> u16 {
+    let me = w.http.get(w.server.url("/oidc/me")).bearer_auth(access);
+    me.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn ending_a_session_ends_the_access_tokens_issued_in_it() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let inactive = serde_json::json!({"active": false});
+
+        // Signed out by the relying party, with an ID token as the hint.
+        let browser = w.browser();
+        let tokens = sign_in_and_exchange(&w, &browser, &[]).await;
+        let access = tokens["access_token"].as_str().unwrap();
+        assert_eq!(introspect(&w, access).await["active"], true, "{name}");
+        let mut url = url::Url::parse(&w.server.url("/oidc/session/end")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("id_token_hint", tokens["id_token"].as_str().unwrap());
+        assert_eq!(browser.get(url.as_str()).await.status(), 200, "{name}");
+        assert_eq!(introspect(&w, access).await, inactive, "{name}: logout");
+        assert_eq!(userinfo_status(&w, access).await, 401, "{name}: logout");
+
+        // Signed out from another browser in the user center ("sign out the others").
+        let laptop = w.browser();
+        let on_laptop = sign_in_and_exchange(&w, &laptop, &[]).await;
+        let laptop_access = on_laptop["access_token"].as_str().unwrap();
+        let phone = w.browser();
+        let on_phone = sign_in_and_exchange(&w, &phone, &[]).await;
+        let phone_access = on_phone["access_token"].as_str().unwrap();
+        let html = phone
+            .get(&w.server.url("/u/sessions"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let csrf = hidden_value(&html, "csrf_token").expect("the sessions page has its form");
+        let ended = phone
+            .http
+            .post(w.server.url("/u/sessions/end"))
+            .form(&[("csrf_token", csrf.as_str()), ("all_others", "1")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ended.status(), 200, "{name}");
+        assert_eq!(introspect(&w, laptop_access).await, inactive, "{name}: /u");
+        assert_eq!(userinfo_status(&w, laptop_access).await, 401, "{name}: /u");
+        // The session that asked lives on, and so do its tokens.
+        assert_eq!(introspect(&w, phone_access).await["active"], true, "{name}");
+        assert_eq!(userinfo_status(&w, phone_access).await, 200, "{name}");
+    }
+}

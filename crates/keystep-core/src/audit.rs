@@ -110,6 +110,8 @@ pub enum Actor {
     Cli,
     /// keystep on its own (expiry, cleanup).
     System,
+    /// Someone not known to keystep (a sign-in with a name no account has).
+    Anonymous,
 }
 
 impl Actor {
@@ -118,6 +120,7 @@ impl Actor {
             Self::User(id) => format!("user:{id}"),
             Self::Cli => "cli".to_owned(),
             Self::System => "system".to_owned(),
+            Self::Anonymous => "anonymous".to_owned(),
         }
     }
 }
@@ -167,6 +170,16 @@ impl<'a> NewAuditEvent<'a> {
             ip: device.ip,
             user_agent: device.user_agent,
             ..Self::new(Actor::User(user_id.to_owned()), kind, Some(user_id))
+        }
+    }
+
+    /// An event caused over HTTP by someone keystep does not know, from `device`.
+    pub fn anonymous(kind: AuditKind, device: Device<'a>, client_id: Option<&'a str>) -> Self {
+        Self {
+            client_id,
+            ip: device.ip,
+            user_agent: device.user_agent,
+            ..Self::new(Actor::Anonymous, kind, None)
         }
     }
 

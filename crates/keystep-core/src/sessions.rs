@@ -250,6 +250,12 @@ pub fn end(conn: &mut DbConn, clock: &dyn Clock, session_id: &str) -> Result<()>
     Ok(())
 }
 
+/// The ephemeral store's mark that the session `session_id` ended (see
+/// [`crate::signout::end_session`]).
+pub fn ended_mark(session_id: &str) -> String {
+    format!("ended-sid:{session_id}")
+}
+
 /// Every live session of a person, newest first.
 pub fn list_for_user(conn: &mut DbConn, clock: &dyn Clock, user_id: &str) -> Result<Vec<Session>> {
     let now = clock.now();
@@ -259,18 +265,6 @@ pub fn list_for_user(conn: &mut DbConn, clock: &dyn Clock, user_id: &str) -> Res
         .order(sso_sessions::created_at.desc())
         .select(Session::as_select())
         .load(conn)?)
-}
-
-/// Ends every session of a person (after a password or MFA reset).
-pub fn end_all_for_user(conn: &mut DbConn, clock: &dyn Clock, user_id: &str) -> Result<usize> {
-    let ids: Vec<String> = sso_sessions::table
-        .filter(sso_sessions::user_id.eq(user_id))
-        .select(sso_sessions::id)
-        .load(conn)?;
-    for id in &ids {
-        end(conn, clock, id)?;
-    }
-    Ok(ids.len())
 }
 
 /// Deletes sessions that have expired or idled out, and refresh tokens past their expiry.

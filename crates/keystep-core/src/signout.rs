@@ -1,7 +1,10 @@
 //! Ending sessions as one use case, each end written to the audit log: signing out of this
 //! browser (RP-initiated logout, OIDC RP-Initiated Logout 1.0), and ending some or all of a
 //! person's sessions (from the user center, after a password change, or by an operator).
-//! Ending a session revokes the refresh tokens bound to it ([`sessions::end`]).
+//! Ending a session revokes the refresh tokens bound to it ([`sessions::end`]) and the access
+//! tokens issued in it ([`end_session`]).
+
+use std::time::Duration;
 
 use crate::audit::{self, Actor, AuditKind, NewAuditEvent};
 use crate::db::DbConn;
@@ -36,6 +39,18 @@ pub struct Ender<'a> {
     pub reason: Option<&'a str>,
 }
 
+/// Ends a session: its row and its refresh tokens in the transaction, and a mark in the
+/// shared ephemeral store that refuses the access tokens issued in it (they name it in `sid`)
+/// until they would have expired anyway. The mark is made before the commit: should the
+/// transaction fail, tokens of a session that lives on are refused, never the other way round.
+pub fn end_session(services: &Services, conn: &mut DbConn, session_id: &str) -> Result<()> {
+    sessions::end(conn, services.clock.as_ref(), session_id)?;
+    let lifetime = Duration::from_secs(services.config.tokens.access_token_seconds + 1);
+    services
+        .ephemeral
+        .put(&sessions::ended_mark(session_id), b"1", lifetime)
+}
+
 /// Signs out of `session` (the browser's own), recording `signed_out`.
 pub fn sign_out(
     services: &Services,
@@ -45,7 +60,7 @@ pub fn sign_out(
     device: Device<'_>,
 ) -> Result<()> {
     let clock = services.clock.as_ref();
-    sessions::end(conn, clock, &session.id)?;
+    end_session(services, conn, &session.id)?;
     audit::record(
         conn,
         clock,
@@ -72,7 +87,7 @@ pub fn end_sessions(
         if !chosen {
             continue;
         }
-        sessions::end(conn, clock, &session.id)?;
+        end_session(services, conn, &session.id)?;
         let mut event =
             NewAuditEvent::new(by.actor.clone(), AuditKind::SessionEnded, Some(user_id));
         event.ip = by.device.ip;

@@ -9,8 +9,10 @@ use keystep_core::audit::{self, Actor, AuditKind, NewAuditEvent};
 use keystep_core::db::DbConn;
 use keystep_core::mail::{Notice, ResetReason};
 use keystep_core::schema::{mfa_reset_requests, users};
+use keystep_core::sessions::Device;
+use keystep_core::signout::{self, Ender, Which};
 use keystep_core::users::User;
-use keystep_core::{sessions, Error, Services};
+use keystep_core::{Error, Services};
 use rand::Rng;
 
 use crate::factors;
@@ -103,7 +105,12 @@ pub fn reset_user(
     reason: ResetReason,
 ) -> keystep_core::Result<Notice> {
     factors::remove_all(conn, &user.id)?;
-    sessions::end_all_for_user(conn, services.clock.as_ref(), &user.id)?;
+    let by = Ender {
+        actor: Actor::Cli,
+        device: Device::default(),
+        reason: Some("second factor reset"),
+    };
+    signout::end_sessions(services, conn, &user.id, Which::All, &by)?;
     let mut event = NewAuditEvent::new(Actor::Cli, AuditKind::MfaRemoved, Some(&user.id));
     event.detail = serde_json::json!({"reason": reason.as_str()});
     audit::record(conn, services.clock.as_ref(), &event)?;

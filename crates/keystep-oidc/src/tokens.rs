@@ -11,6 +11,7 @@ use keystep_core::clients::{Client, IdTokenAlg};
 use keystep_core::db::DbConn;
 use keystep_core::ephemeral::EphemeralStore;
 use keystep_core::refresh_tokens::{self, NewRefreshGrant};
+use keystep_core::sessions;
 use keystep_core::users::User;
 use keystep_core::Services;
 use serde::{Deserialize, Serialize};
@@ -317,15 +318,20 @@ pub fn revoke_grant_access_tokens(
         .put(&format!("revoked-gid:{family_id}"), b"1", lifetime)
 }
 
-/// True when an access token was revoked, itself or through its grant.
+/// True when an access token was revoked: itself, through its grant, or by the end of the
+/// session it was issued in.
 pub fn is_revoked(store: &dyn EphemeralStore, claims: &AccessClaims) -> keystep_core::Result<bool> {
-    if store.get(&format!("revoked-jti:{}", claims.jti))?.is_some() {
-        return Ok(true);
+    let marks = [
+        Some(format!("revoked-jti:{}", claims.jti)),
+        claims.gid.as_ref().map(|gid| format!("revoked-gid:{gid}")),
+        claims.sid.as_deref().map(sessions::ended_mark),
+    ];
+    for mark in marks.into_iter().flatten() {
+        if store.get(&mark)?.is_some() {
+            return Ok(true);
+        }
     }
-    match &claims.gid {
-        Some(gid) => Ok(store.get(&format!("revoked-gid:{gid}"))?.is_some()),
-        None => Ok(false),
-    }
+    Ok(false)
 }
 
 #[cfg(test)]

@@ -121,7 +121,12 @@ pub fn user_disable(services: &Services, out: &mut impl Write, name: &str) -> Re
     let user = in_transaction(services, |conn| {
         let user = users::set_disabled(conn, services.clock.as_ref(), name, true)?;
         // Signed out everywhere; session-bound refresh tokens go with the sessions.
-        keystep_core::sessions::end_all_for_user(conn, services.clock.as_ref(), &user.id)?;
+        let by = Ender {
+            actor: Actor::Cli,
+            device: Default::default(),
+            reason: Some("account disabled"),
+        };
+        signout::end_sessions(services, conn, &user.id, Which::All, &by)?;
         by_operator(services, conn, AuditKind::UserDisabled, &user.id)?;
         Ok(user)
     })?;
