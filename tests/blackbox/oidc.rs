@@ -1180,3 +1180,50 @@ async fn ending_a_session_ends_the_access_tokens_issued_in_it() {
         assert_eq!(userinfo_status(&w, phone_access).await, 200, "{name}");
     }
 }
+
+#[tokio::test]
+async fn a_bad_id_token_hint_is_refused_at_logout() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let browser = w.browser();
+        let tokens = sign_in_and_exchange(&w, &browser, &[]).await;
+        let id_token = tokens["id_token"].as_str().unwrap();
+        let b64 = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+        let payload = id_token.split('.').nth(1).unwrap();
+        let unsigned = format!("{}.{payload}.", b64(r#"{"alg":"none","typ":"JWT"}"#));
+        // The right header and claims under another signature.
+        let (signed, signature) = id_token.rsplit_once('.').unwrap();
+        let flipped = if signature.starts_with('A') { "B" } else { "A" };
+        let forged = format!("{signed}.{flipped}{}", &signature[1..]);
+        let hints = [
+            ("not a JWT", "not-a-jwt".to_owned()),
+            ("alg none", unsigned),
+            ("another signature", forged),
+            (
+                "an access token",
+                tokens["access_token"].as_str().unwrap().to_owned(),
+            ),
+        ];
+        for (what, hint) in hints {
+            let mut url = url::Url::parse(&w.server.url("/oidc/session/end")).unwrap();
+            url.query_pairs_mut()
+                .append_pair("id_token_hint", &hint)
+                .append_pair("post_logout_redirect_uri", POST_LOGOUT_URI)
+                .append_pair("state", "bye");
+            let response = browser.get(url.as_str()).await;
+            assert_eq!(response.status(), 400, "{name}: {what}");
+            assert!(
+                response.headers().get("location").is_none(),
+                "{name}: {what}"
+            );
+            let html = response.text().await.unwrap();
+            assert!(html.contains("id_token_hint"), "{name}: {what}: {html}");
+        }
+        // Nothing was ended.
+        let still = browser
+            .authorize(&authorize_url(&w, "app", &[("prompt", "none")]))
+            .await;
+        assert!(still.param("code").is_some(), "{name}: still signed in");
+    }
+}

@@ -1,6 +1,8 @@
 //! RP-Initiated Logout 1.0 (`/oidc/session/end`, GET and POST). With a valid `id_token_hint`
 //! for the current session, the person is signed out at once; otherwise they are asked to
-//! confirm (a CSRF-protected form), so a stray link cannot sign anyone out. Only a
+//! confirm (a CSRF-protected form), so a stray link cannot sign anyone out. A hint that is not
+//! one of our ID tokens (not a JWT, `alg: none`, another key or issuer, an access token) is
+//! a 400 page with no redirect; an expired one is accepted (§2). Only a
 //! `post_logout_redirect_uri` registered for the client named by the hint or `client_id` is
 //! redirected to, with `state`. Ending the session revokes the refresh tokens bound to it;
 //! offline_access tokens survive.
@@ -87,18 +89,34 @@ async fn end_session(page: Page, oidc: web::Data<Oidc>, input: Vec<u8>) -> HttpR
     let decision = run_write(&page, move |services, conn| {
         let hint = match params.get("id_token_hint") {
             // Only an ID token (typ JWT) is a hint; an access token (at+jwt) is not.
-            Some(token) => match oidc.keys.verify::<HintClaims>(services, conn, token, Some("JWT"), false) {
-                Ok(claims) => Some(claims),
-                Err(VerifyError::Invalid(e)) => {
-                    tracing::info!(error = %e, "id_token_hint did not verify; asking the person instead");
-                    None
+            Some(token) => {
+                match oidc
+                    .keys
+                    .verify::<HintClaims>(services, conn, token, Some("JWT"), false)
+                {
+                    Ok(claims) => Some(claims),
+                    // A hint that is not one of our ID tokens is refused, not ignored (RP-Initiated
+                    // Logout §2, §4): whoever sent it gets a clear error and no redirect.
+                    Err(VerifyError::Invalid(e)) => {
+                        tracing::info!(error = %e, "id_token_hint did not verify; refused");
+                        return Ok(Decision::Bad(format!(
+                            "id_token_hint is not an ID token of this provider ({e})"
+                        )));
+                    }
+                    Err(VerifyError::Unavailable(e)) => return Err(e),
                 }
-                Err(VerifyError::Unavailable(e)) => return Err(e),
-            },
+            }
             None => None,
         };
-        let client_id = match (hint.as_ref().and_then(HintClaims::client_id), params.get("client_id")) {
-            (Some(a), Some(b)) if a != b => return Ok(Decision::Bad("client_id does not match the id_token_hint".into())),
+        let client_id = match (
+            hint.as_ref().and_then(HintClaims::client_id),
+            params.get("client_id"),
+        ) {
+            (Some(a), Some(b)) if a != b => {
+                return Ok(Decision::Bad(
+                    "client_id does not match the id_token_hint".into(),
+                ))
+            }
             (Some(a), _) => Some(a.to_owned()),
             (None, b) => b.map(str::to_owned),
         };
@@ -110,13 +128,18 @@ async fn end_session(page: Page, oidc: web::Data<Oidc>, input: Vec<u8>) -> HttpR
         let redirect = match (params.get("post_logout_redirect_uri"), &client) {
             (Some(uri), Some(c)) if c.has_post_logout_redirect_uri(uri) => Some(uri.to_owned()),
             (Some(uri), _) => {
-                tracing::info!(uri, "post_logout_redirect_uri not registered for the client; not redirecting");
+                tracing::info!(
+                    uri,
+                    "post_logout_redirect_uri not registered for the client; not redirecting"
+                );
                 None
             }
             (None, _) => None,
         };
         let session = match &session_token {
-            Some(token) => signin::current_session(services, conn, token)?.map(|(session, _)| session),
+            Some(token) => {
+                signin::current_session(services, conn, token)?.map(|(session, _)| session)
+            }
             None => None,
         };
         let hint_matches = hint.as_ref().is_some_and(|h| match &session {
@@ -124,12 +147,24 @@ async fn end_session(page: Page, oidc: web::Data<Oidc>, input: Vec<u8>) -> HttpR
             Some(s) => h.sub == s.user_id && h.sid.as_ref().is_none_or(|sid| *sid == s.id),
         });
         if !hint_matches {
-            return Ok(Decision::Confirm { client, redirect, state: state_param });
+            return Ok(Decision::Confirm {
+                client,
+                redirect,
+                state: state_param,
+            });
         }
         if let Some(session) = session {
-            signout::sign_out(services, conn, &session, client_id.as_deref(), info.device())?;
+            signout::sign_out(
+                services,
+                conn,
+                &session,
+                client_id.as_deref(),
+                info.device(),
+            )?;
         }
-        Ok(Decision::SignedOut { redirect: redirect.map(|r| with_state(&r, state_param.as_deref())) })
+        Ok(Decision::SignedOut {
+            redirect: redirect.map(|r| with_state(&r, state_param.as_deref())),
+        })
     })
     .await;
     match decision {
