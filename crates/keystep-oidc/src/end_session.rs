@@ -4,8 +4,8 @@
 //! one of our ID tokens (not a JWT, `alg: none`, another key or issuer, an access token) is
 //! a 400 page with no redirect; an expired one is accepted (§2). Only a
 //! `post_logout_redirect_uri` registered for the client named by the hint or `client_id` is
-//! redirected to, with `state`. Ending the session revokes the refresh tokens bound to it;
-//! offline_access tokens survive.
+//! redirected to, with `state`. Ending the session revokes the refresh tokens bound to it
+//! and the access tokens issued in it; offline_access tokens survive.
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};

@@ -7,7 +7,6 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use keystep_core::db::DbConn;
 use keystep_core::sessions::{Device, Session};
@@ -88,24 +87,6 @@ impl FromRequest for CurrentSession {
     }
 }
 
-impl FromRequest for SignedIn {
-    type Error = PageError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, PageError>>>>;
-
-    /// Refuses with a page when there is no live session: the sign-in steps after the
-    /// password work on the person the password step signed in.
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        Box::pin(signed_in(req.clone()))
-    }
-}
-
-async fn signed_in(req: HttpRequest) -> Result<SignedIn, PageError> {
-    CurrentSession::read(&req)
-        .await?
-        .0
-        .ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "mfa.no_session"))
-}
-
 /// Where the request came from, owned, for a use case on the blocking pool.
 #[derive(Debug, Clone, Default)]
 pub struct Origin(pub ClientInfo);
@@ -120,14 +101,5 @@ impl Origin {
     /// As the domain's device record.
     pub fn device(&self) -> Device<'_> {
         self.0.device()
-    }
-}
-
-impl FromRequest for Origin {
-    type Error = actix_web::Error;
-    type Future = std::future::Ready<Result<Self, actix_web::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(Ok(Self(ClientInfo::from_request(req))))
     }
 }
