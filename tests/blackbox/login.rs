@@ -366,3 +366,93 @@ async fn every_sign_in_step_goes_back_to_the_application_with_access_denied() {
         );
     }
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::with(stack, |c| {
+            c.login.max_failures_per_ip = 3;
+            c.http.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        });
+        let base = w.server.url("");
+        let browser = w.browser();
+        let page = browser.login_page(&w.server.url("/login")).await;
+        let submit = |forwarded_for: &'static str, username: &'static str, password: &str| {
+            browser
+                .http
+                .post(format!("{base}/login"))
+                .header("X-Forwarded-For", forwarded_for)
+                .form(&[
+                    ("csrf_token", page.csrf_token.as_str()),
+                    ("interaction", ""),
+                    ("username", username),
+                    ("password", password),
+                ])
+                .send()
+        };
+        // Three failures from one client behind the proxy lock that client out, whatever it
+        // writes on the left of the header itself.
+        let from_one_client = [
+            ("203.0.113.7", "a1"),
+            ("198.51.100.1, 203.0.113.7", "a2"),
+            ("198.51.100.2, 203.0.113.7", "a3"),
+        ];
+        for (header, username) in from_one_client {
+            let status = submit(header, username, "wrong").await.unwrap().status();
+            assert_eq!(status, 401, "{name}");
+        }
+        let locked = submit("203.0.113.7", "ada", PASSWORD).await.unwrap();
+        assert_eq!(locked.status(), 429, "{name}: that client is throttled");
+        // Everyone else behind the same proxy still signs in.
+        let other = submit("203.0.113.8", "ada", PASSWORD).await.unwrap();
+        assert_eq!(other.status(), 200, "{name}: the others are not");
+
+        // The session list and the audit log name the client, not the proxy.
+        let services = &w.server.services;
+        let mut conn = services.db.conn().unwrap();
+        let live =
+            keystep_core::sessions::list_for_user(&mut conn, services.clock.as_ref(), &w.user_id)
+                .unwrap();
+        assert_eq!(live[0].ip.as_deref(), Some("203.0.113.8"), "{name}");
+        let events = keystep_core::audit::list_for_user(&mut conn, &w.user_id, 1).unwrap();
+        assert_eq!(events[0].event, "signed_in", "{name}");
+        assert_eq!(events[0].ip.as_deref(), Some("203.0.113.8"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn without_a_trusted_proxy_forwarding_headers_are_ignored() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::with(stack, |c| c.login.max_failures_per_ip = 3);
+        let base = w.server.url("");
+        let browser = w.browser();
+        let page = browser.login_page(&w.server.url("/login")).await;
+        for (i, forwarded_for) in ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"]
+            .into_iter()
+            .enumerate()
+        {
+            let (username, password, expected) = if i < 3 {
+                ("a1", "wrong", 401)
+            } else {
+                ("ada", PASSWORD, 429)
+            };
+            let response = browser
+                .http
+                .post(format!("{base}/login"))
+                .header("X-Forwarded-For", forwarded_for)
+                .header("Forwarded", format!("for={forwarded_for}"))
+                .form(&[
+                    ("csrf_token", page.csrf_token.as_str()),
+                    ("interaction", ""),
+                    ("username", username),
+                    ("password", password),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), expected, "{name}: attempt {i}");
+        }
+    }
+}

@@ -1227,3 +1227,111 @@ async fn a_bad_id_token_hint_is_refused_at_logout() {
         assert!(still.param("code").is_some(), "{name}: still signed in");
     }
 }
+
+#[tokio::test]
+async fn logout_by_a_cross_site_post_ends_the_session_its_hint_names() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let browser = w.browser();
+        let tokens = sign_in_and_exchange(&w, &browser, &[]).await;
+        // The relying party's page posts the form to keystep; cross-site, the browser sends
+        // no SameSite=Lax cookie, so keystep sees the hint and nothing else.
+        let response = w
+            .http
+            .post(w.server.url("/oidc/session/end"))
+            .form(&[
+                ("id_token_hint", tokens["id_token"].as_str().unwrap()),
+                ("post_logout_redirect_uri", POST_LOGOUT_URI),
+                ("state", "bye-2"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 302, "{name}");
+        assert_eq!(
+            response.headers()["location"].to_str().unwrap(),
+            format!("{POST_LOGOUT_URI}?state=bye-2")
+        );
+        let refreshed = refresh(&w, tokens["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(
+            refreshed.json::<Value>().await.unwrap()["error"],
+            "invalid_grant",
+            "{name}: the session's refresh token is revoked"
+        );
+        let access = tokens["access_token"].as_str().unwrap();
+        assert_eq!(introspect(&w, access).await["active"], false, "{name}");
+        let none = browser
+            .authorize(&authorize_url(&w, "app", &[("prompt", "none")]))
+            .await;
+        assert_eq!(
+            none.param("error"),
+            Some("login_required"),
+            "{name}: the browser's session ended"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_id_token_hint_for_someone_else_asks_them_to_sign_in() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        w.add_person("grace");
+        // ada's ID token, from a sign-in in another browser.
+        let ada = sign_in_and_exchange(&w, &w.browser(), &[]).await;
+        let hint = ada["id_token"].as_str().unwrap();
+        // This browser is signed in as grace.
+        let browser = w.browser();
+        let grace = browser
+            .sign_in(
+                &w.server.url(""),
+                &authorize_url(&w, "app", &[]),
+                "grace",
+                PASSWORD,
+            )
+            .await;
+        assert!(grace.param("code").is_some(), "{name}");
+
+        let none = browser
+            .authorize(&authorize_url(
+                &w,
+                "app",
+                &[("prompt", "none"), ("id_token_hint", hint)],
+            ))
+            .await;
+        assert_eq!(none.param("error"), Some("login_required"), "{name}");
+        assert_eq!(none.param("state"), Some("st-1"), "{name}");
+
+        // Without prompt=none, whoever is at the browser signs in again; as ada, the
+        // relying party gets ada.
+        let callback = browser
+            .sign_in(
+                &w.server.url(""),
+                &authorize_url(&w, "app", &[("id_token_hint", hint)]),
+                "ada",
+                PASSWORD,
+            )
+            .await;
+        let code = callback.param("code").expect("a code for ada");
+        let tokens: Value = w.exchange(code, Some(VERIFIER)).await.json().await.unwrap();
+        let claims = jwt_part(tokens["id_token"].as_str().unwrap(), 1);
+        assert_eq!(claims["sub"], w.user_id.as_str(), "{name}");
+
+        // A hint for the person signed in is answered at once, and a hint that is not one
+        // of keystep's ID tokens is an error for the relying party.
+        let again = browser
+            .authorize(&authorize_url(
+                &w,
+                "app",
+                &[("prompt", "none"), ("id_token_hint", hint)],
+            ))
+            .await;
+        assert!(again.param("code").is_some(), "{name}: {}", again.location);
+        let bad = browser
+            .authorize(&authorize_url(&w, "app", &[("id_token_hint", "not-a-jwt")]))
+            .await;
+        assert_eq!(bad.param("error"), Some("invalid_request"), "{name}");
+        assert!(bad.location.starts_with(REDIRECT_URI), "{name}");
+    }
+}

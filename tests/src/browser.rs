@@ -184,6 +184,26 @@ impl World {
             .collect()
     }
 
+    /// Registers one more person, `username`, with [`PASSWORD`]; returns their `sub`.
+    pub fn add_person(&self, username: &str) -> String {
+        let services = &self.server.services;
+        let mut conn = services.db.conn().unwrap();
+        let email = format!("{username}@example.com");
+        let user = users::create_user(
+            &mut conn,
+            &services.passwords,
+            services.clock.as_ref(),
+            &NewUser {
+                username,
+                email: &email,
+                display_name: username,
+                password: PASSWORD,
+            },
+        )
+        .unwrap();
+        user.id
+    }
+
     /// A browser with an empty cookie jar.
     pub fn browser(&self) -> Browser {
         Browser {

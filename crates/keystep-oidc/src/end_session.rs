@@ -2,7 +2,8 @@
 //! for the current session, the person is signed out at once; otherwise they are asked to
 //! confirm (a CSRF-protected form), so a stray link cannot sign anyone out. A hint that is not
 //! one of our ID tokens (not a JWT, `alg: none`, another key or issuer, an access token) is
-//! a 400 page with no redirect; an expired one is accepted (§2). Only a
+//! a 400 page with no redirect; an expired one is accepted (§2). Without the session cookie
+//! (a cross-site POST does not carry it), a valid hint ends the session its `sid` names. Only a
 //! `post_logout_redirect_uri` registered for the client named by the hint or `client_id` is
 //! redirected to, with `state`. Ending the session revokes the refresh tokens bound to it
 //! and the access tokens issued in it; offline_access tokens survive.
@@ -11,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
 use actix_web::HttpResponse;
 use keystep_core::clients::{self, Client};
-use keystep_core::{signin, signout};
+use keystep_core::{sessions, signin, signout};
 use keystep_web::cookies::{self, CookieKind};
 use keystep_web::csrf::CsrfForm;
 use keystep_web::page::{self, Message, Page, PageError};
@@ -136,11 +137,25 @@ async fn end_session(page: Page, oidc: web::Data<Oidc>, input: Vec<u8>) -> HttpR
             }
             (None, _) => None,
         };
-        let session = match &session_token {
+        let cookie_session = match &session_token {
             Some(token) => {
                 signin::current_session(services, conn, token)?.map(|(session, _)| session)
             }
             None => None,
+        };
+        // A cross-site POST carries no SameSite=Lax cookie: then the hint's `sid` names the
+        // session to end, if it is still that person's (RP-Initiated Logout §2).
+        let session = match (cookie_session, &hint) {
+            (Some(session), _) => Some(session),
+            (
+                None,
+                Some(HintClaims {
+                    sid: Some(sid),
+                    sub,
+                    ..
+                }),
+            ) => sessions::find_by_id(conn, sid)?.filter(|s| s.user_id == *sub),
+            (None, _) => None,
         };
         let hint_matches = hint.as_ref().is_some_and(|h| match &session {
             None => true,

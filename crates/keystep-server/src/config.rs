@@ -146,4 +146,27 @@ mod tests {
         let err = load_toml("[log]\nformat = \"xml\"").unwrap_err().0;
         assert!(err.contains("`log.format`"), "{err}");
     }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // Jail's own error type
+    fn trusted_proxies_are_cidrs_from_the_file_or_the_environment() {
+        let config = load_toml("[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1/128\"]").unwrap();
+        let nets: Vec<String> = config
+            .http
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "::1/128"]);
+        let err = load_toml("[http]\ntrusted_proxies = [\"10.0.0.0/33\"]")
+            .unwrap_err()
+            .0;
+        assert!(err.contains("`http.trusted_proxies"), "{err}");
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("KEYSTEP_HTTP__TRUSTED_PROXIES", "[10.0.0.0/8, \"::1/128\"]");
+            let config = load(None).map_err(|e| e.0)?;
+            assert_eq!(config.http.trusted_proxies.len(), 2);
+            Ok(())
+        });
+    }
 }

@@ -166,7 +166,10 @@ impl Page {
 
     /// Where the request came from, for a use case on the blocking pool.
     pub fn origin(&self) -> Origin {
-        Origin(ClientInfo::from_request(&self.req))
+        Origin(ClientInfo::from_request(
+            &self.req,
+            &self.services.config.http.trusted_proxies,
+        ))
     }
 
     /// Renders the template `name` with `context` (an object) as an HTML response. Added to

@@ -91,6 +91,8 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     /// Log output.
     pub log: LogConfig,
+    /// How requests reach keystep (reverse proxies).
+    pub http: HttpConfig,
     /// Password rules and hashing cost.
     pub password: PasswordConfig,
     /// Outgoing mail.
@@ -121,6 +123,7 @@ impl Default for Config {
             master_key: None,
             master_key_file: None,
             log: LogConfig::default(),
+            http: HttpConfig::default(),
             password: PasswordConfig::default(),
             mail: MailConfig::default(),
             session: SessionConfig::default(),

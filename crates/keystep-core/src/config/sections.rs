@@ -1,5 +1,5 @@
-//! The sections of the configuration tree below the top level (`[log]`, `[password]`,
-//! `[mail]`, `[session]`, `[tokens]`, `[login]`, `[mfa]`), with their defaults.
+//! The sections of the configuration tree below the top level (`[log]`, `[http]`,
+//! `[password]`, `[mail]`, `[session]`, `[tokens]`, `[login]`, `[mfa]`), with their defaults.
 
 use std::path::PathBuf;
 
@@ -198,6 +198,16 @@ impl Default for TokensConfig {
             refresh_token_seconds: 30 * 24 * 3600,
         }
     }
+}
+
+/// How keystep sees the requests that reach it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// The reverse proxies (CIDRs such as `10.0.0.0/8` or `::1/128`) whose `Forwarded` or
+    /// `X-Forwarded-For` header names the client. Empty: the TCP peer is the client, and the
+    /// headers are ignored (anyone could send them).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Throttling of wrong passwords, counted in the ephemeral store so every node sees them.

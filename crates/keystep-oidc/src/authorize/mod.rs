@@ -22,8 +22,10 @@ use serde_json::json;
 
 use self::checks::{validate, Failure, Prompt, Redirector, ResponseMode, ValidatedAuthorize};
 use crate::code::{self, CodeGrant};
+use crate::keys::VerifyError;
 use crate::params::Params;
 use crate::tokens::SignIn;
+use crate::Oidc;
 
 /// What the authorization request comes to.
 enum Outcome {
@@ -40,17 +42,23 @@ enum Outcome {
 }
 
 /// `GET /oidc/auth`
-pub async fn get_authorize(page: Page) -> HttpResponse {
+pub async fn get_authorize(page: Page, oidc: web::Data<Oidc>) -> HttpResponse {
     let input = page.req.query_string().as_bytes().to_vec();
-    authorize(&page, &input).await
+    authorize(&page, oidc, &input).await
 }
 
 /// `POST /oidc/auth` (OIDC Core §3.1.2.1: the endpoint must accept POST too).
-pub async fn post_authorize(page: Page, body: Bytes) -> HttpResponse {
-    authorize(&page, &body).await
+pub async fn post_authorize(page: Page, oidc: web::Data<Oidc>, body: Bytes) -> HttpResponse {
+    authorize(&page, oidc, &body).await
 }
 
-async fn authorize(page: &Page, input: &[u8]) -> HttpResponse {
+/// The claim of an `id_token_hint` that the authorization endpoint uses.
+#[derive(Debug, serde::Deserialize)]
+struct HintSubject {
+    sub: String,
+}
+
+async fn authorize(page: &Page, oidc: web::Data<Oidc>, input: &[u8]) -> HttpResponse {
     let params = match Params::parse(input) {
         Ok(p) => p,
         Err(e) => return page::error_page(page, &PageError::bad_request(e)),
@@ -61,10 +69,34 @@ async fn authorize(page: &Page, input: &[u8]) -> HttpResponse {
             Some(id) => clients::find_client(conn, id)?,
             None => None,
         };
-        let (validated, client) = match validate(&params, |_| client) {
+        let (mut validated, client) = match validate(&params, |_| client) {
             Ok(v) => v,
             Err(failure) => return Ok(failure_outcome(services, failure)),
         };
+        if let Some(hint) = params.get("id_token_hint") {
+            // Only one of our ID tokens names the person; an expired one still does
+            // (OIDC Core §3.1.2.1).
+            match oidc
+                .keys
+                .verify::<HintSubject>(services, conn, hint, Some("JWT"), false)
+            {
+                Ok(claims) => validated.hint_subject = Some(claims.sub),
+                Err(VerifyError::Invalid(e)) => {
+                    let r = Redirector::new(
+                        validated.redirect_uri.clone(),
+                        validated.response_mode,
+                        validated.state.clone(),
+                    );
+                    let description =
+                        format!("id_token_hint is not an ID token of this provider ({e})");
+                    return Ok(failure_outcome(
+                        services,
+                        r.error("invalid_request", description),
+                    ));
+                }
+                Err(VerifyError::Unavailable(e)) => return Err(e),
+            }
+        }
         decide(
             services,
             conn,
@@ -207,7 +239,6 @@ fn decide(
         Some(token) => signin::current_session(services, conn, token)?.map(|(session, _)| session),
         None => None,
     };
-
     // A sign-in completed during this interaction satisfies prompt=login and max_age.
     // The password itself must have been entered during it: a second factor alone (which
     // also moves auth_time) is not a whole new sign-in.
@@ -218,6 +249,15 @@ fn decide(
         request
             .max_age
             .is_some_and(|max| now - s.password_verified_at > max)
+    };
+    // The relying party expects someone else (its `id_token_hint`): this session does not
+    // answer for them, so it is not fresh: `prompt=none` gets `login_required`, otherwise the
+    // person signs in again (OIDC Core §3.1.2.1).
+    let someone_else = |s: &Session| {
+        request
+            .hint_subject
+            .as_ref()
+            .is_some_and(|sub| *sub != s.user_id)
     };
     let lifetimes = services.config.session_lifetimes();
     let has_second_factor = match &session {
@@ -242,7 +282,8 @@ fn decide(
                 }
                 _ => s.aal(now, &lifetimes),
             },
-            fresh: fresh(s) || !(request.prompt == Some(Prompt::Login) || too_old(s)),
+            fresh: fresh(s)
+                || !(request.prompt == Some(Prompt::Login) || too_old(s) || someone_else(s)),
         }),
         has_second_factor,
         prompt_none: request.prompt == Some(Prompt::None),

@@ -63,6 +63,10 @@ pub struct ValidatedAuthorize {
     pub essential_acr: Option<Vec<String>>,
     /// The `claims` parameter.
     pub claims: Option<Value>,
+    /// The subject of a verified `id_token_hint`: the person the relying party expects.
+    /// Set by the endpoint once the hint's signature is checked (it needs the keys).
+    #[serde(default)]
+    pub hint_subject: Option<String>,
 }
 
 /// Where an error goes.
@@ -392,6 +396,7 @@ pub fn validate(
         requested_acr,
         essential_acr,
         claims,
+        hint_subject: None,
     };
     Ok((validated, client))
 }
