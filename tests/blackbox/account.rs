@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use keystep_core::config::MfaPolicyConfig;
 use keystep_tests::browser::{
-    codes_in, element_text, hidden_value, totp_code, Browser, World, PASSWORD,
+    codes_in, element_text, hidden_value, totp_code, Browser, World, PASSWORD, PKCE_VERIFIER,
+    REDIRECT_URI,
 };
 use keystep_tests::Stack;
 
@@ -661,5 +662,161 @@ async fn with_a_second_factor_every_user_center_page_asks_for_it_even_on_demand(
             200,
             "{name}: the password did not change"
         );
+    }
+}
+
+/// Asks for `scope` as `client_id` in `browser` (signed in) and exchanges the code with
+/// `secret`; the token response.
+async fn grant(
+    w: &World,
+    browser: &Browser,
+    client_id: &str,
+    secret: &str,
+    scope: &str,
+) -> serde_json::Value {
+    let callback = browser
+        .authorize(&w.authorize_url(client_id, &[("scope", scope)]))
+        .await;
+    let code = callback
+        .param("code")
+        .unwrap_or_else(|| panic!("no code: {}", callback.location));
+    let response = w
+        .http
+        .post(w.server.url("/oidc/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", PKCE_VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// Whether a refresh token still works (it is rotated if so).
+async fn refreshes(w: &World, client_id: &str, secret: &str, token: &serde_json::Value) -> bool {
+    let response = w
+        .http
+        .post(w.server.url("/oidc/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token.as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    response.status() == 200
+}
+
+#[tokio::test]
+async fn offline_access_is_for_registered_clients_listed_in_u_and_revoked_with_everything() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let plain = w.add_client(keystep_core::clients::NewClient {
+            id: "plain".into(),
+            display_name: "Plain App".into(),
+            redirect_uris: vec![REDIRECT_URI.into()],
+            ..Default::default()
+        });
+        let app = w.client_secret.clone();
+        let browser = w.browser();
+        sign_in_to_u(&w, &browser).await;
+
+        // A client not registered for it does not get offline_access: its refresh token
+        // ends with the session.
+        let tokens = grant(&w, &browser, "plain", &plain, "openid offline_access").await;
+        assert_eq!(tokens["scope"], "openid", "{name}");
+
+        // One that is gets it, and the person sees the application in /u.
+        let offline = grant(&w, &browser, "app", &app, "openid offline_access").await;
+        assert_eq!(offline["scope"], "openid offline_access", "{name}");
+        let html = browser
+            .get(&w.server.url("/u/sessions"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let listed = html
+            .split("id=\"offline-apps\"")
+            .nth(1)
+            .and_then(|rest| rest.split("</ul>").next())
+            .unwrap_or_default();
+        assert!(listed.contains("The App"), "{name}: {html}");
+        assert!(!listed.contains("Plain App"), "{name}: {listed}");
+
+        // Revoked there: the refresh token and its access token stop working.
+        let csrf = hidden_value(&html, "csrf_token").unwrap();
+        let response = browser
+            .http
+            .post(w.server.url("/u/sessions/offline/revoke"))
+            .form(&[("csrf_token", csrf.as_str()), ("client_id", "app")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{name}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("id=\"offline-none\""), "{name}: {html}");
+        assert!(
+            !refreshes(&w, "app", &app, &offline["refresh_token"]).await,
+            "{name}"
+        );
+        let introspected = w
+            .post_form(
+                "/oidc/token/introspection",
+                &[("token", offline["access_token"].as_str().unwrap())],
+                true,
+            )
+            .await
+            .json::<serde_json::Value>()
+            .await
+            .unwrap();
+        assert_eq!(introspected["active"], false, "{name}");
+
+        // "Sign out all other sessions" ends offline access too.
+        let offline = grant(&w, &browser, "app", &app, "openid offline_access").await;
+        let ended = browser
+            .http
+            .post(w.server.url("/u/sessions/end"))
+            .form(&[("csrf_token", csrf.as_str()), ("all_others", "1")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ended.status(), 200, "{name}");
+        assert!(
+            !refreshes(&w, "app", &app, &offline["refresh_token"]).await,
+            "{name}"
+        );
+
+        // So does a password change, whether or not other sessions are signed out.
+        let offline = grant(&w, &browser, "app", &app, "openid offline_access").await;
+        let changed = form(
+            &browser,
+            &w,
+            "/u/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "a new passphrase"),
+                ("confirm_password", "a new passphrase"),
+            ],
+        )
+        .await;
+        assert_eq!(changed.status(), 200, "{name}");
+        assert!(
+            !refreshes(&w, "app", &app, &offline["refresh_token"]).await,
+            "{name}"
+        );
+        let log = browser
+            .get(&w.server.url("/u/log"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(log.contains("Offline access revoked"), "{name}");
     }
 }

@@ -1335,3 +1335,175 @@ async fn an_id_token_hint_for_someone_else_asks_them_to_sign_in() {
         assert!(bad.location.starts_with(REDIRECT_URI), "{name}");
     }
 }
+
+/// POSTs a form to `path` as `client_id` with HTTP Basic authentication; the JSON answer.
+async fn as_client(
+    w: &World,
+    client_id: &str,
+    secret: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> Value {
+    let response = w
+        .http
+        .post(w.server.url(path))
+        .basic_auth(client_id, Some(secret))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn client_credentials_get_registered_scopes_and_resources_only() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        w.add_client(keystep_core::clients::NewClient {
+            id: "api".into(),
+            redirect_uris: vec![REDIRECT_URI.into()],
+            introspect: true,
+            resources: vec!["https://api.example/".into()],
+            ..Default::default()
+        });
+        let cc = |extra: &'static [(&'static str, &'static str)]| {
+            let mut form = vec![("grant_type", "client_credentials")];
+            form.extend_from_slice(extra);
+            let secret = w.client_secret.clone();
+            let w = &w;
+            async move { as_client(w, "app", &secret, "/oidc/token", &form).await }
+        };
+        // A scope the client is not registered for is refused; none asked is all registered.
+        assert_eq!(
+            cc(&[("scope", "reports:write")]).await["error"],
+            "invalid_scope",
+            "{name}"
+        );
+        assert_eq!(
+            cc(&[("scope", "reports:read reports:write")]).await["error"],
+            "invalid_scope",
+            "{name}"
+        );
+        assert_eq!(cc(&[]).await["scope"], "reports:read", "{name}");
+
+        // RFC 8707: a registered resource becomes the access token's audience.
+        let for_api = cc(&[("resource", "https://api.example/")]).await;
+        let claims = jwt_part(for_api["access_token"].as_str().unwrap(), 1);
+        assert_eq!(claims["aud"], "https://api.example/", "{name}");
+        let plain = cc(&[]).await;
+        assert_eq!(
+            jwt_part(plain["access_token"].as_str().unwrap(), 1)["aud"],
+            "app"
+        );
+        for unknown in [
+            &[("resource", "https://elsewhere.example/")][..],
+            &[("resource", "not a uri")],
+        ] {
+            assert_eq!(
+                cc(unknown).await["error"],
+                "invalid_target",
+                "{name}: {unknown:?}"
+            );
+        }
+
+        // The resource indicator works for a person's tokens too.
+        let browser = w.browser();
+        let callback = browser
+            .sign_in(
+                &w.server.url(""),
+                &authorize_url(&w, "app", &[]),
+                "ada",
+                PASSWORD,
+            )
+            .await;
+        let tokens = as_client(
+            &w,
+            "app",
+            &w.client_secret,
+            "/oidc/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", callback.param("code").unwrap()),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", VERIFIER),
+                ("resource", "https://api.example/"),
+            ],
+        )
+        .await;
+        let claims = jwt_part(tokens["access_token"].as_str().unwrap(), 1);
+        assert_eq!(claims["aud"], "https://api.example/", "{name}");
+        assert_eq!(claims["sub"], w.user_id.as_str(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn only_resource_servers_and_a_tokens_own_client_may_introspect_it() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let api = w.add_client(keystep_core::clients::NewClient {
+            id: "api".into(),
+            redirect_uris: vec![REDIRECT_URI.into()],
+            introspect: true,
+            ..Default::default()
+        });
+        let other = w.add_client(keystep_core::clients::NewClient {
+            id: "other".into(),
+            redirect_uris: vec![REDIRECT_URI.into()],
+            ..Default::default()
+        });
+        let tokens = sign_in_and_exchange(&w, &w.browser(), &[]).await;
+        let access = tokens["access_token"].as_str().unwrap();
+        let refresh_token = tokens["refresh_token"].as_str().unwrap();
+        let ask = |id: &'static str, secret: String, token: &str| {
+            let w = &w;
+            let token = token.to_owned();
+            async move {
+                as_client(
+                    w,
+                    id,
+                    &secret,
+                    "/oidc/token/introspection",
+                    &[("token", &token)],
+                )
+                .await
+            }
+        };
+        let inactive = serde_json::json!({"active": false});
+        // Another client learns nothing about app's tokens.
+        assert_eq!(
+            ask("other", other.clone(), access).await,
+            inactive,
+            "{name}"
+        );
+        assert_eq!(
+            ask("other", other.clone(), refresh_token).await,
+            inactive,
+            "{name}"
+        );
+        // A resource server checks access tokens, but not another client's refresh tokens.
+        assert_eq!(
+            ask("api", api.clone(), access).await["active"],
+            true,
+            "{name}"
+        );
+        assert_eq!(
+            ask("api", api.clone(), refresh_token).await,
+            inactive,
+            "{name}"
+        );
+        // The token's own client may ask about both.
+        let own = w.client_secret.clone();
+        assert_eq!(
+            ask("app", own.clone(), access).await["active"],
+            true,
+            "{name}"
+        );
+        assert_eq!(
+            ask("app", own, refresh_token).await["active"],
+            true,
+            "{name}"
+        );
+    }
+}

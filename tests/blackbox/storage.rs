@@ -256,8 +256,17 @@ fn clients_register_verify_and_remove() {
             post_logout_redirect_uris: vec!["https://shop.example.com/".into()],
             mfa_policy: MfaPolicy::Required,
             id_token_signed_response_alg: IdTokenAlg::ES256,
+            scopes: vec!["orders:read".into(), "orders:read".into()],
+            offline_access: true,
+            introspect: true,
+            resources: vec!["https://api.shop.example.com/".into()],
         };
         let (client, secret) = clients::create_client(&mut conn, &clock, &new).unwrap();
+        assert_eq!(
+            client.scopes,
+            vec!["orders:read".to_owned()],
+            "deduplicated"
+        );
         let secret = secret.expect("confidential clients get a secret");
         assert_eq!(
             client.redirect_uris,
@@ -316,6 +325,38 @@ fn clients_register_verify_and_remove() {
                 redirect_uris: vec!["https://ok.example/cb".into()],
                 ..NewClient::default()
             },
+            NewClient {
+                id: "x".into(),
+                redirect_uris: vec!["https://ok.example/cb".into()],
+                scopes: vec!["openid".into()],
+                ..NewClient::default()
+            },
+            NewClient {
+                id: "x".into(),
+                redirect_uris: vec!["https://ok.example/cb".into()],
+                scopes: vec!["two words".into()],
+                ..NewClient::default()
+            },
+            NewClient {
+                id: "x".into(),
+                public: true,
+                redirect_uris: vec!["https://ok.example/cb".into()],
+                introspect: true,
+                ..NewClient::default()
+            },
+            NewClient {
+                id: "x".into(),
+                redirect_uris: vec!["https://ok.example/cb".into()],
+                resources: vec!["https://api.example/#frag".into()],
+                ..NewClient::default()
+            },
+            // A resource names one server.
+            NewClient {
+                id: "x".into(),
+                redirect_uris: vec!["https://ok.example/cb".into()],
+                resources: vec!["https://api.shop.example.com/".into()],
+                ..NewClient::default()
+            },
         ] {
             assert!(
                 matches!(
@@ -331,8 +372,13 @@ fn clients_register_verify_and_remove() {
             .map(|c| c.id)
             .collect();
         assert_eq!(ids, vec!["shop", "spa"], "{}", db.backend);
+        let api = "https://api.shop.example.com/";
+        let server = clients::find_resource_server(&mut conn, api).unwrap();
+        assert_eq!(server.as_deref(), Some("shop"), "{}", db.backend);
 
         clients::remove_client(&mut conn, "shop").unwrap();
+        let server = clients::find_resource_server(&mut conn, api).unwrap();
+        assert!(server.is_none(), "its resources go with it");
         assert!(clients::find_client(&mut conn, "shop").unwrap().is_none());
         assert!(matches!(
             clients::remove_client(&mut conn, "shop"),

@@ -78,6 +78,8 @@ impl World {
                 display_name: "The App".into(),
                 redirect_uris: vec![REDIRECT_URI.into()],
                 post_logout_redirect_uris: vec![POST_LOGOUT_URI.into()],
+                offline_access: true,
+                scopes: vec!["reports:read".into()],
                 ..NewClient::default()
             },
         )
@@ -120,14 +122,17 @@ impl World {
     }
 
     /// An authorization request for `client_id` with the code flow, PKCE (S256 of
-    /// [`PKCE_VERIFIER`]), `state=s` and `nonce=n`, plus `extra` parameters.
+    /// [`PKCE_VERIFIER`]), `state=s`, `nonce=n` and `scope=openid` (unless `extra` has a
+    /// scope), plus `extra` parameters.
     pub fn authorize_url(&self, client_id: &str, extra: &[(&str, &str)]) -> String {
         let mut url = url::Url::parse(&self.server.url("/oidc/auth")).unwrap();
+        if !extra.iter().any(|(name, _)| *name == "scope") {
+            url.query_pairs_mut().append_pair("scope", "openid");
+        }
         url.query_pairs_mut()
             .append_pair("client_id", client_id)
             .append_pair("redirect_uri", REDIRECT_URI)
             .append_pair("response_type", "code")
-            .append_pair("scope", "openid")
             .append_pair("state", "s")
             .append_pair("nonce", "n")
             .append_pair("code_challenge", PKCE_CHALLENGE)
@@ -182,6 +187,15 @@ impl World {
             .iter()
             .map(|p| crate::mail::readable(&std::fs::read_to_string(p).unwrap()))
             .collect()
+    }
+
+    /// Registers one more confidential client; returns its secret.
+    pub fn add_client(&self, client: NewClient) -> String {
+        let services = &self.server.services;
+        let mut conn = services.db.conn().unwrap();
+        let (_, secret) =
+            clients::create_client(&mut conn, services.clock.as_ref(), &client).unwrap();
+        secret.expect("a confidential client").expose().to_owned()
     }
 
     /// Registers one more person, `username`, with [`PASSWORD`]; returns their `sub`.

@@ -77,20 +77,18 @@ pub fn change_password(
             return Ok(Err(ChangeRefusal::WrongCurrent));
         }
         users::set_password_hash(conn, clock, &verified.id, &password_hash)?;
+        let by = Ender {
+            actor: Actor::User(verified.id.clone()),
+            device: change.device,
+            reason: Some("password changed"),
+        };
         let ended = match change.end_sessions {
-            Some(which) => signout::end_sessions(
-                services,
-                conn,
-                &verified.id,
-                which,
-                &Ender {
-                    actor: Actor::User(verified.id.clone()),
-                    device: change.device,
-                    reason: Some("password changed"),
-                },
-            )?,
+            Some(which) => signout::end_sessions(services, conn, &verified.id, which, &by)?,
             None => 0,
         };
+        // Whoever held the old password may have granted an application offline access;
+        // that ends with the password, whether or not other sessions do.
+        signout::revoke_offline_access(services, conn, &verified.id, None, &by)?;
         audit::record(
             conn,
             clock,

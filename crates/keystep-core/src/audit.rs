@@ -47,6 +47,8 @@ pub enum AuditKind {
     MfaResetDecided,
     /// A person ended one of their sessions from the user center.
     SessionEnded,
+    /// An application's offline access was revoked (detail: client, reason).
+    OfflineAccessRevoked,
     /// An operator registered a client.
     ClientCreated,
     /// An operator removed a client.
@@ -55,7 +57,7 @@ pub enum AuditKind {
 
 impl AuditKind {
     /// Every kind, for tables that must name each (the security log's words).
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::UserCreated,
         Self::UserDisabled,
         Self::PasswordChanged,
@@ -72,6 +74,7 @@ impl AuditKind {
         Self::MfaResetRequested,
         Self::MfaResetDecided,
         Self::SessionEnded,
+        Self::OfflineAccessRevoked,
         Self::ClientCreated,
         Self::ClientRemoved,
     ];
@@ -95,6 +98,7 @@ impl AuditKind {
             Self::MfaResetRequested => "mfa_reset_requested",
             Self::MfaResetDecided => "mfa_reset_decided",
             Self::SessionEnded => "session_ended",
+            Self::OfflineAccessRevoked => "offline_access_revoked",
             Self::ClientCreated => "client_created",
             Self::ClientRemoved => "client_removed",
         }

@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::db::{is_unique_violation, DbConn};
 use crate::error::{Error, Result};
 use crate::opaque::{constant_time_eq, hash_token, random_token};
-use crate::schema::clients;
+use crate::schema::{client_resources, clients};
 
 /// Whether a client demands a second factor of everyone who signs in to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -107,6 +107,14 @@ pub struct Client {
     pub created_at: i64,
     /// How its ID tokens are signed.
     pub id_token_signed_response_alg: IdTokenAlg,
+    /// The API scopes it may ask for with client_credentials.
+    pub scopes: Vec<String>,
+    /// May hold refresh tokens that outlive the session (`offline_access`).
+    pub offline_access: bool,
+    /// A resource server: may introspect the access tokens of every client.
+    pub introspect: bool,
+    /// The resource indicators (RFC 8707) that name it as an access token's audience.
+    pub resources: Vec<String>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -121,18 +129,21 @@ struct ClientRow {
     mfa_policy: String,
     created_at: i64,
     id_token_signed_response_alg: String,
+    scopes: String,
+    offline_access: bool,
+    introspect: bool,
 }
 
-impl TryFrom<ClientRow> for Client {
-    type Error = Error;
-
-    fn try_from(row: ClientRow) -> Result<Self> {
+impl ClientRow {
+    /// The client, with its resource indicators (read separately).
+    fn into_client(self, resources: Vec<String>) -> Result<Client> {
+        let row = self;
         let corrupt = |what: &str| {
             Error::Database(diesel::result::Error::DeserializationError(
                 format!("client {}: bad {what}", row.id).into(),
             ))
         };
-        Ok(Self {
+        Ok(Client {
             redirect_uris: serde_json::from_str(&row.redirect_uris)
                 .map_err(|_| corrupt("redirect_uris"))?,
             post_logout_redirect_uris: serde_json::from_str(&row.post_logout_redirect_uris)
@@ -142,6 +153,10 @@ impl TryFrom<ClientRow> for Client {
                 .id_token_signed_response_alg
                 .parse()
                 .map_err(|_| corrupt("id_token_signed_response_alg"))?,
+            scopes: serde_json::from_str(&row.scopes).map_err(|_| corrupt("scopes"))?,
+            offline_access: row.offline_access,
+            introspect: row.introspect,
+            resources,
             id: row.id,
             display_name: row.display_name,
             secret_hash: row.secret_hash,
@@ -188,6 +203,35 @@ pub struct NewClient {
     pub mfa_policy: MfaPolicy,
     /// How its ID tokens are signed.
     pub id_token_signed_response_alg: IdTokenAlg,
+    /// API scopes for client_credentials (scope-tokens of RFC 6749 §3.3, not `openid` or
+    /// `offline_access`).
+    pub scopes: Vec<String>,
+    /// May hold `offline_access` refresh tokens.
+    pub offline_access: bool,
+    /// May introspect every client's access tokens.
+    pub introspect: bool,
+    /// Resource indicators (absolute URIs without a fragment, RFC 8707 §2) that name it.
+    pub resources: Vec<String>,
+}
+
+/// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+pub fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+/// Checks a resource indicator: an absolute URI with no fragment (RFC 8707 §2).
+pub fn check_resource(uri: &str) -> Result<()> {
+    let parsed = Url::parse(uri)
+        .map_err(|e| Error::invalid("resource", format!("{uri:?} is not an absolute URI: {e}")))?;
+    if parsed.fragment().is_some() {
+        return Err(Error::invalid(
+            "resource",
+            format!("{uri:?} must not contain a fragment"),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a client id: 1–128 characters of letters, digits, `.`, `_`, `-`.
@@ -258,6 +302,32 @@ pub fn create_client(
     for uri in &new.post_logout_redirect_uris {
         check_redirect_uri("post_logout_redirect_uri", uri)?;
     }
+    for scope in &new.scopes {
+        if !is_scope_token(scope) || scope == "openid" || scope == "offline_access" {
+            return Err(Error::invalid(
+                "scope",
+                format!("{scope:?} is not an API scope (one word; not openid or offline_access)"),
+            ));
+        }
+    }
+    if new.public && (new.introspect || !new.scopes.is_empty()) {
+        return Err(Error::invalid(
+            "public",
+            "a public client cannot introspect or use client_credentials scopes",
+        ));
+    }
+    for uri in &new.resources {
+        check_resource(uri)?;
+        // Checked before anything is written, so a refusal leaves no client behind (the
+        // primary key still guards a race between two registrations).
+        // (A URI of this very id is a taken id, reported as such below.)
+        if find_resource_server(conn, uri)?.is_some_and(|owner| owner != new.id) {
+            return Err(Error::invalid(
+                "resource",
+                format!("{uri:?} already names another client"),
+            ));
+        }
+    }
     let display_name = match new.display_name.trim() {
         "" => new.id.clone(),
         name if name.chars().count() > 128 => {
@@ -279,6 +349,10 @@ pub fn create_client(
         mfa_policy: new.mfa_policy,
         created_at: clock.now(),
         id_token_signed_response_alg: new.id_token_signed_response_alg,
+        scopes: dedup(&new.scopes),
+        offline_access: new.offline_access,
+        introspect: new.introspect,
+        resources: dedup(&new.resources),
     };
     let to_json = |v: &Vec<String>| {
         serde_json::to_string(v).map_err(|e| Error::invalid("redirect_uri", e.to_string()))
@@ -294,6 +368,9 @@ pub fn create_client(
             clients::mfa_policy.eq(client.mfa_policy.as_str()),
             clients::created_at.eq(client.created_at),
             clients::id_token_signed_response_alg.eq(client.id_token_signed_response_alg.as_str()),
+            clients::scopes.eq(to_json(&client.scopes)?),
+            clients::offline_access.eq(client.offline_access),
+            clients::introspect.eq(client.introspect),
         ))
         .execute(conn)
         .map_err(|e| {
@@ -303,6 +380,14 @@ pub fn create_client(
                 Error::Database(e)
             }
         })?;
+    for uri in &client.resources {
+        diesel::insert_into(client_resources::table)
+            .values((
+                client_resources::uri.eq(uri),
+                client_resources::client_id.eq(&client.id),
+            ))
+            .execute(conn)?;
+    }
     Ok((client, secret))
 }
 
@@ -316,25 +401,48 @@ fn dedup(uris: &[String]) -> Vec<String> {
     out
 }
 
+fn resources_of(conn: &mut DbConn, client_id: &str) -> Result<Vec<String>> {
+    Ok(client_resources::table
+        .filter(client_resources::client_id.eq(client_id))
+        .order(client_resources::uri.asc())
+        .select(client_resources::uri)
+        .load(conn)?)
+}
+
 /// Finds a client by id.
 pub fn find_client(conn: &mut DbConn, id: &str) -> Result<Option<Client>> {
-    clients::table
+    let Some(row) = clients::table
         .find(id)
         .select(ClientRow::as_select())
         .first(conn)
         .optional()?
-        .map(Client::try_from)
-        .transpose()
+    else {
+        return Ok(None);
+    };
+    let resources = resources_of(conn, &row.id)?;
+    row.into_client(resources).map(Some)
+}
+
+/// The client a resource indicator names, if any.
+pub fn find_resource_server(conn: &mut DbConn, uri: &str) -> Result<Option<String>> {
+    Ok(client_resources::table
+        .find(uri)
+        .select(client_resources::client_id)
+        .first(conn)
+        .optional()?)
 }
 
 /// Every client, ordered by id.
 pub fn list_clients(conn: &mut DbConn) -> Result<Vec<Client>> {
-    clients::table
+    let rows = clients::table
         .order(clients::id.asc())
         .select(ClientRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(Client::try_from)
+        .load(conn)?;
+    rows.into_iter()
+        .map(|row| {
+            let resources = resources_of(conn, &row.id)?;
+            row.into_client(resources)
+        })
         .collect()
 }
 
@@ -394,6 +502,10 @@ mod tests {
             mfa_policy: MfaPolicy::Inherit,
             created_at: 0,
             id_token_signed_response_alg: IdTokenAlg::RS256,
+            scopes: vec![],
+            offline_access: false,
+            introspect: false,
+            resources: vec![],
         };
         assert!(client.verify_secret("s3cret"));
         assert!(!client.verify_secret("s3cret "));

@@ -176,6 +176,35 @@ pub fn spend(
     Ok(Rotation::Rotated(Box::new(grant)))
 }
 
+/// The ephemeral store's mark that a family was revoked: the access tokens issued under it
+/// (they name it in `gid`) are refused until they would have expired anyway.
+pub fn family_revoked_mark(family_id: &str) -> String {
+    format!("revoked-gid:{family_id}")
+}
+
+/// The live `offline_access` grants of a person (one row per family: its current token),
+/// newest first, optionally of one client.
+pub fn live_offline(
+    conn: &mut DbConn,
+    clock: &dyn Clock,
+    user_id: &str,
+    client_id: Option<&str>,
+) -> Result<Vec<RefreshGrant>> {
+    let mut query = refresh_tokens::table
+        .filter(refresh_tokens::user_id.eq(user_id))
+        .filter(refresh_tokens::session_id.is_null())
+        .filter(refresh_tokens::used_at.is_null())
+        .filter(refresh_tokens::revoked_at.is_null())
+        .filter(refresh_tokens::expires_at.gt(clock.now()))
+        .order(refresh_tokens::created_at.desc())
+        .select(RefreshGrant::as_select())
+        .into_boxed();
+    if let Some(client_id) = client_id {
+        query = query.filter(refresh_tokens::client_id.eq(client_id));
+    }
+    Ok(query.load(conn)?)
+}
+
 /// Revokes every token of a family.
 pub fn revoke_family(conn: &mut DbConn, clock: &dyn Clock, family_id: &str) -> Result<usize> {
     revoke(conn, clock, Bound::Family(family_id))

@@ -27,6 +27,16 @@ diesel::table! {
         mfa_policy -> Text,
         created_at -> BigInt,
         id_token_signed_response_alg -> Text,
+        scopes -> Text,
+        offline_access -> Bool,
+        introspect -> Bool,
+    }
+}
+
+diesel::table! {
+    client_resources (uri) {
+        uri -> Text,
+        client_id -> Text,
     }
 }
 
@@ -122,11 +132,13 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(client_resources -> clients (client_id));
 diesel::joinable!(sso_sessions -> users (user_id));
 diesel::joinable!(mfa_reset_requests -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     clients,
+    client_resources,
     audit_events,
     sso_sessions,
     refresh_tokens,

@@ -2,13 +2,17 @@
 //! browser (RP-initiated logout, OIDC RP-Initiated Logout 1.0), and ending some or all of a
 //! person's sessions (from the user center, after a password change, or by an operator).
 //! Ending a session revokes the refresh tokens bound to it ([`sessions::end`]) and the access
-//! tokens issued in it ([`end_session`]).
+//! tokens issued in it ([`end_session`]). `offline_access` grants are bound to no session:
+//! they end when the person revokes them in the user center, and with every session at once
+//! ("sign out all other sessions", a password change, an operator's disable or reset), see
+//! [`revoke_offline_access`].
 
 use std::time::Duration;
 
 use crate::audit::{self, Actor, AuditKind, NewAuditEvent};
 use crate::db::DbConn;
 use crate::error::Result;
+use crate::refresh_tokens;
 use crate::sessions::{self, Device, Session};
 use crate::Services;
 
@@ -68,7 +72,44 @@ pub fn sign_out(
     )
 }
 
+/// Revokes a person's `offline_access` grants (every one, or one client's) and the access
+/// tokens issued under them, one `offline_access_revoked` event each; returns how many.
+pub fn revoke_offline_access(
+    services: &Services,
+    conn: &mut DbConn,
+    user_id: &str,
+    client_id: Option<&str>,
+    by: &Ender<'_>,
+) -> Result<usize> {
+    let clock = services.clock.as_ref();
+    let lifetime = Duration::from_secs(services.config.tokens.access_token_seconds + 1);
+    let grants = refresh_tokens::live_offline(conn, clock, user_id, client_id)?;
+    for grant in &grants {
+        refresh_tokens::revoke_family(conn, clock, &grant.family_id)?;
+        services.ephemeral.put(
+            &refresh_tokens::family_revoked_mark(&grant.family_id),
+            b"1",
+            lifetime,
+        )?;
+        let mut event = NewAuditEvent::new(
+            by.actor.clone(),
+            AuditKind::OfflineAccessRevoked,
+            Some(user_id),
+        );
+        event.ip = by.device.ip;
+        event.user_agent = by.device.user_agent;
+        event.client_id = Some(&grant.client_id);
+        if let Some(reason) = by.reason {
+            event.detail = serde_json::json!({ "reason": reason });
+        }
+        audit::record(conn, clock, &event)?;
+    }
+    Ok(grants.len())
+}
+
 /// Ends the chosen sessions of `user_id`, one `session_ended` event each; returns how many.
+/// Ending all of them, or all but the asking one, also revokes every `offline_access` grant:
+/// "everywhere" includes the applications that hold the person's access without a session.
 pub fn end_sessions(
     services: &Services,
     conn: &mut DbConn,
@@ -98,6 +139,9 @@ pub fn end_sessions(
         };
         audit::record(conn, clock, &event)?;
         ended += 1;
+    }
+    if matches!(which, Which::All | Which::AllBut(_)) {
+        revoke_offline_access(services, conn, user_id, None, by)?;
     }
     Ok(ended)
 }
@@ -160,5 +204,59 @@ mod tests {
         let last = t.read(|conn| audit::list_for_user(conn, &ada.id, 1));
         assert_eq!(last[0].event, "signed_out");
         assert_eq!(last[0].client_id.as_deref(), Some("shop"));
+    }
+
+    #[test]
+    fn offline_access_is_revoked_per_client_and_with_every_session() {
+        let t = testing::services();
+        let ada = t.user("ada");
+        let issue = |client_id: &str| {
+            t.write(|conn| {
+                let client = crate::clients::NewClient {
+                    id: client_id.to_owned(),
+                    redirect_uris: vec!["https://app.example/cb".to_owned()],
+                    offline_access: true,
+                    ..Default::default()
+                };
+                crate::clients::create_client(conn, t.services.clock.as_ref(), &client)?;
+                let new = refresh_tokens::NewRefreshGrant {
+                    family_id: None,
+                    client_id,
+                    user_id: &ada.id,
+                    session_id: None,
+                    scope: "openid offline_access",
+                    auth_time: 0,
+                    acr: "aal1",
+                    amr: &[],
+                    lifetime: 3600,
+                };
+                refresh_tokens::issue(conn, t.services.clock.as_ref(), &new).map(|(g, _)| g)
+            })
+        };
+        let live = || {
+            t.read(|conn| {
+                refresh_tokens::live_offline(conn, t.services.clock.as_ref(), &ada.id, None)
+            })
+            .into_iter()
+            .map(|g| g.client_id)
+            .collect::<Vec<_>>()
+        };
+        let (_mail, notes) = (issue("mail"), issue("notes"));
+        let by = Ender {
+            actor: Actor::Cli,
+            device: Device::default(),
+            reason: Some("account disabled"),
+        };
+        let revoked =
+            t.write(|conn| revoke_offline_access(&t.services, conn, &ada.id, Some("mail"), &by));
+        assert_eq!(revoked, 1);
+        assert_eq!(live(), vec!["notes".to_owned()]);
+        t.write(|conn| end_sessions(&t.services, conn, &ada.id, Which::All, &by));
+        assert!(live().is_empty(), "every session ended: offline access too");
+        let mark = refresh_tokens::family_revoked_mark(&notes.family_id);
+        assert!(t.services.ephemeral.get(&mark).unwrap().is_some());
+        let events = t.events(&ada.id);
+        let revocations = events.iter().filter(|e| *e == "offline_access_revoked");
+        assert_eq!(revocations.count(), 2);
     }
 }

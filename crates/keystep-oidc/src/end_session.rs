@@ -49,7 +49,7 @@ enum Decision {
     SignedOut { redirect: Option<String> },
     /// Ask the person.
     Confirm {
-        client: Option<Client>,
+        client: Option<Box<Client>>,
         redirect: Option<String>,
         state: Option<String>,
     },
@@ -163,7 +163,7 @@ async fn end_session(page: Page, oidc: web::Data<Oidc>, input: Vec<u8>) -> HttpR
         });
         if !hint_matches {
             return Ok(Decision::Confirm {
-                client,
+                client: client.map(Box::new),
                 redirect,
                 state: state_param,
             });

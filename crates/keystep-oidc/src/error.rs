@@ -24,6 +24,8 @@ pub enum TokenErrorCode {
     UnsupportedGrantType,
     /// `invalid_scope`
     InvalidScope,
+    /// `invalid_target` (RFC 8707 §2): the `resource` is not one keystep issues tokens for.
+    InvalidTarget,
     /// `server_error` (500)
     ServerError,
     /// `temporarily_unavailable` (503)
@@ -40,6 +42,7 @@ impl TokenErrorCode {
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
@@ -82,6 +85,7 @@ impl TokenError {
         unauthorized_client => UnauthorizedClient,
         unsupported_grant_type => UnsupportedGrantType,
         invalid_scope => InvalidScope,
+        invalid_target => InvalidTarget,
     );
 
     /// `server_error` (500)

@@ -1,7 +1,9 @@
-//! Token introspection (RFC 7662): an authenticated confidential client (typically a resource
-//! server) learns whether a token is active and what it carries, including `acr` and
-//! `auth_time` so an API can ask for step-up (RFC 9470). An inactive token gets nothing but
-//! `{"active": false}`.
+//! Token introspection (RFC 7662): an authenticated confidential client learns whether a
+//! token is active and what it carries, including `acr` and `auth_time` so an API can ask
+//! for step-up (RFC 9470). Who may ask about what (§2.1, RFC 7662 §4: not a token-checking
+//! oracle): a resource server (`keystep client add --introspect`) about any access token,
+//! and every client about its own tokens; a refresh token only to the client holding it.
+//! Anything else, like an inactive token, gets nothing but `{"active": false}`.
 
 use actix_web::HttpResponse;
 use keystep_core::db::DbConn;
@@ -38,7 +40,8 @@ fn introspect(
     }
     let inactive = json!({"active": false});
     if let Some(grant) = refresh_tokens::find_by_token(conn, token)? {
-        if !grant.is_active(services.clock.now())
+        if grant.client_id != client.id
+            || !grant.is_active(services.clock.now())
             || users::find_active(conn, &grant.user_id)?.is_none()
         {
             return Ok(Ok(inactive));
@@ -59,6 +62,9 @@ fn introspect(
     let Some(claims) = verify_access_token(services, keys, conn, token)? else {
         return Ok(Ok(inactive));
     };
+    if !client.introspect && claims.client_id != client.id {
+        return Ok(Ok(inactive));
+    }
     let is_person = claims.sub != claims.client_id || claims.auth_time.is_some();
     if is_person && users::find_active(conn, &claims.sub)?.is_none() {
         return Ok(Ok(inactive));

@@ -28,7 +28,7 @@ pub struct AccessClaims {
     pub iss: String,
     /// The person, or the client for client_credentials.
     pub sub: String,
-    /// The client the token was issued to (no resource indicators yet).
+    /// The resource the token is for (RFC 8707 `resource`), else the client it was issued to.
     pub aud: String,
     /// Expiry.
     pub exp: i64,
@@ -171,12 +171,14 @@ pub fn scope_claims(user: &User, scope: &Scopes) -> Map<String, Value> {
     claims
 }
 
-/// Mints the tokens of a grant.
+/// Mints the tokens of a grant; the access token is for `audience` (a checked resource
+/// indicator) or, without one, for the client itself.
 pub fn issue(
     services: &Services,
     keys: &KeyStore,
     conn: &mut DbConn,
     grant: &Grant<'_>,
+    audience: Option<&str>,
 ) -> keystep_core::Result<Issued> {
     let config = &services.config;
     let now = services.clock.now();
@@ -196,7 +198,7 @@ pub fn issue(
         sub: grant
             .user
             .map_or_else(|| client.id.clone(), |u| u.id.clone()),
-        aud: client.id.clone(),
+        aud: audience.map_or_else(|| client.id.clone(), str::to_owned),
         exp: access_exp,
         iat: now,
         jti: uuid::Uuid::new_v4().to_string(),
@@ -313,9 +315,11 @@ pub fn revoke_grant_access_tokens(
     family_id: &str,
 ) -> keystep_core::Result<()> {
     let lifetime = Duration::from_secs(services.config.tokens.access_token_seconds + 1);
-    services
-        .ephemeral
-        .put(&format!("revoked-gid:{family_id}"), b"1", lifetime)
+    services.ephemeral.put(
+        &refresh_tokens::family_revoked_mark(family_id),
+        b"1",
+        lifetime,
+    )
 }
 
 /// True when an access token was revoked: itself, through its grant, or by the end of the
@@ -323,7 +327,10 @@ pub fn revoke_grant_access_tokens(
 pub fn is_revoked(store: &dyn EphemeralStore, claims: &AccessClaims) -> keystep_core::Result<bool> {
     let marks = [
         Some(format!("revoked-jti:{}", claims.jti)),
-        claims.gid.as_ref().map(|gid| format!("revoked-gid:{gid}")),
+        claims
+            .gid
+            .as_deref()
+            .map(refresh_tokens::family_revoked_mark),
         claims.sid.as_deref().map(sessions::ended_mark),
     ];
     for mark in marks.into_iter().flatten() {

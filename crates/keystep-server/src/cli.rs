@@ -186,6 +186,22 @@ pub struct ClientAdd {
     /// ID token signing algorithm: RS256 (default) or ES256.
     #[arg(long, default_value = "RS256", value_name = "ALG")]
     pub id_token_alg: String,
+    /// An API scope the client may ask for with client_credentials; repeat for several.
+    /// Without any, client_credentials tokens carry no scope.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// Let the client ask for offline_access: refresh tokens that outlive the sign-in
+    /// session (until the person revokes them in /u, changes the password or is reset).
+    #[arg(long)]
+    pub offline_access: bool,
+    /// A resource server: may introspect the access tokens of every client (others may
+    /// introspect only their own tokens).
+    #[arg(long)]
+    pub introspect: bool,
+    /// A resource indicator (RFC 8707) naming this client's API: a token request with
+    /// `resource=URI` gets an access token whose `aud` is URI. Repeat for several.
+    #[arg(long = "resource", value_name = "URI")]
+    pub resources: Vec<String>,
     /// Print the result (with the secret) as JSON.
     #[arg(long)]
     pub json: bool,

@@ -186,6 +186,11 @@ struct ClientMetadata<'a> {
     token_endpoint_auth_method: &'a str,
     id_token_signed_response_alg: &'a str,
     mfa_policy: &'a str,
+    /// client_credentials scopes, space-separated (RFC 7591 §2 `scope`).
+    scope: String,
+    offline_access: bool,
+    introspect: bool,
+    resources: &'a [String],
 }
 
 impl<'a> ClientMetadata<'a> {
@@ -206,6 +211,10 @@ impl<'a> ClientMetadata<'a> {
             },
             id_token_signed_response_alg: client.id_token_signed_response_alg.as_str(),
             mfa_policy: client.mfa_policy.as_str(),
+            scope: client.scopes.join(" "),
+            offline_access: client.offline_access,
+            introspect: client.introspect,
+            resources: &client.resources,
         }
     }
 }
@@ -228,6 +237,10 @@ pub fn client_add(
         post_logout_redirect_uris: add.post_logout_redirect_uris.clone(),
         mfa_policy: add.mfa.parse()?,
         id_token_signed_response_alg: add.id_token_alg.parse()?,
+        scopes: add.scopes.clone(),
+        offline_access: add.offline_access,
+        introspect: add.introspect,
+        resources: add.resources.clone(),
     };
     let (client, secret) = in_transaction(services, |conn| {
         let created = clients::create_client(conn, services.clock.as_ref(), &new)?;
@@ -273,17 +286,36 @@ pub fn client_list(
     }
     writeln!(
         out,
-        "{:<24} {:<12} {:<8} REDIRECT URIS",
-        "CLIENT ID", "TYPE", "MFA"
+        "{:<24} {:<12} {:<8} {:<24} REDIRECT URIS",
+        "CLIENT ID", "TYPE", "MFA", "GRANTS"
     )?;
     for c in list {
         let kind = if c.public { "public" } else { "confidential" };
+        let mut grants: Vec<&str> = Vec::new();
+        if c.offline_access {
+            grants.push("offline_access");
+        }
+        if c.introspect {
+            grants.push("introspect");
+        }
+        if !c.scopes.is_empty() {
+            grants.push("scopes");
+        }
+        if !c.resources.is_empty() {
+            grants.push("resource");
+        }
+        let grants = if grants.is_empty() {
+            "-".to_owned()
+        } else {
+            grants.join(",")
+        };
         writeln!(
             out,
-            "{:<24} {:<12} {:<8} {}",
+            "{:<24} {:<12} {:<8} {:<24} {}",
             c.id,
             kind,
             c.mfa_policy.as_str(),
+            grants,
             c.redirect_uris.join(" ")
         )?;
     }

@@ -263,6 +263,21 @@ fn clients_add_list_remove() {
         assert_eq!(shop["mfa_policy"], "required");
         assert!(shop["client_secret"].as_str().unwrap().len() >= 40);
         assert!(shop.get("secret_hash").is_none());
+        assert_eq!(shop["offline_access"], false);
+        assert_eq!(shop["introspect"], false);
+
+        // What a client may be given beyond signing people in.
+        let out = keystep(stack, dir, "client add api --redirect-uri https://api.example/cb --scope orders:read --scope orders:write --offline-access --introspect --resource https://api.example/ --json", "");
+        assert_ok(&out);
+        let api: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(api["scope"], "orders:read orders:write");
+        assert_eq!(api["offline_access"], true);
+        assert_eq!(api["introspect"], true);
+        assert_eq!(
+            api["resources"],
+            serde_json::json!(["https://api.example/"])
+        );
+        assert_ok(&keystep(stack, dir, "client remove api", ""));
 
         let out = keystep(
             stack,
@@ -330,6 +345,9 @@ fn client_errors_exit_1_and_write_nothing() {
                 ("client add new --redirect-uri https://ok.example/cb --post-logout-redirect-uri javascript:alert(1)", "", "post_logout_redirect_uri"),
                 ("client add new --redirect-uri https://ok.example/cb --mfa sometimes", "", "mfa"),
                 ("client add new", "", "--redirect-uri"),
+                ("client add new --redirect-uri https://ok.example/cb --scope openid", "", "scope"),
+                ("client add new --public --redirect-uri https://ok.example/cb --introspect", "", "public"),
+                ("client add new --redirect-uri https://ok.example/cb --resource https://api.example/#x", "", "resource"),
             ],
         );
         assert_eq!(

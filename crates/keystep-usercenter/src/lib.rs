@@ -61,6 +61,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             paths::U_SESSIONS_END,
             web::post().to(sessions::post_end_session),
         )
+        .route(
+            paths::U_OFFLINE_REVOKE,
+            web::post().to(sessions::post_revoke_offline),
+        )
         .route(paths::U_LOG, web::get().to(log::get_log))
         .route(paths::LANGUAGE, web::get().to(language::get_language));
 }

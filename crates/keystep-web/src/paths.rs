@@ -34,6 +34,8 @@ pub const U_PASSWORD: &str = "/u/password";
 pub const U_SESSIONS: &str = "/u/sessions";
 /// Ending sessions.
 pub const U_SESSIONS_END: &str = "/u/sessions/end";
+/// Revoking an application's offline access.
+pub const U_OFFLINE_REVOKE: &str = "/u/sessions/offline/revoke";
 /// The security log.
 pub const U_LOG: &str = "/u/log";
 /// The language switch.

@@ -1,19 +1,15 @@
 //! The client_credentials grant (RFC 6749 §4.4): a confidential client gets an access token
 //! for itself. `openid` and `offline_access` make no sense without a person and are refused;
-//! other scopes are the resource servers' own and passed through.
+//! other scopes must be registered for the client (`keystep client add --scope`), and without
+//! a `scope` parameter it gets all of its registered ones (RFC 6749 §3.3).
 
+use keystep_core::clients::is_scope_token;
 use keystep_core::db::DbConn;
 
 use super::{GrantContext, GrantResult};
 use crate::error::TokenError;
 use crate::params::Scopes;
 use crate::tokens::Grant;
-
-/// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-fn valid_scope_token(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
-}
 
 /// Issues a token to the client itself.
 pub fn grant(cx: &GrantContext<'_>, conn: &mut DbConn) -> keystep_core::Result<GrantResult> {
@@ -23,14 +19,23 @@ pub fn grant(cx: &GrantContext<'_>, conn: &mut DbConn) -> keystep_core::Result<G
             "public clients cannot use client_credentials",
         )));
     }
-    let scope = Scopes::parse(params.get("scope").unwrap_or_default());
+    let registered = Scopes::parse(&client.scopes.join(" "));
+    let scope = match params.get("scope") {
+        Some(asked) => Scopes::parse(asked),
+        None => registered.clone(),
+    };
     if scope.contains("openid") || scope.contains("offline_access") {
         return Ok(Err(TokenError::invalid_scope(
             "openid and offline_access need a person; not with client_credentials",
         )));
     }
-    if !scope.iter().all(valid_scope_token) {
+    if !scope.iter().all(is_scope_token) {
         return Ok(Err(TokenError::invalid_scope("malformed scope")));
+    }
+    if let Some(unregistered) = scope.iter().find(|s| !registered.contains(s)) {
+        return Ok(Err(TokenError::invalid_scope(format!(
+            "scope {unregistered:?} is not registered for this client"
+        ))));
     }
     let issued = cx.issue(conn, &Grant::to_client(client, &scope))?;
     Ok(Ok(issued.body))

@@ -40,10 +40,33 @@ impl<'a> GrantContext<'a> {
         (self.services, self.keys, self.client, self.params)
     }
 
-    /// Issues the tokens of `grant` ([`tokens::issue`]).
+    /// Issues the tokens of `grant` ([`tokens::issue`]), for the `resource` the request
+    /// named ([`check_resource`] has checked it).
     pub fn issue(&self, conn: &mut DbConn, grant: &Grant<'_>) -> keystep_core::Result<Issued> {
-        tokens::issue(self.services, self.keys, conn, grant)
+        let audience = self.params.get("resource");
+        tokens::issue(self.services, self.keys, conn, grant, audience)
     }
+}
+
+/// RFC 8707: a `resource` names the API the access token is for, and becomes its `aud`. It
+/// must be an absolute URI without a fragment that a resource server is registered under
+/// (`keystep client add --resource`); otherwise `invalid_target`. One per request.
+pub fn check_resource(
+    cx: &GrantContext<'_>,
+    conn: &mut DbConn,
+) -> keystep_core::Result<Result<(), TokenError>> {
+    let Some(resource) = cx.params.get("resource") else {
+        return Ok(Ok(()));
+    };
+    if let Err(e) = keystep_core::clients::check_resource(resource) {
+        return Ok(Err(TokenError::invalid_target(e.to_string())));
+    }
+    if keystep_core::clients::find_resource_server(conn, resource)?.is_none() {
+        return Ok(Err(TokenError::invalid_target(format!(
+            "{resource:?} is not a registered resource"
+        ))));
+    }
+    Ok(Ok(()))
 }
 
 /// What a grant comes to: a token response, or an error to answer after the transaction
@@ -63,6 +86,9 @@ pub async fn post_token(request: ClientRequest) -> Result<HttpResponse, TokenErr
     }
     let body = request
         .run(Transaction::Write, move |cx, conn| {
+            if let Err(e) = check_resource(cx, conn)? {
+                return Ok(Err(e));
+            }
             match grant_type.as_str() {
                 "authorization_code" => authorization_code::grant(cx, conn),
                 "refresh_token" => refresh_token::grant(cx, conn),

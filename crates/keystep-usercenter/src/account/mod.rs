@@ -49,7 +49,7 @@ impl Visitor {
 fn return_path(path: &str) -> &str {
     match path {
         paths::U_REAUTH => paths::U,
-        paths::U_SESSIONS_END => paths::U_SESSIONS,
+        paths::U_SESSIONS_END | paths::U_OFFLINE_REVOKE => paths::U_SESSIONS,
         other => other,
     }
 }

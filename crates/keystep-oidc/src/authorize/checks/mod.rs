@@ -194,12 +194,14 @@ pub fn check_request_objects(params: &Params, r: &Redirector) -> Result<(), Fail
 }
 
 /// `scope`: must contain `openid`; unknown values are dropped.
-pub fn check_scope(params: &Params, r: &Redirector) -> Result<Scopes, Failure> {
+/// `offline_access` is granted only to a client registered for it (`--offline-access`);
+/// for others it is dropped like an unknown scope, and the token response's `scope` says so.
+pub fn check_scope(params: &Params, client: &Client, r: &Redirector) -> Result<Scopes, Failure> {
     let mut scope = Scopes::parse(params.get("scope").unwrap_or_default());
     if !scope.contains("openid") {
         return Err(r.error("invalid_scope", "scope must include openid"));
     }
-    scope.retain(|s| KNOWN_SCOPES.contains(&s));
+    scope.retain(|s| KNOWN_SCOPES.contains(&s) && (s != "offline_access" || client.offline_access));
     Ok(scope)
 }
 
@@ -374,7 +376,7 @@ pub fn validate(
     check_lengths(params, &r)?;
     check_request_objects(params, &r)?;
     check_response_type(params, &r)?;
-    let scope = check_scope(params, &r)?;
+    let scope = check_scope(params, &client, &r)?;
     let code_challenge = check_pkce(params, &client, &r)?;
     let prompt = check_prompt(params, &r)?;
     let max_age = check_max_age(params, &r)?;

@@ -14,6 +14,10 @@ fn client(public: bool) -> Client {
         mfa_policy: MfaPolicy::Inherit,
         created_at: 0,
         id_token_signed_response_alg: IdTokenAlg::RS256,
+        scopes: vec![],
+        offline_access: false,
+        introspect: false,
+        resources: vec![],
     }
 }
 
