@@ -319,7 +319,8 @@ async fn a_key_rotated_by_the_operator_reaches_both_nodes_within_the_cache_time(
     assert_eq!(before, kids(&jwks(pair.b("/oidc/jwks")).await));
 
     let mut out = Vec::new();
-    keystep_server::commands::keys_rotate(&pair.w.server.services, &mut out).unwrap();
+    // `--now`: the new keys sign at once, so both nodes must have dropped their cache.
+    keystep_server::commands::keys_rotate(&pair.w.server.services, &mut out, true).unwrap();
     pair.w.server.clock.advance(Duration::from_secs(31));
 
     for jwks_url in [pair.a("/oidc/jwks"), pair.b("/oidc/jwks")] {

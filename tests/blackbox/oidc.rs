@@ -1088,7 +1088,7 @@ async fn key_rotation_reaches_running_servers_and_old_tokens_still_verify() {
             let services = &w.server.services;
             let mut conn = services.db.conn().unwrap();
             keystep_oidc::keys::KeyStore::new()
-                .rotate(services, &mut conn)
+                .rotate(services, &mut conn, false)
                 .unwrap();
         }
         w.server.clock.advance(Duration::from_secs(31));
@@ -1107,9 +1107,28 @@ async fn key_rotation_reaches_running_servers_and_old_tokens_still_verify() {
         assert_eq!(
             kids.len(),
             4,
-            "two active, two retired but published: {kids:?}"
+            "the new keys are published at once, beside the old: {kids:?}"
         );
         assert!(kids.contains(&old_kid));
+
+        // Relying parties that cached the JWKS before the rotation still verify new tokens:
+        // the old keys sign until the delay (1 hour) has passed.
+        let kid_of = |tokens: &Value| {
+            jwt_part(tokens["id_token"].as_str().unwrap(), 0)["kid"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let meanwhile = sign_in_and_exchange(&w, &w.browser(), &[]).await;
+        assert_eq!(
+            kid_of(&meanwhile),
+            old_kid,
+            "the new key only published so far"
+        );
+        w.server.clock.advance(Duration::from_secs(3600 - 31 - 60));
+        let before = sign_in_and_exchange(&w, &w.browser(), &[]).await;
+        assert_eq!(kid_of(&before), old_kid);
+        w.server.clock.advance(Duration::from_secs(61));
 
         let after = sign_in_and_exchange(&w, &w.browser(), &[]).await;
         let new_kid = jwt_part(after["id_token"].as_str().unwrap(), 0)["kid"]

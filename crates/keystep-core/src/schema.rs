@@ -98,6 +98,7 @@ diesel::table! {
         public_jwk -> Text,
         created_at -> BigInt,
         retired_at -> Nullable<BigInt>,
+        signs_from -> Nullable<BigInt>,
     }
 }
 

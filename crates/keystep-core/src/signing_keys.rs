@@ -3,7 +3,6 @@
 
 use diesel::prelude::*;
 
-use crate::clock::Clock;
 use crate::db::DbConn;
 use crate::error::Result;
 use crate::schema::signing_keys;
@@ -22,8 +21,11 @@ pub struct StoredKey {
     pub public_jwk: String,
     /// Unix seconds.
     pub created_at: i64,
-    /// When it stopped signing; `None` while active.
+    /// When it stops (or stopped) signing; `None` while active with no end set. A time in
+    /// the future is a key rotated out that signs until its successor takes over.
     pub retired_at: Option<i64>,
+    /// When it starts signing; `None`: from its creation. Until then it is only published.
+    pub signs_from: Option<i64>,
 }
 
 /// Stores a new key.
@@ -42,14 +44,19 @@ pub fn list(conn: &mut DbConn) -> Result<Vec<StoredKey>> {
         .load(conn)?)
 }
 
-/// Retires the active keys of `alg` (they keep verifying until dropped).
-pub fn retire_active(conn: &mut DbConn, clock: &dyn Clock, alg: &str) -> Result<usize> {
+/// Retires the keys of `alg` at `at` (now, or when their successor starts signing): those
+/// still active, and those set to retire later than that. They keep verifying until dropped.
+pub fn retire_active(conn: &mut DbConn, alg: &str, at: i64) -> Result<usize> {
     Ok(diesel::update(
         signing_keys::table
             .filter(signing_keys::alg.eq(alg))
-            .filter(signing_keys::retired_at.is_null()),
+            .filter(
+                signing_keys::retired_at
+                    .is_null()
+                    .or(signing_keys::retired_at.gt(at)),
+            ),
     )
-    .set(signing_keys::retired_at.eq(clock.now()))
+    .set(signing_keys::retired_at.eq(at))
     .execute(conn)?)
 }
 

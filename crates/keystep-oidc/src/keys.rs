@@ -3,8 +3,11 @@
 //! box and stored in the database, so every node signs with the same keys. Signing goes
 //! through jsonwebtoken's aws-lc-rs backend (constant-time); never the `rsa` crate
 //! (RUSTSEC-2023-0071). Each node caches the keys and re-reads them every 30 seconds, so a
-//! rotation reaches every node without a restart. Retired keys stay in the JWKS until the
-//! last token they signed has expired.
+//! rotation reaches every node without a restart. A rotation publishes the new keys at once
+//! but signs with them only after `tokens.signing_key_delay_seconds` (relying parties cache
+//! the JWKS, and a token signed by a key they have not seen yet would be refused); the old
+//! keys sign until then. Retired keys stay in the JWKS until the last token they signed has
+//! expired.
 
 use std::sync::{Arc, RwLock};
 
@@ -36,6 +39,15 @@ struct LoadedKey {
     jwk: Value,
     created_at: i64,
     retired_at: Option<i64>,
+    signs_from: Option<i64>,
+}
+
+impl LoadedKey {
+    /// Whether it signs at `now`: started, and not yet retired.
+    fn signs_at(&self, now: i64) -> bool {
+        self.signs_from.is_none_or(|from| from <= now)
+            && self.retired_at.is_none_or(|until| until > now)
+    }
 }
 
 struct Cache {
@@ -187,6 +199,7 @@ fn load(services: &Services, stored: &StoredKey) -> Result<LoadedKey, Error> {
         jwk,
         created_at: stored.created_at,
         retired_at: stored.retired_at,
+        signs_from: stored.signs_from,
     })
 }
 
@@ -197,7 +210,12 @@ fn retention(services: &Services) -> i64 {
         + 60
 }
 
-fn create_key(services: &Services, conn: &mut DbConn, alg: Algorithm) -> Result<String, Error> {
+fn create_key(
+    services: &Services,
+    conn: &mut DbConn,
+    alg: Algorithm,
+    signs_from: Option<i64>,
+) -> Result<String, Error> {
     let (pkcs8, jwk) = generate(alg)?;
     let kid = jwk["kid"].as_str().unwrap_or_default().to_owned();
     signing_keys::insert(
@@ -209,6 +227,7 @@ fn create_key(services: &Services, conn: &mut DbConn, alg: Algorithm) -> Result<
             public_jwk: jwk.to_string(),
             created_at: services.clock.now(),
             retired_at: None,
+            signs_from,
         },
     )?;
     Ok(kid)
@@ -228,7 +247,7 @@ impl KeyStore {
                 .iter()
                 .any(|k| k.alg == alg_name(alg) && k.retired_at.is_none())
             {
-                let kid = create_key(services, conn, alg)?;
+                let kid = create_key(services, conn, alg, None)?;
                 tracing::info!(kid, alg = alg_name(alg), "generated signing key");
             }
         }
@@ -236,17 +255,41 @@ impl KeyStore {
         Ok(())
     }
 
-    /// Generates new active keys, retires the old ones and drops keys retired long enough
-    /// ago that nothing they signed is still valid. Returns the new kids.
-    pub fn rotate(&self, services: &Services, conn: &mut DbConn) -> Result<Vec<String>, Error> {
+    /// Generates new keys, retires the old ones and drops keys retired long enough ago that
+    /// nothing they signed is still valid. The new keys are published at once and sign after
+    /// `tokens.signing_key_delay_seconds`, the old ones signing until then; `at_once` (or
+    /// no old key of the algorithm to sign meanwhile) skips the wait. Returns the new kids
+    /// and when they start signing.
+    pub fn rotate(
+        &self,
+        services: &Services,
+        conn: &mut DbConn,
+        at_once: bool,
+    ) -> Result<(Vec<String>, i64), Error> {
+        let now = services.clock.now();
+        let delay = if at_once {
+            0
+        } else {
+            i64::try_from(services.config.tokens.signing_key_delay_seconds).unwrap_or(0)
+        };
+        let stored = signing_keys::list(conn)?;
         let mut kids = Vec::new();
+        let mut starts = now;
         for alg in [Algorithm::RS256, Algorithm::ES256] {
-            signing_keys::retire_active(conn, services.clock.as_ref(), alg_name(alg))?;
-            kids.push(create_key(services, conn, alg)?);
+            let signing_now = stored.iter().any(|k| {
+                k.alg == alg_name(alg)
+                    && k.signs_from.is_none_or(|from| from <= now)
+                    && k.retired_at.is_none_or(|until| until > now)
+            });
+            let handover = if signing_now { now + delay } else { now };
+            signing_keys::retire_active(conn, alg_name(alg), handover)?;
+            let signs_from = (handover > now).then_some(handover);
+            kids.push(create_key(services, conn, alg, signs_from)?);
+            starts = starts.max(handover);
         }
         signing_keys::delete_retired_before(conn, services.clock.now() - retention(services))?;
         self.invalidate();
-        Ok(kids)
+        Ok((kids, starts))
     }
 
     fn invalidate(&self) {
@@ -297,9 +340,10 @@ impl KeyStore {
         claims: &T,
     ) -> Result<String, Error> {
         let keys = self.keys(services, conn)?;
+        let now = services.clock.now();
         let key = keys
             .iter()
-            .filter(|k| k.alg == alg && k.retired_at.is_none())
+            .filter(|k| k.alg == alg && k.signs_at(now))
             .max_by_key(|k| k.created_at)
             .ok_or_else(|| key_error("no active key; run `keystep keys rotate`"))?;
         let mut header = Header::new(alg);
@@ -362,16 +406,19 @@ impl KeyStore {
 
     /// Every stored key with its status, for `keystep keys list`.
     pub fn describe(services: &Services, conn: &mut DbConn) -> Result<Vec<Value>, Error> {
-        let cutoff = services.clock.now() - retention(services);
+        let now = services.clock.now();
+        let cutoff = now - retention(services);
         Ok(signing_keys::list(conn)?
             .into_iter()
             .map(|k| {
-                let status = match k.retired_at {
-                    None => "active",
-                    Some(at) if at >= cutoff => "retired (still published)",
-                    Some(_) => "retired (unpublished)",
+                let status = match (k.signs_from, k.retired_at) {
+                    (_, Some(at)) if at <= now && at >= cutoff => "retired (still published)",
+                    (_, Some(at)) if at <= now => "retired (unpublished)",
+                    (Some(from), _) if from > now => "next (published, not signing yet)",
+                    (_, Some(_)) => "active (until the next key signs)",
+                    (_, None) => "active",
                 };
-                json!({"kid": k.kid, "alg": k.alg, "status": status, "created_at": k.created_at, "retired_at": k.retired_at})
+                json!({"kid": k.kid, "alg": k.alg, "status": status, "created_at": k.created_at, "signs_from": k.signs_from, "retired_at": k.retired_at})
             })
             .collect())
     }
@@ -406,6 +453,7 @@ mod tests {
                 public_jwk: jwk.to_string(),
                 created_at: 0,
                 retired_at: None,
+                signs_from: None,
             };
             let encoding = match alg {
                 Algorithm::RS256 => {

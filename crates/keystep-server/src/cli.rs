@@ -91,9 +91,17 @@ pub enum RequestAction {
 /// `keystep keys …`
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Create new signing keys and retire the current ones (they stay published until the
-    /// tokens they signed have expired). Running servers pick them up within 30 seconds.
-    Rotate,
+    /// Create new signing keys and retire the current ones. The new keys are published at
+    /// once and sign after tokens.signing_key_delay_seconds (default 1 hour), so relying
+    /// parties that cache the JWKS know them first; the current keys sign until then and
+    /// stay published until the tokens they signed have expired. Running servers pick the
+    /// change up within 30 seconds.
+    Rotate {
+        /// Sign with the new keys at once (after a key leaked, say): relying parties that
+        /// cached the JWKS refuse new tokens until they fetch it again.
+        #[arg(long)]
+        now: bool,
+    },
     /// List the signing keys.
     List {
         /// Print JSON.
@@ -310,7 +318,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Keys(command) => {
             let services = open(config)?;
             match command {
-                KeysCommand::Rotate => commands::keys_rotate(&services, stdout),
+                KeysCommand::Rotate { now } => commands::keys_rotate(&services, stdout, now),
                 KeysCommand::List { json } => commands::keys_list(&services, stdout, json),
             }
         }

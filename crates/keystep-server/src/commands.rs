@@ -335,10 +335,23 @@ pub fn client_remove(services: &Services, out: &mut impl Write, id: &str) -> Res
 }
 
 /// `keystep keys rotate`
-pub fn keys_rotate(services: &Services, out: &mut impl Write) -> Result<(), CliError> {
+pub fn keys_rotate(
+    services: &Services,
+    out: &mut impl Write,
+    at_once: bool,
+) -> Result<(), CliError> {
     let store = keystep_oidc::keys::KeyStore::new();
-    let kids = in_transaction(services, |conn| store.rotate(services, conn))?;
+    let (kids, starts) = in_transaction(services, |conn| store.rotate(services, conn, at_once))?;
     writeln!(out, "new signing keys: {}", kids.join(", "))?;
+    let wait = starts - services.clock.now();
+    if wait > 0 {
+        writeln!(
+            out,
+            "published now; they sign in {wait} seconds, the current keys until then (--now to skip)"
+        )?;
+    } else {
+        writeln!(out, "they sign now")?;
+    }
     writeln!(
         out,
         "the previous keys stay published until the tokens they signed have expired"

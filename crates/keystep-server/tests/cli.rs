@@ -521,14 +521,34 @@ fn signing_keys_rotate_and_list() {
         let out = keystep(stack, dir, "keys rotate", "");
         assert_ok(&out);
         assert!(stdout(&out).contains("new signing keys"));
-        assert_ok(&keystep(stack, dir, "keys rotate", ""));
+        assert!(
+            stdout(&out).contains("they sign now"),
+            "nothing to wait for"
+        );
+        // With keys signing, the new ones are published first and sign an hour later.
+        let out = keystep(stack, dir, "keys rotate", "");
+        assert_ok(&out);
+        assert!(
+            stdout(&out).contains("they sign in 3600 seconds"),
+            "{}",
+            stdout(&out)
+        );
+        let out = keystep(stack, dir, "keys list --json", "");
+        let keys: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        let status = |s: &str| keys.iter().filter(|k| k["status"] == s).count();
+        assert_eq!(status("next (published, not signing yet)"), 2, "{keys:?}");
+        assert_eq!(status("active (until the next key signs)"), 2, "{keys:?}");
+        // --now skips the wait: the keys of the second rotation are retired unused.
+        let out = keystep(stack, dir, "keys rotate --now", "");
+        assert_ok(&out);
+        assert!(stdout(&out).contains("they sign now"), "{}", stdout(&out));
         let out = keystep(stack, dir, "keys list --json", "");
         assert_ok(&out);
         let keys: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(
             keys.len(),
-            4,
-            "{}: two generations of RS256 and ES256",
+            6,
+            "{}: three generations of RS256 and ES256",
             stack.name
         );
         assert_eq!(keys.iter().filter(|k| k["status"] == "active").count(), 2);

@@ -304,7 +304,13 @@ impl Config {
                 "must be between 1 and 600000 (10 minutes)",
             ));
         }
-        let ranges: [(&str, u64, u64, u64); 12] = [
+        let ranges: [(&str, u64, u64, u64); 13] = [
+            (
+                "tokens.signing_key_delay_seconds",
+                self.tokens.signing_key_delay_seconds,
+                0,
+                7 * 86400,
+            ),
             (
                 "mfa.totp_skew_steps",
                 u64::from(self.mfa.totp_skew_steps),

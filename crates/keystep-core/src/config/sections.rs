@@ -188,6 +188,9 @@ pub struct TokensConfig {
     pub id_token_seconds: u64,
     /// Lifetime of a refresh token, renewed at each rotation, in seconds (default 30 days).
     pub refresh_token_seconds: u64,
+    /// After `keystep keys rotate`, how long the new keys are only published before they
+    /// sign, so relying parties that cache the JWKS have them when the first token comes.
+    pub signing_key_delay_seconds: u64,
 }
 
 impl Default for TokensConfig {
@@ -196,6 +199,7 @@ impl Default for TokensConfig {
             access_token_seconds: 600,
             id_token_seconds: 3600,
             refresh_token_seconds: 30 * 24 * 3600,
+            signing_key_delay_seconds: 3600,
         }
     }
 }
