@@ -803,3 +803,90 @@ async fn an_essential_aal1_is_met_by_an_aal2_sign_in() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_sealed_secret_copied_into_another_persons_row_does_not_open_there() {
+    use diesel::prelude::*;
+    use keystep_core::schema::totp_bindings;
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let grace = w.add_person("grace");
+        let ada_secret = w.bind_totp();
+        let services = &w.server.services;
+        let grace_secret = keystep_mfa::totp::new_secret();
+        let set_ada_row = |sealed: String| {
+            let mut conn = services.db.conn().unwrap();
+            diesel::update(totp_bindings::table.find(&w.user_id))
+                .set(totp_bindings::secret.eq(sealed))
+                .execute(&mut *conn)
+                .unwrap();
+        };
+        {
+            let mut conn = services.db.conn().unwrap();
+            keystep_mfa::totp::bind(services, &mut conn, &grace, &grace_secret, 0).unwrap();
+            // Someone who can write the database copies their own sealed secret (grace's)
+            // into ada's row, to sign in as ada with grace's authenticator.
+            let copied = keystep_mfa::totp::find(&mut conn, &grace).unwrap().unwrap();
+            drop(conn);
+            set_ada_row(copied.secret);
+        }
+        let browser = w.browser();
+        let next = password_step(&w, &browser, &authorize_url(&w, "app", &[])).await;
+        let code = w.totp_now(&grace_secret);
+        let refused = submit_code(&w, &browser, &next.location, "code", &code).await;
+        assert_eq!(refused.status(), 401, "{name}: grace's code is not ada's");
+
+        // A secret sealed before the owner was part of the sealing (an upgraded deployment)
+        // is sealed again for its owner when the services open, and works.
+        let legacy = services
+            .secret_box
+            .seal(keystep_mfa::totp::SEAL_PURPOSE, &ada_secret)
+            .unwrap();
+        set_ada_row(legacy);
+        assert_eq!(
+            keystep_mfa::totp::reseal_for_owners(services).unwrap(),
+            1,
+            "{name}"
+        );
+        assert_eq!(
+            keystep_mfa::totp::reseal_for_owners(services).unwrap(),
+            0,
+            "{name}"
+        );
+        let code = w.totp_now(&ada_secret);
+        let accepted = submit_code(&w, &browser, &next.location, "code", &code).await;
+        assert_eq!(accepted.status(), 303, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn wrong_codes_from_one_address_are_limited_below_the_persons_own_limit() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::with(stack, |c| {
+            c.mfa.max_failures = 5;
+            c.mfa.max_failures_per_ip = 3;
+        });
+        let secret = w.bind_totp();
+        // Three wrong codes from this address, each from a sign-in of its own.
+        for wrong in ["000000", "111111", "222222"] {
+            let browser = w.browser();
+            let next = password_step(&w, &browser, &authorize_url(&w, "app", &[])).await;
+            let refused = submit_code(&w, &browser, &next.location, "code", wrong).await;
+            assert_eq!(refused.status(), 401, "{name}");
+        }
+        // The person's own limit (5) is not reached, but this address's is: even the right
+        // code is refused from here for the rest of the window.
+        let browser = w.browser();
+        let next = password_step(&w, &browser, &authorize_url(&w, "app", &[])).await;
+        let right = w.totp_now(&secret);
+        let locked = submit_code(&w, &browser, &next.location, "code", &right).await;
+        assert_eq!(
+            locked.status(),
+            429,
+            "{name}: {}",
+            locked.text().await.unwrap()
+        );
+    }
+}

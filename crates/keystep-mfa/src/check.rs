@@ -58,7 +58,8 @@ pub fn check_code(
     let clock = services.clock.as_ref();
     let event =
         |kind| NewAuditEvent::by_user(kind, attempt.user_id, attempt.device, attempt.client_id);
-    if let Some(until) = factors::locked_until(services, attempt.user_id)? {
+    let ip = attempt.device.ip;
+    if let Some(until) = factors::count_attempt(services, attempt.user_id, ip)? {
         return Ok(CodeCheck::Locked { until });
     }
     // A right code used a second time is refused like a wrong one, but it is worth more than a
@@ -113,7 +114,7 @@ pub fn check_code(
             json!({"method": tried})
         }),
     )?;
-    if let Some(until) = factors::record_failure(services, attempt.user_id)? {
+    if let Some(until) = factors::record_failure(services, attempt.user_id, ip)? {
         tracing::warn!("second factor locked after too many wrong codes");
         audit::record(conn, clock, &event(AuditKind::SecondFactorLocked))?;
         return Ok(CodeCheck::Locked { until });

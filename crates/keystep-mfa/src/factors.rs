@@ -42,13 +42,26 @@ pub fn remove_all(conn: &mut DbConn, user_id: &str) -> keystep_core::Result<()> 
 }
 
 const THROTTLE_SCOPE: &str = "second-factor";
+const PER_IP_SCOPE: &str = "second-factor-ip";
+
+fn limit(services: &Services, max_failures: u64) -> Limit {
+    Limit {
+        max_failures,
+        window: Duration::from_secs(services.config.mfa.failure_window_seconds),
+    }
+}
 
 fn throttle(services: &Services) -> Throttle<'_> {
-    let limit = Limit {
-        max_failures: services.config.mfa.max_failures,
-        window: Duration::from_secs(services.config.mfa.failure_window_seconds),
-    };
-    Throttle::new(services, THROTTLE_SCOPE, limit)
+    Throttle::new(
+        services,
+        THROTTLE_SCOPE,
+        limit(services, services.config.mfa.max_failures),
+    )
+}
+
+fn per_ip(services: &Services) -> Throttle<'_> {
+    let max = services.config.mfa.max_failures_per_ip;
+    Throttle::new(services, PER_IP_SCOPE, limit(services, max))
 }
 
 /// When the person's second factor is locked, until when (Unix seconds).
@@ -56,9 +69,37 @@ pub fn locked_until(services: &Services, user_id: &str) -> keystep_core::Result<
     throttle(services).locked_until(user_id)
 }
 
-/// Counts a wrong code; returns the lock's end when this failure locked the factor.
-pub fn record_failure(services: &Services, user_id: &str) -> keystep_core::Result<Option<i64>> {
-    throttle(services).record_failure(user_id)?;
+/// Counts an attempt at the person's second factor before its code is checked, and says
+/// whether it may be checked: `None` while the window has attempts left, else the lock's end.
+/// One atomic increment in the shared store comes first, so concurrent guesses (on one node
+/// or several) cannot all pass a check made before any of them was counted; a right code
+/// then forgets the count ([`reset_failures`]). Codes from an address with too many wrong
+/// ones (`mfa.max_failures_per_ip`, whoever they were for) are refused too.
+pub fn count_attempt(
+    services: &Services,
+    user_id: &str,
+    ip: Option<&str>,
+) -> keystep_core::Result<Option<i64>> {
+    if let Some(until) = ip
+        .map(|ip| per_ip(services).locked_until(ip))
+        .transpose()?
+        .flatten()
+    {
+        return Ok(Some(until));
+    }
+    throttle(services).count_attempt(user_id)
+}
+
+/// After a wrong code (already counted by [`count_attempt`]): counts it for the address, and
+/// returns the lock's end when the person's attempts of the window are now used up.
+pub fn record_failure(
+    services: &Services,
+    user_id: &str,
+    ip: Option<&str>,
+) -> keystep_core::Result<Option<i64>> {
+    if let Some(ip) = ip {
+        per_ip(services).record_failure(ip)?;
+    }
     locked_until(services, user_id)
 }
 

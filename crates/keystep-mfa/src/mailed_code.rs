@@ -85,7 +85,8 @@ pub enum CodeCheck {
 pub fn check(services: &Services, subject: &str, code: &str) -> keystep_core::Result<CodeCheck> {
     let store = services.ephemeral.as_ref();
     let guesses = Throttle::new(services, "email-code", guess_limit());
-    if let Some(until) = guesses.locked_until(subject)? {
+    // Counted before the check, in one atomic step, so concurrent guesses cannot overshoot.
+    if let Some(until) = guesses.count_attempt(subject)? {
         return Ok(CodeCheck::Locked(until));
     }
     let digits: String = code.chars().filter(char::is_ascii_digit).collect();
@@ -99,7 +100,6 @@ pub fn check(services: &Services, subject: &str, code: &str) -> keystep_core::Re
         guesses.reset(subject)?;
         return Ok(CodeCheck::Accepted);
     }
-    guesses.record_failure(subject)?;
     Ok(CodeCheck::Wrong)
 }
 

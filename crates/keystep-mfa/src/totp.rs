@@ -13,6 +13,13 @@ use totp_rs::{Algorithm, Builder, Secret, Totp};
 
 /// The secret-box purpose of TOTP secrets.
 pub const SEAL_PURPOSE: &str = "totp_secret";
+
+/// The associated data a person's stored secret is sealed under: the purpose and the
+/// owner's id. A sealed secret copied into another person's row by someone who can write the
+/// database does not open there, so it cannot make their own authenticator the victim's.
+fn sealed_for(user_id: &str) -> String {
+    format!("{SEAL_PURPOSE}:{user_id}")
+}
 /// Seconds per step.
 pub const STEP: u64 = 30;
 /// Digits per code.
@@ -92,7 +99,7 @@ pub fn bind(
     secret: &[u8],
     accepted_step: i64,
 ) -> keystep_core::Result<()> {
-    let sealed = services.secret_box.seal(SEAL_PURPOSE, secret)?;
+    let sealed = services.secret_box.seal(&sealed_for(user_id), secret)?;
     diesel::delete(totp_bindings::table.find(user_id)).execute(conn)?;
     diesel::insert_into(totp_bindings::table)
         .values((
@@ -108,6 +115,36 @@ pub fn bind(
 /// Removes the person's binding.
 pub fn unbind(conn: &mut DbConn, user_id: &str) -> keystep_core::Result<usize> {
     Ok(diesel::delete(totp_bindings::table.find(user_id)).execute(conn)?)
+}
+
+/// Seals again, under their owner's id, the secrets stored before sealing named the owner
+/// (they open under the purpose alone); a row already sealed for its owner is left as it is.
+/// Run when the services are opened, so an upgraded deployment has no such rows left; a
+/// row that opens under neither is reported and left (it will be refused). Returns how many
+/// rows were resealed.
+pub fn reseal_for_owners(services: &Services) -> keystep_core::Result<usize> {
+    services.db.write(|conn| {
+        let rows: Vec<Binding> = totp_bindings::table
+            .select(Binding::as_select())
+            .load(conn)?;
+        let mut resealed = 0;
+        for row in rows {
+            let owner = sealed_for(&row.user_id);
+            if services.secret_box.open(&owner, &row.secret).is_ok() {
+                continue;
+            }
+            let Ok(secret) = services.secret_box.open(SEAL_PURPOSE, &row.secret) else {
+                tracing::warn!(user_id = %row.user_id, "a stored TOTP secret opens for nobody; left as it is");
+                continue;
+            };
+            let sealed = services.secret_box.seal(&owner, &secret)?;
+            diesel::update(totp_bindings::table.find(&row.user_id))
+                .set(totp_bindings::secret.eq(sealed))
+                .execute(conn)?;
+            resealed += 1;
+        }
+        Ok(resealed)
+    })
 }
 
 /// What checking a code came to.
@@ -131,7 +168,21 @@ pub fn verify(
     let Some(binding) = find(conn, user_id)? else {
         return Ok(TotpCheck::Wrong);
     };
-    let secret = services.secret_box.open(SEAL_PURPOSE, &binding.secret)?;
+    let secret = match services
+        .secret_box
+        .open(&sealed_for(user_id), &binding.secret)
+    {
+        Ok(secret) => secret,
+        Err(keystep_core::Error::SecretTampered) => {
+            // Not sealed for this row: copied from another person's, or altered.
+            tracing::warn!(
+                user_id,
+                "a stored TOTP secret does not open for its owner; refused"
+            );
+            return Ok(TotpCheck::Wrong);
+        }
+        Err(e) => return Err(e),
+    };
     let Some(totp) = generator(services, &secret, "-") else {
         return Ok(TotpCheck::Wrong);
     };

@@ -45,7 +45,12 @@ pub fn open_services(
 ) -> keystep_core::Result<Services> {
     let templates = keystep_web::templates::Templates::load(config.web_dir.as_deref())
         .map_err(|e| keystep_core::Error::invalid("web_dir", e))?;
-    Ok(Services::open(config, clock)?.with_composer(std::sync::Arc::new(templates)))
+    let services = Services::open(config, clock)?.with_composer(std::sync::Arc::new(templates));
+    let resealed = keystep_mfa::totp::reseal_for_owners(&services)?;
+    if resealed > 0 {
+        tracing::info!(resealed, "sealed stored TOTP secrets for their owners");
+    }
+    Ok(services)
 }
 
 /// Registers every route.

@@ -304,7 +304,13 @@ impl Config {
                 "must be between 1 and 600000 (10 minutes)",
             ));
         }
-        let ranges: [(&str, u64, u64, u64); 13] = [
+        let ranges: [(&str, u64, u64, u64); 14] = [
+            (
+                "mfa.max_failures_per_ip",
+                self.mfa.max_failures_per_ip,
+                1,
+                1_000_000,
+            ),
             (
                 "tokens.signing_key_delay_seconds",
                 self.tokens.signing_key_delay_seconds,

@@ -257,6 +257,9 @@ pub struct MfaConfig {
     /// Wrong second-factor codes within the window before the person's second factor is
     /// locked for the rest of the window.
     pub max_failures: u64,
+    /// Wrong second-factor codes from one IP address within the window, whoever they were
+    /// for, before codes from that address are refused for the rest of the window.
+    pub max_failures_per_ip: u64,
     /// The counting window for wrong codes, in seconds.
     pub failure_window_seconds: u64,
     /// How long a verified second factor keeps a session at aal2, in seconds (default 12
@@ -273,6 +276,7 @@ impl Default for MfaConfig {
             issuer: "keystep".to_owned(),
             totp_skew_steps: 1,
             max_failures: 5,
+            max_failures_per_ip: 50,
             failure_window_seconds: 15 * 60,
             aal2_lifetime_seconds: 12 * 3600,
         }
