@@ -1526,3 +1526,46 @@ async fn only_resource_servers_and_a_tokens_own_client_may_introspect_it() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_offline_grant_of_a_client_not_registered_for_it_is_refused_at_refresh() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let secret = w.add_client(keystep_core::clients::NewClient {
+            id: "plain".into(),
+            redirect_uris: vec![REDIRECT_URI.into()],
+            ..Default::default()
+        });
+        // A grant bound to no session, as one made before clients were registered for
+        // offline access.
+        let token = {
+            let services = &w.server.services;
+            let mut conn = services.db.conn().unwrap();
+            let new = keystep_core::refresh_tokens::NewRefreshGrant {
+                family_id: None,
+                client_id: "plain",
+                user_id: &w.user_id,
+                session_id: None,
+                scope: "openid offline_access",
+                auth_time: 0,
+                acr: "aal1",
+                amr: &["pwd".to_owned()],
+                lifetime: 3600,
+            };
+            let (_, token) =
+                keystep_core::refresh_tokens::issue(&mut conn, services.clock.as_ref(), &new)
+                    .unwrap();
+            token
+        };
+        let refused = as_client(
+            &w,
+            "plain",
+            &secret,
+            "/oidc/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", &token)],
+        )
+        .await;
+        assert_eq!(refused["error"], "invalid_grant", "{name}: {refused}");
+    }
+}

@@ -68,12 +68,17 @@ pub struct EnrollmentView {
     pub qr_data_uri: String,
 }
 
+/// The secret-box purpose of a pending secret in the ephemeral store: not the stored
+/// secrets' (`totp_secret:{owner}`), nor their pre-owner form, so a pending value cannot be
+/// passed off as anyone's stored secret.
+const PENDING_PURPOSE: &str = "totp_pending";
+
 fn pending_secret(services: &Services, subject: &str) -> keystep_core::Result<Option<Vec<u8>>> {
     match services.ephemeral.get(&key(subject))? {
         Some(sealed) => {
             let sealed =
                 String::from_utf8(sealed).map_err(|_| keystep_core::Error::SecretTampered)?;
-            Ok(Some(services.secret_box.open(totp::SEAL_PURPOSE, &sealed)?))
+            Ok(Some(services.secret_box.open(PENDING_PURPOSE, &sealed)?))
         }
         None => Ok(None),
     }
@@ -92,7 +97,7 @@ pub fn start(
         Some(secret) => secret,
         None => {
             let secret = totp::new_secret();
-            let sealed = services.secret_box.seal(totp::SEAL_PURPOSE, &secret)?;
+            let sealed = services.secret_box.seal(PENDING_PURPOSE, &secret)?;
             services
                 .ephemeral
                 .put(&key(subject), sealed.as_bytes(), TTL)?;

@@ -60,12 +60,12 @@ enum Decision {
 /// `GET /oidc/session/end`
 pub async fn get_end_session(page: Page, oidc: web::Data<Oidc>) -> HttpResponse {
     let input = page.req.query_string().as_bytes().to_vec();
-    end_session(page, oidc, input).await
+    end_session(page, oidc, input, false).await
 }
 
 /// `POST /oidc/session/end`
 pub async fn post_end_session(page: Page, oidc: web::Data<Oidc>, body: Bytes) -> HttpResponse {
-    end_session(page, oidc, body.to_vec()).await
+    end_session(page, oidc, body.to_vec(), true).await
 }
 
 fn with_state(uri: &str, state: Option<&str>) -> String {
@@ -78,7 +78,13 @@ fn with_state(uri: &str, state: Option<&str>) -> String {
     }
 }
 
-async fn end_session(page: Page, oidc: web::Data<Oidc>, input: Vec<u8>) -> HttpResponse {
+/// `posted`: the request is a POST, the one a relying party's logout form sends cross-site.
+async fn end_session(
+    page: Page,
+    oidc: web::Data<Oidc>,
+    input: Vec<u8>,
+    posted: bool,
+) -> HttpResponse {
     let params = match Params::parse(&input) {
         Ok(p) => p,
         Err(e) => return page::error_page(&page, &PageError::bad_request(e)),
@@ -144,7 +150,11 @@ async fn end_session(page: Page, oidc: web::Data<Oidc>, input: Vec<u8>) -> HttpR
             None => None,
         };
         // A cross-site POST carries no SameSite=Lax cookie: then the hint's `sid` names the
-        // session to end, if it is still that person's (RP-Initiated Logout §2).
+        // session to end, if it is still that person's and live (RP-Initiated Logout §2).
+        // Only a POST: a hint in a GET's query string leaks through history, logs and
+        // Referer, and a link should not end a session in another browser.
+        let lifetimes = services.config.session_lifetimes();
+        let now = services.clock.now();
         let session = match (cookie_session, &hint) {
             (Some(session), _) => Some(session),
             (
@@ -154,7 +164,8 @@ async fn end_session(page: Page, oidc: web::Data<Oidc>, input: Vec<u8>) -> HttpR
                     sub,
                     ..
                 }),
-            ) => sessions::find_by_id(conn, sid)?.filter(|s| s.user_id == *sub),
+            ) if posted => sessions::find_by_id(conn, sid)?
+                .filter(|s| s.user_id == *sub && s.is_live(now, &lifetimes)),
             (None, _) => None,
         };
         let hint_matches = hint.as_ref().is_some_and(|h| match &session {

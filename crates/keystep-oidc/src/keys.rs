@@ -259,7 +259,7 @@ impl KeyStore {
     /// nothing they signed is still valid. The new keys are published at once and sign after
     /// `tokens.signing_key_delay_seconds`, the old ones signing until then; `at_once` (or
     /// no old key of the algorithm to sign meanwhile) skips the wait. Returns the new kids
-    /// and when they start signing.
+    /// and how many seconds from now they start signing.
     pub fn rotate(
         &self,
         services: &Services,
@@ -289,7 +289,7 @@ impl KeyStore {
         }
         signing_keys::delete_retired_before(conn, services.clock.now() - retention(services))?;
         self.invalidate();
-        Ok((kids, starts))
+        Ok((kids, starts - now))
     }
 
     fn invalidate(&self) {

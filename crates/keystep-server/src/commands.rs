@@ -341,9 +341,8 @@ pub fn keys_rotate(
     at_once: bool,
 ) -> Result<(), CliError> {
     let store = keystep_oidc::keys::KeyStore::new();
-    let (kids, starts) = in_transaction(services, |conn| store.rotate(services, conn, at_once))?;
+    let (kids, wait) = in_transaction(services, |conn| store.rotate(services, conn, at_once))?;
     writeln!(out, "new signing keys: {}", kids.join(", "))?;
-    let wait = starts - services.clock.now();
     if wait > 0 {
         writeln!(
             out,

@@ -168,7 +168,7 @@ impl Page {
     pub fn origin(&self) -> Origin {
         Origin(ClientInfo::from_request(
             &self.req,
-            &self.services.config.http.trusted_proxies,
+            &self.services.config.http,
         ))
     }
 

@@ -1,8 +1,9 @@
 //! Facts about the request that the domain records: client IP and User-Agent.
 //!
 //! The client IP is what the audit log, the per-address throttle and the session list use.
-//! It is the TCP peer, unless the peer is one of `http.trusted_proxies`: then the
-//! `Forwarded` (RFC 7239) or else `X-Forwarded-For` header is read from the right, each
+//! It is the TCP peer, unless the peer is one of `http.trusted_proxies`: then the header
+//! they write (`http.forwarded_header`: `X-Forwarded-For`, or `Forwarded` of RFC 7239, never
+//! both) is read from the right, each
 //! trusted proxy stepping aside for the address it received the request from, and the
 //! right-most hop that is not a trusted proxy is the client. Hops left of it were written
 //! by whoever sent the request and prove nothing.
@@ -12,6 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use actix_web::http::header::HeaderMap;
 use actix_web::HttpRequest;
 use ipnet::IpNet;
+use keystep_core::config::{ForwardedHeader, HttpConfig};
 
 /// Where a request came from.
 #[derive(Debug, Clone, Default)]
@@ -25,11 +27,11 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    /// Reads the request, trusting the forwarding headers of `trusted_proxies` only.
-    pub fn from_request(req: &HttpRequest, trusted_proxies: &[IpNet]) -> Self {
+    /// Reads the request, trusting the forwarding header of the trusted proxies only.
+    pub fn from_request(req: &HttpRequest, http: &HttpConfig) -> Self {
         let peer = req.peer_addr().map(|a| a.ip());
         Self {
-            ip: client_ip(peer, req.headers(), trusted_proxies).map(|ip| ip.to_string()),
+            ip: client_ip(peer, req.headers(), http).map(|ip| ip.to_string()),
             user_agent: req
                 .headers()
                 .get(actix_web::http::header::USER_AGENT)
@@ -50,14 +52,15 @@ impl ClientInfo {
 }
 
 /// The client's address: see the module documentation.
-pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
+pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, http: &HttpConfig) -> Option<IpAddr> {
     let peer = peer.map(canonical)?;
+    let trusted: &[IpNet] = &http.trusted_proxies;
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return Some(peer);
     }
     let mut client = peer;
-    for hop in forwarded_hops(headers).iter().rev() {
+    for hop in forwarded_hops(headers, http.forwarded_header).iter().rev() {
         // A hop that is no address ("unknown", an obfuscated name) ends what can be known:
         // the proxy that wrote it is the last address we can vouch for.
         let Some(ip) = hop.map(canonical) else {
@@ -80,27 +83,26 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The hops of `Forwarded`'s `for=` when that header is present, else of `X-Forwarded-For`,
-/// left to right over every header line; `None` for a hop that is not an address.
-fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+/// The hops of the chosen header, left to right over every header line; `None` for a hop
+/// that is not an address (in `Forwarded`, also an element without `for=`).
+fn forwarded_hops(headers: &HeaderMap, header: ForwardedHeader) -> Vec<Option<IpAddr>> {
     let lines = |name: &str| -> Vec<String> {
         headers
             .get_all(name)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .collect()
     };
-    let forwarded = lines("forwarded");
-    if !forwarded.is_empty() {
-        return forwarded
+    if header == ForwardedHeader::Forwarded {
+        return lines("forwarded")
             .iter()
             .flat_map(|line| line.split(','))
-            .filter_map(|element| {
+            .map(|element| {
                 element.split(';').find_map(|pair| {
                     let (name, value) = pair.split_once('=')?;
                     name.trim()
                         .eq_ignore_ascii_case("for")
                         .then(|| parse_node(value.trim().trim_matches('"')))
-                })
+                })?
             })
             .collect();
     }
@@ -129,6 +131,8 @@ mod tests {
     use actix_web::http::header::{HeaderName, HeaderValue};
 
     type Headers = &'static [(&'static str, &'static str)];
+    const XFF: ForwardedHeader = ForwardedHeader::XForwardedFor;
+    const FWD: ForwardedHeader = ForwardedHeader::Forwarded;
 
     fn headers(pairs: Headers) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -145,31 +149,41 @@ mod tests {
         Some(s.parse().unwrap())
     }
 
+    fn behind(forwarded_header: ForwardedHeader) -> HttpConfig {
+        HttpConfig {
+            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
+            forwarded_header,
+        }
+    }
+
     #[test]
     fn only_a_trusted_peer_is_asked_who_the_client_is() {
-        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
-        let cases: &[(&str, Headers, &str)] = &[
+        let cases: &[(&str, ForwardedHeader, Headers, &str)] = &[
             // Not behind a trusted proxy: the headers are the sender's own words.
             (
                 "192.0.2.9",
+                XFF,
                 &[("x-forwarded-for", "203.0.113.7")],
                 "192.0.2.9",
             ),
             // The proxy says who it serves.
             (
                 "10.0.0.2",
+                XFF,
                 &[("x-forwarded-for", "203.0.113.7")],
                 "203.0.113.7",
             ),
             // A forged hop on the left does not win: the right-most untrusted hop does.
             (
                 "10.0.0.2",
+                XFF,
                 &[("x-forwarded-for", "198.51.100.1, 203.0.113.7")],
                 "203.0.113.7",
             ),
             // A chain of trusted proxies steps aside, across header lines.
             (
                 "10.0.0.2",
+                XFF,
                 &[
                     ("x-forwarded-for", "203.0.113.7, 10.1.1.1"),
                     ("x-forwarded-for", "10.2.2.2"),
@@ -177,10 +191,26 @@ mod tests {
                 "203.0.113.7",
             ),
             // All hops trusted: the left-most is as far as anyone knows.
-            ("10.0.0.2", &[("x-forwarded-for", "10.9.9.9")], "10.9.9.9"),
-            // Forwarded wins over X-Forwarded-For; ports and brackets are read.
+            (
+                "10.0.0.2",
+                XFF,
+                &[("x-forwarded-for", "10.9.9.9")],
+                "10.9.9.9",
+            ),
+            // Only the configured header is read: a Forwarded the client sent through an
+            // X-Forwarded-For proxy names nobody, and the other way round.
+            (
+                "10.0.0.2",
+                XFF,
+                &[
+                    ("forwarded", "for=198.51.100.66"),
+                    ("x-forwarded-for", "203.0.113.7"),
+                ],
+                "203.0.113.7",
+            ),
             (
                 "::1",
+                FWD,
                 &[
                     (
                         "forwarded",
@@ -192,30 +222,39 @@ mod tests {
             ),
             (
                 "10.0.0.2",
+                FWD,
                 &[("forwarded", "for=192.0.2.60:8080;by=10.0.0.2")],
                 "192.0.2.60",
             ),
-            // An unknown hop stops the walk at the proxy that wrote it.
-            ("10.0.0.2", &[("forwarded", "for=unknown")], "10.0.0.2"),
+            // An unknown hop, or an element without for=, stops the walk at the proxy.
+            ("10.0.0.2", FWD, &[("forwarded", "for=unknown")], "10.0.0.2"),
             (
                 "10.0.0.2",
+                FWD,
+                &[("forwarded", "for=198.51.100.1, proto=https")],
+                "10.0.0.2",
+            ),
+            (
+                "10.0.0.2",
+                XFF,
                 &[("x-forwarded-for", "203.0.113.7, garbage")],
                 "10.0.0.2",
             ),
             // No header: the proxy is all there is.
-            ("10.0.0.2", &[], "10.0.0.2"),
+            ("10.0.0.2", XFF, &[], "10.0.0.2"),
             // IPv4 seen through a dual-stack socket is the IPv4 address.
             (
                 "::ffff:10.0.0.2",
+                XFF,
                 &[("x-forwarded-for", "203.0.113.7")],
                 "203.0.113.7",
             ),
         ];
-        for (peer, pairs, expected) in cases {
+        for (peer, header, pairs, expected) in cases {
             assert_eq!(
-                client_ip(ip(peer), &headers(pairs), &trusted),
+                client_ip(ip(peer), &headers(pairs), &behind(*header)),
                 ip(expected),
-                "peer {peer}, headers {pairs:?}"
+                "peer {peer}, {header:?}, headers {pairs:?}"
             );
         }
     }
@@ -226,7 +265,8 @@ mod tests {
             ("x-forwarded-for", "203.0.113.7"),
             ("forwarded", "for=203.0.113.8"),
         ]);
-        assert_eq!(client_ip(ip("127.0.0.1"), &h, &[]), ip("127.0.0.1"));
-        assert_eq!(client_ip(None, &h, &[]), None);
+        let http = HttpConfig::default();
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &http), ip("127.0.0.1"));
+        assert_eq!(client_ip(None, &h, &http), None);
     }
 }

@@ -212,6 +212,21 @@ pub struct HttpConfig {
     /// `X-Forwarded-For` header names the client. Empty: the TCP peer is the client, and the
     /// headers are ignored (anyone could send them).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header the trusted proxies write: `x-forwarded-for` or `forwarded` (RFC 7239).
+    /// Only that one is read, so a client cannot name itself in the other one, which a proxy
+    /// passes through untouched.
+    pub forwarded_header: ForwardedHeader,
+}
+
+/// Which forwarding header the trusted proxies write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (nginx, HAProxy, most load balancers).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239).
+    Forwarded,
 }
 
 /// Throttling of wrong passwords, counted in the ephemeral store so every node sees them.

@@ -58,6 +58,15 @@ pub fn grant(cx: &GrantContext<'_>, conn: &mut DbConn) -> keystep_core::Result<G
         }
         None => granted,
     };
+    // An offline grant (bound to no session) lives only while its client is registered for
+    // offline access: one granted before that registration existed ends here.
+    if old.session_id.is_none() && !client.offline_access {
+        refresh_tokens::revoke_family(conn, services.clock.as_ref(), &old.family_id)?;
+        tokens::revoke_grant_access_tokens(services, &old.family_id)?;
+        return Ok(Err(TokenError::invalid_grant(
+            "this client is not registered for offline access",
+        )));
+    }
     // A token bound to an SSO session ends with it, also when the session ended by expiry
     // while no browser came back to notice.
     if let Some(session_id) = &old.session_id {
