@@ -680,36 +680,24 @@ async fn grant(
     let code = callback
         .param("code")
         .unwrap_or_else(|| panic!("no code: {}", callback.location));
-    let response = w
-        .http
-        .post(w.server.url("/oidc/token"))
-        .basic_auth(client_id, Some(secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", PKCE_VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT_URI),
+        ("code_verifier", PKCE_VERIFIER),
+    ];
+    let response = w.post_as(client_id, secret, "/oidc/token", &form).await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
 }
 
 /// Whether a refresh token still works (it is rotated if so).
 async fn refreshes(w: &World, client_id: &str, secret: &str, token: &serde_json::Value) -> bool {
-    let response = w
-        .http
-        .post(w.server.url("/oidc/token"))
-        .basic_auth(client_id, Some(secret))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", token.as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", token.as_str().unwrap()),
+    ];
+    let response = w.post_as(client_id, secret, "/oidc/token", &form).await;
     response.status() == 200
 }
 

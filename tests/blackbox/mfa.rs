@@ -815,10 +815,13 @@ async fn a_sealed_secret_copied_into_another_persons_row_does_not_open_there() {
         let ada_secret = w.bind_totp();
         let services = &w.server.services;
         let grace_secret = keystep_mfa::totp::new_secret();
-        let set_ada_row = |sealed: String| {
+        let set_ada_row = |sealed: String, sealed_for_owner: bool| {
             let mut conn = services.db.conn().unwrap();
             diesel::update(totp_bindings::table.find(&w.user_id))
-                .set(totp_bindings::secret.eq(sealed))
+                .set((
+                    totp_bindings::secret.eq(sealed),
+                    totp_bindings::sealed_for_owner.eq(sealed_for_owner),
+                ))
                 .execute(&mut *conn)
                 .unwrap();
         };
@@ -829,7 +832,7 @@ async fn a_sealed_secret_copied_into_another_persons_row_does_not_open_there() {
             // into ada's row, to sign in as ada with grace's authenticator.
             let copied = keystep_mfa::totp::find(&mut conn, &grace).unwrap().unwrap();
             drop(conn);
-            set_ada_row(copied.secret);
+            set_ada_row(copied.secret, true);
         }
         let browser = w.browser();
         let next = password_step(&w, &browser, &authorize_url(&w, "app", &[])).await;
@@ -838,12 +841,13 @@ async fn a_sealed_secret_copied_into_another_persons_row_does_not_open_there() {
         assert_eq!(refused.status(), 401, "{name}: grace's code is not ada's");
 
         // A secret sealed before the owner was part of the sealing (an upgraded deployment)
-        // is sealed again for its owner when the services open, and works.
+        // is sealed again for its owner when the services open, and works; the upgrade left
+        // such rows unmarked.
         let legacy = services
             .secret_box
             .seal(keystep_mfa::totp::SEAL_PURPOSE, &ada_secret)
             .unwrap();
-        set_ada_row(legacy);
+        set_ada_row(legacy, false);
         assert_eq!(
             keystep_mfa::totp::reseal_for_owners(services).unwrap(),
             1,

@@ -1363,14 +1363,7 @@ async fn as_client(
     path: &str,
     form: &[(&str, &str)],
 ) -> Value {
-    let response = w
-        .http
-        .post(w.server.url(path))
-        .basic_auth(client_id, Some(secret))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
+    let response = w.post_as(client_id, secret, path, form).await;
     response.json().await.unwrap()
 }
 

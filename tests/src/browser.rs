@@ -237,11 +237,32 @@ impl World {
         form: &[(&str, &str)],
         basic: bool,
     ) -> reqwest::Response {
-        let mut request = self.http.post(self.server.url(path)).form(form);
         if basic {
-            request = request.basic_auth("app", Some(&self.client_secret));
+            return self.post_as("app", &self.client_secret, path, form).await;
         }
-        request.send().await.unwrap()
+        self.http
+            .post(self.server.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POSTs a form to `path` as `client_id`, authenticated with HTTP Basic.
+    pub async fn post_as(
+        &self,
+        client_id: &str,
+        secret: &str,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(self.server.url(path))
+            .basic_auth(client_id, Some(secret))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Exchanges a code as `app` (client_secret_basic) with `verifier`.

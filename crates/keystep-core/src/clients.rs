@@ -3,6 +3,7 @@
 //! hash is as safe as a slow one and keeps the token endpoint cheap. Redirect URIs are matched
 //! exactly (RFC 9700 §2.1), so they are validated strictly at registration.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use diesel::prelude::*;
@@ -113,8 +114,6 @@ pub struct Client {
     pub offline_access: bool,
     /// A resource server: may introspect the access tokens of every client.
     pub introspect: bool,
-    /// The resource indicators (RFC 8707) that name it as an access token's audience.
-    pub resources: Vec<String>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -135,8 +134,7 @@ struct ClientRow {
 }
 
 impl ClientRow {
-    /// The client, with its resource indicators (read separately).
-    fn into_client(self, resources: Vec<String>) -> Result<Client> {
+    fn into_client(self) -> Result<Client> {
         let row = self;
         let corrupt = |what: &str| {
             Error::Database(diesel::result::Error::DeserializationError(
@@ -156,7 +154,6 @@ impl ClientRow {
             scopes: serde_json::from_str(&row.scopes).map_err(|_| corrupt("scopes"))?,
             offline_access: row.offline_access,
             introspect: row.introspect,
-            resources,
             id: row.id,
             display_name: row.display_name,
             secret_hash: row.secret_hash,
@@ -352,7 +349,6 @@ pub fn create_client(
         scopes: dedup(&new.scopes),
         offline_access: new.offline_access,
         introspect: new.introspect,
-        resources: dedup(&new.resources),
     };
     let to_json = |v: &Vec<String>| {
         serde_json::to_string(v).map_err(|e| Error::invalid("redirect_uri", e.to_string()))
@@ -380,7 +376,7 @@ pub fn create_client(
                 Error::Database(e)
             }
         })?;
-    for uri in &client.resources {
+    for uri in dedup(&new.resources) {
         diesel::insert_into(client_resources::table)
             .values((
                 client_resources::uri.eq(uri),
@@ -401,7 +397,11 @@ fn dedup(uris: &[String]) -> Vec<String> {
     out
 }
 
-fn resources_of(conn: &mut DbConn, client_id: &str) -> Result<Vec<String>> {
+/// The resource indicators (RFC 8707) that name `client_id` as an access token's audience.
+///
+/// Kept out of [`Client`]: only registration and listing show them, and [`find_client`] is on
+/// every token request.
+pub fn resources_of(conn: &mut DbConn, client_id: &str) -> Result<Vec<String>> {
     Ok(client_resources::table
         .filter(client_resources::client_id.eq(client_id))
         .order(client_resources::uri.asc())
@@ -419,8 +419,7 @@ pub fn find_client(conn: &mut DbConn, id: &str) -> Result<Option<Client>> {
     else {
         return Ok(None);
     };
-    let resources = resources_of(conn, &row.id)?;
-    row.into_client(resources).map(Some)
+    row.into_client().map(Some)
 }
 
 /// The client a resource indicator names, if any.
@@ -438,12 +437,20 @@ pub fn list_clients(conn: &mut DbConn) -> Result<Vec<Client>> {
         .order(clients::id.asc())
         .select(ClientRow::as_select())
         .load(conn)?;
-    rows.into_iter()
-        .map(|row| {
-            let resources = resources_of(conn, &row.id)?;
-            row.into_client(resources)
-        })
-        .collect()
+    rows.into_iter().map(ClientRow::into_client).collect()
+}
+
+/// Every client's resource indicators, by client id.
+pub fn all_resources(conn: &mut DbConn) -> Result<HashMap<String, Vec<String>>> {
+    let rows: Vec<(String, String)> = client_resources::table
+        .order(client_resources::uri.asc())
+        .select((client_resources::client_id, client_resources::uri))
+        .load(conn)?;
+    let mut by_client: HashMap<String, Vec<String>> = HashMap::new();
+    for (client_id, uri) in rows {
+        by_client.entry(client_id).or_default().push(uri);
+    }
+    Ok(by_client)
 }
 
 /// Removes a client; [`Error::ClientNotFound`] when there is none.
@@ -505,7 +512,6 @@ mod tests {
             scopes: vec![],
             offline_access: false,
             introspect: false,
-            resources: vec![],
         };
         assert!(client.verify_secret("s3cret"));
         assert!(!client.verify_secret("s3cret "));

@@ -108,6 +108,7 @@ diesel::table! {
         secret -> Text,
         last_step -> Nullable<BigInt>,
         created_at -> BigInt,
+        sealed_for_owner -> Bool,
     }
 }
 

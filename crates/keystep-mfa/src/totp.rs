@@ -107,6 +107,7 @@ pub fn bind(
             totp_bindings::secret.eq(sealed),
             totp_bindings::last_step.eq(Some(accepted_step)),
             totp_bindings::created_at.eq(services.clock.now()),
+            totp_bindings::sealed_for_owner.eq(true),
         ))
         .execute(conn)?;
     Ok(())
@@ -118,30 +119,45 @@ pub fn unbind(conn: &mut DbConn, user_id: &str) -> keystep_core::Result<usize> {
 }
 
 /// Seals again, under their owner's id, the secrets stored before sealing named the owner
-/// (they open under the purpose alone); a row already sealed for its owner is left as it is.
-/// Run when the services are opened, so an upgraded deployment has no such rows left; a
-/// row that opens under neither is reported and left (it will be refused). Returns how many
-/// rows were resealed.
+/// (they open under the purpose alone), and marks every row it has seen sealed for its
+/// owner, so that only an upgrade's first start reads the table. Run when the services are
+/// opened; a row that opens under neither is reported and left unmarked (it will be
+/// refused). Returns how many rows were resealed.
 pub fn reseal_for_owners(services: &Services) -> keystep_core::Result<usize> {
+    let unmarked = totp_bindings::table.filter(totp_bindings::sealed_for_owner.eq(false));
+    // The common start: nothing to do, and no write lock taken.
+    if services
+        .db
+        .read(|conn| {
+            Ok(unmarked
+                .select(totp_bindings::user_id)
+                .first::<String>(conn)
+                .optional()?)
+        })?
+        .is_none()
+    {
+        return Ok(0);
+    }
     services.db.write(|conn| {
-        let rows: Vec<Binding> = totp_bindings::table
-            .select(Binding::as_select())
-            .load(conn)?;
+        let rows: Vec<Binding> = unmarked.select(Binding::as_select()).load(conn)?;
         let mut resealed = 0;
         for row in rows {
             let owner = sealed_for(&row.user_id);
-            if services.secret_box.open(&owner, &row.secret).is_ok() {
-                continue;
-            }
-            let Ok(secret) = services.secret_box.open(SEAL_PURPOSE, &row.secret) else {
+            let sealed = if services.secret_box.open(&owner, &row.secret).is_ok() {
+                row.secret
+            } else if let Ok(secret) = services.secret_box.open(SEAL_PURPOSE, &row.secret) {
+                resealed += 1;
+                services.secret_box.seal(&owner, &secret)?
+            } else {
                 tracing::warn!(user_id = %row.user_id, "a stored TOTP secret opens for nobody; left as it is");
                 continue;
             };
-            let sealed = services.secret_box.seal(&owner, &secret)?;
             diesel::update(totp_bindings::table.find(&row.user_id))
-                .set(totp_bindings::secret.eq(sealed))
+                .set((
+                    totp_bindings::secret.eq(sealed),
+                    totp_bindings::sealed_for_owner.eq(true),
+                ))
                 .execute(conn)?;
-            resealed += 1;
         }
         Ok(resealed)
     })

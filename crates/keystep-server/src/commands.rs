@@ -194,7 +194,7 @@ struct ClientMetadata<'a> {
 }
 
 impl<'a> ClientMetadata<'a> {
-    fn of(client: &'a clients::Client, secret: Option<&'a str>) -> Self {
+    fn of(client: &'a clients::Client, secret: Option<&'a str>, resources: &'a [String]) -> Self {
         Self {
             client_id: &client.id,
             client_secret: secret,
@@ -214,7 +214,7 @@ impl<'a> ClientMetadata<'a> {
             scope: client.scopes.join(" "),
             offline_access: client.offline_access,
             introspect: client.introspect,
-            resources: &client.resources,
+            resources,
         }
     }
 }
@@ -242,15 +242,16 @@ pub fn client_add(
         introspect: add.introspect,
         resources: add.resources.clone(),
     };
-    let (client, secret) = in_transaction(services, |conn| {
+    let ((client, secret), resources) = in_transaction(services, |conn| {
         let created = clients::create_client(conn, services.clock.as_ref(), &new)?;
         let mut event = NewAuditEvent::new(Actor::Cli, AuditKind::ClientCreated, None);
         event.client_id = Some(&new.id);
         audit::record(conn, services.clock.as_ref(), &event)?;
-        Ok(created)
+        Ok((created, clients::resources_of(conn, &new.id)?))
     })?;
     if add.json {
-        let metadata = ClientMetadata::of(&client, secret.as_ref().map(|s| s.expose()));
+        let secret = secret.as_ref().map(|s| s.expose());
+        let metadata = ClientMetadata::of(&client, secret, &resources);
         return print_json(out, &metadata_json(&metadata)?);
     }
     writeln!(
@@ -279,9 +280,15 @@ pub fn client_list(
     out: &mut impl Write,
     as_json: bool,
 ) -> Result<(), CliError> {
-    let list = reading(services, clients::list_clients)?;
+    let (list, resources) = reading(services, |conn| {
+        Ok((clients::list_clients(conn)?, clients::all_resources(conn)?))
+    })?;
+    let resources_of = |c: &clients::Client| resources.get(&c.id).map_or(&[][..], Vec::as_slice);
     if as_json {
-        let metadata: Vec<_> = list.iter().map(|c| ClientMetadata::of(c, None)).collect();
+        let metadata: Vec<_> = list
+            .iter()
+            .map(|c| ClientMetadata::of(c, None, resources_of(c)))
+            .collect();
         return print_json(out, &metadata_json(&metadata)?);
     }
     writeln!(
@@ -301,7 +308,7 @@ pub fn client_list(
         if !c.scopes.is_empty() {
             grants.push("scopes");
         }
-        if !c.resources.is_empty() {
+        if !resources_of(&c).is_empty() {
             grants.push("resource");
         }
         let grants = if grants.is_empty() {

@@ -17,7 +17,6 @@ fn client(public: bool) -> Client {
         scopes: vec![],
         offline_access: false,
         introspect: false,
-        resources: vec![],
     }
 }
 

@@ -1,0 +1,1 @@
+ALTER TABLE totp_bindings DROP COLUMN sealed_for_owner;
