@@ -456,3 +456,97 @@ async fn without_a_trusted_proxy_forwarding_headers_are_ignored() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_sign_in_started_in_one_browser_cannot_go_on_in_another() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        w.add_person("mallory");
+        let base = w.server.url("");
+        let victim = w.browser();
+        let to_login = victim.authorize(&authorize_url(&w)).await;
+        let interaction = to_login.param("interaction").unwrap().to_owned();
+
+        // The interaction id leaks (an access log, a Referer). Another browser cannot open it,
+        // sign in through it, resume it or cancel it.
+        let attacker = w.browser();
+        let opened = attacker.get(&to_login.location).await;
+        assert_eq!(opened.status(), 400, "{name}");
+        assert!(
+            opened
+                .text()
+                .await
+                .unwrap()
+                .contains("started in another browser"),
+            "{name}"
+        );
+        let mut own_page = attacker.login_page(&w.server.url("/login")).await;
+        own_page.interaction = interaction.clone();
+        let posted = attacker
+            .submit_login(&base, &own_page, "mallory", PASSWORD)
+            .await;
+        assert_eq!(posted.status(), 400, "{name}: no sign-in through it");
+        for path in ["/oidc/auth/resume", "/oidc/auth/cancel"] {
+            let url = w.server.url(&format!("{path}?interaction={interaction}"));
+            let refused = attacker.get(&url).await;
+            assert_eq!(refused.status(), 400, "{name}: {path}");
+            assert!(refused.headers().get("location").is_none(), "{name}");
+        }
+
+        // The browser that started it signs in as before.
+        let page = victim.login_page(&to_login.location).await;
+        let response = victim.submit_login(&base, &page, "ada", PASSWORD).await;
+        assert_eq!(response.status(), 303, "{name}");
+        let resume = response.headers()["location"].to_str().unwrap().to_owned();
+        let callback = victim.authorize(&resume).await;
+        assert!(
+            callback.param("code").is_some(),
+            "{name}: {}",
+            callback.location
+        );
+    }
+}
+
+#[tokio::test]
+async fn resuming_a_sign_in_checks_the_client_and_its_redirect_uri_again() {
+    use keystep_core::clients::{self, NewClient};
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let base = w.server.url("");
+        let browser = w.browser();
+        let to_login = browser.authorize(&authorize_url(&w)).await;
+        let page = browser.login_page(&to_login.location).await;
+
+        // While the person signs in, the operator registers the client again without the
+        // redirect URI the request named.
+        {
+            let services = &w.server.services;
+            let mut conn = services.db.conn().unwrap();
+            clients::remove_client(&mut conn, "app").unwrap();
+        }
+        w.add_client(NewClient {
+            id: "app".into(),
+            redirect_uris: vec!["https://rp.example/elsewhere".into()],
+            ..NewClient::default()
+        });
+        let response = browser.submit_login(&base, &page, "ada", PASSWORD).await;
+        assert_eq!(response.status(), 303, "{name}");
+        let resume = response.headers()["location"].to_str().unwrap().to_owned();
+        let refused = browser.get(&resume).await;
+        assert_eq!(refused.status(), 400, "{name}");
+        assert!(
+            refused.headers().get("location").is_none(),
+            "{name}: no code to an unregistered redirect URI"
+        );
+        assert!(
+            refused
+                .text()
+                .await
+                .unwrap()
+                .contains("it has not registered"),
+            "{name}"
+        );
+    }
+}

@@ -4,10 +4,10 @@
 //! it replaces that sign-in's `ui_locales`, so the person's explicit choice wins for the rest of
 //! it. Then back to the page, which must be a path of this server.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use keystep_core::users;
 use keystep_web::cookies::{self, CookieKind};
-use keystep_web::interaction::Interaction;
+use keystep_web::interaction::{BrowserKey, Interaction};
 use keystep_web::page::{self, PageError};
 use keystep_web::session::CurrentSession;
 use keystep_web::{paths, run_write, AppState};
@@ -34,6 +34,7 @@ fn interaction_of(back: &str) -> Option<String> {
 
 /// `GET /language`
 pub async fn get_language(
+    req: HttpRequest,
     state: web::Data<AppState>,
     current: CurrentSession,
     query: web::Query<LanguageQuery>,
@@ -54,13 +55,15 @@ pub async fn get_language(
     let user_id = current.0.map(|s| s.user.id);
     let interaction = interaction_of(&back);
     let chosen = tag.clone();
+    let browser = BrowserKey::sent(&req, state.https);
     run_write(&state, move |services, conn| {
         if let Some(user_id) = user_id {
             users::set_locale(conn, services.clock.as_ref(), &user_id, Some(&chosen))?;
         }
         let store = services.ephemeral.as_ref();
         if let Some(id) = interaction {
-            if let Some(mut pending) = Interaction::load(store, &id)? {
+            // Only the browser that started the sign-in changes its language.
+            if let Ok(mut pending) = Interaction::load(store, &id, browser.as_ref())? {
                 pending.ui_locales = Some(chosen);
                 pending.save(store)?;
             }

@@ -1,4 +1,5 @@
-//! The cookies keystep sets: the SSO session, the CSRF token and the chosen language. All are
+//! The cookies keystep sets: the SSO session, the CSRF token, the chosen language and the key
+//! that binds pending sign-ins to the browser that started them. All are
 //! HttpOnly and SameSite=Lax (sent on the top-level navigation from a relying party, not on
 //! cross-site subrequests); Secure with the `__Host-` prefix when keystep is reached over https.
 
@@ -15,6 +16,8 @@ pub enum CookieKind {
     Csrf,
     /// The language chosen with the language switch (before, or without, signing in).
     Language,
+    /// The random key a pending sign-in is bound to (its hash is in the interaction).
+    Browser,
 }
 
 impl CookieKind {
@@ -27,12 +30,14 @@ impl CookieKind {
             (Self::Csrf, false) => "keystep_csrf",
             (Self::Language, true) => "__Host-keystep_lang",
             (Self::Language, false) => "keystep_lang",
+            (Self::Browser, true) => "__Host-keystep_browser",
+            (Self::Browser, false) => "keystep_browser",
         }
     }
 }
 
-/// A cookie carrying `value`: the session and CSRF cookies live as long as the browser
-/// session, the language for a year.
+/// A cookie carrying `value`: the session, CSRF and browser-key cookies live as long as the
+/// browser session, the language for a year.
 pub fn build(kind: CookieKind, value: String, https: bool) -> Cookie<'static> {
     let mut cookie = Cookie::build(kind.name(https), value)
         .path("/")

@@ -1,11 +1,16 @@
 //! The pending interaction: how the protocol (`/oidc/auth`) hands a sign-in to the pages
 //! (`/login`) and gets it back (`/oidc/auth/resume`) without either crate knowing the other.
-//! It lives in the ephemeral store for 30 minutes under a random id that travels in the URL.
+//! It lives in the ephemeral store for 30 minutes under a random id that travels in the URL,
+//! and is bound to the browser that started it: the id alone (leaked through an access log or
+//! a Referer) does not let another browser finish someone's sign-in.
 
 use std::time::Duration;
 
+use actix_web::HttpRequest;
 use keystep_core::ephemeral::EphemeralStore;
-use keystep_core::opaque::random_token;
+use keystep_core::opaque::{constant_time_eq, hash_token, random_token};
+
+use crate::cookies::{self, CookieKind};
 use keystep_mfa::stepup::Step;
 use serde::{Deserialize, Serialize};
 
@@ -34,8 +39,68 @@ pub struct Interaction {
     /// asked for.
     #[serde(default)]
     pub pending_step: Option<Step>,
+    /// The hash of the browser key ([`BrowserKey`]) of the browser that started it.
+    /// Interactions stored before there was one have none, and open nowhere.
+    #[serde(default)]
+    pub browser: String,
     /// The protocol's own validated request, opaque to the pages.
     pub request: serde_json::Value,
+}
+
+/// Why a pending interaction cannot go on in this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// Unknown, expired or finished.
+    Expired,
+    /// Started in another browser (or this one lost its browser key).
+    OtherBrowser,
+}
+
+impl Unavailable {
+    /// The message that tells the person.
+    pub fn message_key(self) -> &'static str {
+        match self {
+            Self::Expired => "login.expired",
+            Self::OtherBrowser => "login.other_browser",
+        }
+    }
+}
+
+/// The random key in a browser's cookie that its pending sign-ins are bound to. One per
+/// browser (not per sign-in), so sign-ins in several tabs go on side by side.
+#[derive(Debug, Clone)]
+pub struct BrowserKey {
+    value: String,
+    /// Made for this request: the response must set the cookie.
+    pub is_new: bool,
+}
+
+impl BrowserKey {
+    /// The key the request carries, if any.
+    pub fn sent(req: &HttpRequest, https: bool) -> Option<Self> {
+        cookies::read(req, CookieKind::Browser, https).map(|value| Self {
+            value,
+            is_new: false,
+        })
+    }
+
+    /// The key the request carries, or a new one to set.
+    pub fn sent_or_new(req: &HttpRequest, https: bool) -> Self {
+        Self::sent(req, https).unwrap_or_else(|| Self {
+            value: random_token(),
+            is_new: true,
+        })
+    }
+
+    /// What an interaction stores: only the hash, so a copy of the store holds no key.
+    pub fn hash(&self) -> String {
+        hash_token(&self.value)
+    }
+
+    /// The cookie that gives the browser this key.
+    pub fn cookie(&self, https: bool) -> actix_web::cookie::Cookie<'static> {
+        cookies::build(CookieKind::Browser, self.value.clone(), https)
+    }
 }
 
 fn key(id: &str) -> String {
@@ -55,14 +120,29 @@ impl Interaction {
         store.put(&key(&self.id), &bytes, TTL)
     }
 
-    /// Loads a live interaction; `None` when unknown or expired (or not ours).
-    pub fn load(store: &dyn EphemeralStore, id: &str) -> keystep_core::Result<Option<Self>> {
+    /// Loads a live interaction for the browser holding `browser` (the request's key).
+    pub fn load(
+        store: &dyn EphemeralStore,
+        id: &str,
+        browser: Option<&BrowserKey>,
+    ) -> keystep_core::Result<Result<Self, Unavailable>> {
         if id.is_empty() || id.len() > 64 {
-            return Ok(None);
+            return Ok(Err(Unavailable::Expired));
         }
-        Ok(store
+        let Some(interaction) = store
             .get(&key(id))?
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+            .and_then(|bytes| serde_json::from_slice::<Self>(&bytes).ok())
+        else {
+            return Ok(Err(Unavailable::Expired));
+        };
+        let ours = browser.is_some_and(|key| {
+            !interaction.browser.is_empty() && constant_time_eq(&key.hash(), &interaction.browser)
+        });
+        Ok(if ours {
+            Ok(interaction)
+        } else {
+            Err(Unavailable::OtherBrowser)
+        })
     }
 
     /// Removes it (it is done).

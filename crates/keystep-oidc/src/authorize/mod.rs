@@ -15,7 +15,7 @@ use keystep_core::{signin, Services};
 use keystep_mfa::factors;
 use keystep_mfa::stepup::{self, Decision, SessionState, Situation, Step};
 use keystep_web::cookies::{self, CookieKind};
-use keystep_web::interaction::Interaction;
+use keystep_web::interaction::{BrowserKey, Interaction, Unavailable};
 use keystep_web::page::{self, Page, PageError};
 use keystep_web::{paths, run_write};
 use serde_json::json;
@@ -64,6 +64,10 @@ async fn authorize(page: &Page, oidc: web::Data<Oidc>, input: &[u8]) -> HttpResp
         Err(e) => return page::error_page(page, &PageError::bad_request(e)),
     };
     let session_token = cookies::read(&page.req, CookieKind::Session, page.https);
+    // A sign-in handed to the pages is bound to this browser's key (made here if it has
+    // none yet).
+    let browser = BrowserKey::sent_or_new(&page.req, page.https);
+    let bound_to = browser.hash();
     let outcome = run_write(page, move |services, conn| {
         let client = match params.get("client_id") {
             Some(id) => clients::find_client(conn, id)?,
@@ -103,45 +107,88 @@ async fn authorize(page: &Page, oidc: web::Data<Oidc>, input: &[u8]) -> HttpResp
             &validated,
             &client,
             session_token.as_deref(),
-            None,
+            Pending::New { browser: bound_to },
         )
     })
     .await;
-    respond(page, outcome)
+    let started = matches!(outcome, Ok(Outcome::Login { .. }));
+    let mut response = respond(page, outcome);
+    if started && browser.is_new {
+        let _ = response.add_cookie(&browser.cookie(page.https));
+    }
+    response
+}
+
+/// The interaction a decision is made in.
+enum Pending<'a> {
+    /// None yet: one is started, bound to the browser key with this hash, if the person has a
+    /// page to go through.
+    New { browser: String },
+    /// The one the person comes back from.
+    Resumed(&'a Interaction),
+}
+
+impl<'a> Pending<'a> {
+    fn resumed(&self) -> Option<&'a Interaction> {
+        match self {
+            Self::New { .. } => None,
+            Self::Resumed(interaction) => Some(interaction),
+        }
+    }
+}
+
+/// The pending interaction `id` names, for this browser; a page when there is none to go on
+/// with.
+fn load_pending(
+    services: &Services,
+    id: &str,
+    browser: Option<&BrowserKey>,
+) -> keystep_core::Result<Result<(Interaction, ValidatedAuthorize), Outcome>> {
+    let refused = |why: Unavailable| {
+        Outcome::Page(PageError::new(StatusCode::BAD_REQUEST, why.message_key()))
+    };
+    let interaction = match Interaction::load(services.ephemeral.as_ref(), id, browser)? {
+        Ok(interaction) => interaction,
+        Err(why) => return Ok(Err(refused(why))),
+    };
+    match serde_json::from_value::<ValidatedAuthorize>(interaction.request.clone()) {
+        Ok(request) => Ok(Ok((interaction, request))),
+        Err(_) => Ok(Err(refused(Unavailable::Expired))),
+    }
 }
 
 /// `GET /oidc/auth/resume?interaction=…`: back from the hosted login.
 pub async fn get_resume(page: Page, query: web::Query<ResumeQuery>) -> HttpResponse {
     let id = query.into_inner().interaction;
     let session_token = cookies::read(&page.req, CookieKind::Session, page.https);
+    let browser = BrowserKey::sent(&page.req, page.https);
     let outcome = run_write(&page, move |services, conn| {
-        let Some(interaction) = Interaction::load(services.ephemeral.as_ref(), &id)? else {
-            return Ok(Outcome::Page(PageError::new(
-                StatusCode::BAD_REQUEST,
-                "login.expired",
-            )));
+        let (interaction, validated) = match load_pending(services, &id, browser.as_ref())? {
+            Ok(pending) => pending,
+            Err(page) => return Ok(page),
         };
-        let Ok(validated) =
-            serde_json::from_value::<ValidatedAuthorize>(interaction.request.clone())
-        else {
-            return Ok(Outcome::Page(PageError::new(
-                StatusCode::BAD_REQUEST,
-                "login.expired",
-            )));
-        };
+        // The client may have been removed or changed while the person signed in: what was
+        // checked at /oidc/auth is checked again before a code goes anywhere.
         let Some(client) = clients::find_client(conn, &validated.client_id)? else {
             return Ok(Outcome::Page(PageError::new(
                 StatusCode::BAD_REQUEST,
                 "error.unknown_client",
             )));
         };
+        if !client.redirect_uris.contains(&validated.redirect_uri) {
+            Interaction::remove(services.ephemeral.as_ref(), &interaction.id)?;
+            return Ok(Outcome::Page(PageError::new(
+                StatusCode::BAD_REQUEST,
+                "error.bad_redirect_uri",
+            )));
+        }
         let outcome = decide(
             services,
             conn,
             &validated,
             &client,
             session_token.as_deref(),
-            Some(&interaction),
+            Pending::Resumed(&interaction),
         )?;
         if matches!(outcome, Outcome::Respond { .. }) {
             Interaction::remove(services.ephemeral.as_ref(), &interaction.id)?;
@@ -157,18 +204,13 @@ pub async fn get_resume(page: Page, query: web::Query<ResumeQuery>) -> HttpRespo
 /// and the pending sign-in ends; the SSO session, if any, is left as it was.
 pub async fn get_cancel(page: Page, query: web::Query<ResumeQuery>) -> HttpResponse {
     let id = query.into_inner().interaction;
+    let browser = BrowserKey::sent(&page.req, page.https);
     let outcome = run_write(&page, move |services, _| {
-        let store = services.ephemeral.as_ref();
-        let validated = Interaction::load(store, &id)?.and_then(|interaction| {
-            serde_json::from_value::<ValidatedAuthorize>(interaction.request).ok()
-        });
-        let Some(request) = validated else {
-            return Ok(Outcome::Page(PageError::new(
-                StatusCode::BAD_REQUEST,
-                "login.expired",
-            )));
+        let request = match load_pending(services, &id, browser.as_ref())? {
+            Ok((_, request)) => request,
+            Err(page) => return Ok(page),
         };
-        Interaction::remove(store, &id)?;
+        Interaction::remove(services.ephemeral.as_ref(), &id)?;
         tracing::info!(client_id = %request.client_id, "sign-in cancelled by the person");
         let r = Redirector::new(
             request.redirect_uri.clone(),
@@ -227,8 +269,9 @@ fn decide(
     request: &ValidatedAuthorize,
     client: &Client,
     session_token: Option<&str>,
-    interaction: Option<&Interaction>,
+    pending: Pending<'_>,
 ) -> keystep_core::Result<Outcome> {
+    let interaction = pending.resumed();
     let now = services.clock.now();
     let r = Redirector::new(
         request.redirect_uri.clone(),
@@ -296,15 +339,18 @@ fn decide(
             ));
         }
         Decision::Ask(step) => {
-            if let Some(existing) = interaction {
-                let mut updated = existing.clone();
-                updated.pending_step = Some(step);
-                updated.save(services.ephemeral.as_ref())?;
-                return Ok(Outcome::Login {
-                    interaction_id: existing.id.clone(),
-                    step,
-                });
-            }
+            let browser = match pending {
+                Pending::Resumed(existing) => {
+                    let mut updated = existing.clone();
+                    updated.pending_step = Some(step);
+                    updated.save(services.ephemeral.as_ref())?;
+                    return Ok(Outcome::Login {
+                        interaction_id: existing.id.clone(),
+                        step,
+                    });
+                }
+                Pending::New { browser } => browser,
+            };
             let started = Interaction {
                 id: Interaction::new_id(),
                 client_id: client.id.clone(),
@@ -314,6 +360,7 @@ fn decide(
                 created_at: now,
                 force_login: session.is_some() && step == Step::Password,
                 pending_step: Some(step),
+                browser,
                 request: serde_json::to_value(request)
                     .map_err(|e| keystep_core::Error::EphemeralUnavailable(e.to_string()))?,
             };

@@ -15,10 +15,10 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use keystep_web::csrf::CsrfForm;
-use keystep_web::interaction::Interaction;
+use keystep_web::interaction::{BrowserKey, Interaction, Unavailable};
 use keystep_web::page::{Page, PageError};
 use keystep_web::session::{CurrentSession, SignedIn};
-use keystep_web::{paths, run_blocking, AppState};
+use keystep_web::{paths, run_blocking};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -44,27 +44,32 @@ pub enum Flow {
 }
 
 impl Flow {
-    /// The flow the fields name; an interaction that expired is a page that says so.
-    pub async fn load(state: &AppState, fields: &FlowFields) -> Result<Self, PageError> {
+    /// The flow the fields name; an interaction that expired, or that another browser
+    /// started, is a page that says so.
+    pub async fn load(page: &Page, fields: &FlowFields) -> Result<Self, PageError> {
         if fields.interaction.is_empty() {
             return Ok(Self::UserCenter(paths::safe_next(Some(&fields.next))));
         }
         let id = fields.interaction.clone();
-        let interaction = run_blocking(state, move |services| {
-            Interaction::load(services.ephemeral.as_ref(), &id)
+        let browser = BrowserKey::sent(&page.req, page.https);
+        let interaction = run_blocking(page, move |services| {
+            Interaction::load(services.ephemeral.as_ref(), &id, browser.as_ref())
         })
         .await?;
         Self::of(fields, interaction)
     }
 
-    /// The flow of `fields`, given the interaction they name as loaded (`None`: expired).
-    fn of(fields: &FlowFields, interaction: Option<Interaction>) -> Result<Self, PageError> {
+    /// The flow of `fields`, given the interaction they name as loaded.
+    fn of(
+        fields: &FlowFields,
+        interaction: Result<Interaction, Unavailable>,
+    ) -> Result<Self, PageError> {
         if fields.interaction.is_empty() {
             return Ok(Self::UserCenter(paths::safe_next(Some(&fields.next))));
         }
         interaction
             .map(Self::App)
-            .ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "login.expired"))
+            .map_err(|why| PageError::new(StatusCode::BAD_REQUEST, why.message_key()))
     }
 
     /// The interaction, when a relying party asked.
@@ -136,11 +141,12 @@ impl Step {
     /// sign-in are found in one crossing to the blocking pool.
     async fn read(req: &HttpRequest, fields: &FlowFields) -> Result<Self, PageError> {
         let id = fields.interaction.clone();
+        let browser = BrowserKey::sent(req, Page::of(req)?.https);
         let found = CurrentSession::read_with(req, move |services, _, _| {
             if id.is_empty() {
-                Ok(None)
+                Ok(Err(Unavailable::Expired))
             } else {
-                Interaction::load(services.ephemeral.as_ref(), &id)
+                Interaction::load(services.ephemeral.as_ref(), &id, browser.as_ref())
             }
         })
         .await?;
