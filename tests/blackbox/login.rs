@@ -550,3 +550,78 @@ async fn resuming_a_sign_in_checks_the_client_and_its_redirect_uri_again() {
         );
     }
 }
+
+#[tokio::test]
+async fn one_address_starts_only_so_many_sign_ins_and_each_is_kept_ten_minutes() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::with(stack, |c| c.login.max_started_per_ip = 3);
+        let base = w.server.url("");
+        let signed_in = w.browser();
+        let callback = signed_in
+            .sign_in(&base, &authorize_url(&w), "ada", PASSWORD)
+            .await;
+        assert!(callback.param("code").is_some(), "{name}: the first start");
+
+        // A pending sign-in lives in the ephemeral store for 10 minutes.
+        let second = w.browser().authorize(&authorize_url(&w)).await;
+        let id = second.param("interaction").unwrap();
+        let ttl = w
+            .server
+            .services
+            .ephemeral
+            .ttl(&format!("interaction:{id}"))
+            .unwrap()
+            .unwrap();
+        assert!(
+            ttl <= Duration::from_secs(600) && ttl > Duration::from_secs(590),
+            "{name}: {ttl:?}"
+        );
+        let third = w.browser().authorize(&authorize_url(&w)).await;
+        assert!(third.param("interaction").is_some(), "{name}");
+
+        // The fourth start from the same address within the window is sent back.
+        let fourth = w.browser().authorize(&authorize_url(&w)).await;
+        assert!(fourth.location.starts_with(REDIRECT_URI), "{name}");
+        assert_eq!(
+            fourth.param("error"),
+            Some("temporarily_unavailable"),
+            "{name}"
+        );
+        assert_eq!(fourth.param("state"), Some("s"), "{name}");
+
+        // A sign-in that needs no page keeps no interaction, and is not held back.
+        let again = signed_in.authorize(&authorize_url(&w)).await;
+        assert!(again.param("code").is_some(), "{name}: {}", again.location);
+    }
+}
+
+#[tokio::test]
+async fn a_request_too_large_to_keep_is_refused_and_one_within_the_bounds_fits() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let browser = w.browser();
+        let at_bounds = |fill: &str| {
+            let repeat = |n: usize| fill.repeat(n);
+            format!(
+                "{}&state={}&nonce={}&login_hint={}",
+                authorize_url(&w).replace("&state=s", ""),
+                repeat(2048),
+                repeat(512),
+                repeat(256)
+            )
+        };
+        // Every parameter at its bound, in characters that JSON escapes (`"`), fits.
+        let fits = browser.authorize(&at_bounds("%22")).await;
+        assert!(
+            fits.param("interaction").is_some(),
+            "{name}: {}",
+            fits.location
+        );
+        // Control characters (which `state` may not hold) grow sixfold when stored.
+        let too_large = browser.authorize(&at_bounds("%01")).await;
+        assert!(too_large.location.starts_with(REDIRECT_URI), "{name}");
+        assert_eq!(too_large.param("error"), Some("invalid_request"), "{name}");
+    }
+}

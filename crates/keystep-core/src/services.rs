@@ -74,7 +74,11 @@ impl Services {
                 &config.redis_key_prefix,
                 config.database_pool_size,
             )?),
-            None => Arc::new(MemoryStore::new(clock.clone())),
+            None => Arc::new(MemoryStore::with_max_bytes(
+                clock.clone(),
+                usize::try_from(config.memory_store_max_mib.saturating_mul(1024 * 1024))
+                    .unwrap_or(usize::MAX),
+            )),
         };
         let mailer = mailer_from_config(&config)?;
         let passwords = Arc::new(PasswordHasher::new(&config.password)?);

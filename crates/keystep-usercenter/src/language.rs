@@ -65,7 +65,8 @@ pub async fn get_language(
             // Only the browser that started the sign-in changes its language.
             if let Ok(mut pending) = Interaction::load(store, &id, browser.as_ref())? {
                 pending.ui_locales = Some(chosen);
-                pending.save(store)?;
+                // A tag from the catalogue never makes a stored interaction too large.
+                let _ = pending.save(store)?;
             }
         }
         Ok(())

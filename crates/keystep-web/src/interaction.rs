@@ -1,6 +1,6 @@
 //! The pending interaction: how the protocol (`/oidc/auth`) hands a sign-in to the pages
 //! (`/login`) and gets it back (`/oidc/auth/resume`) without either crate knowing the other.
-//! It lives in the ephemeral store for 30 minutes under a random id that travels in the URL,
+//! It lives in the ephemeral store for 10 minutes under a random id that travels in the URL,
 //! and is bound to the browser that started it: the id alone (leaked through an access log or
 //! a Referer) does not let another browser finish someone's sign-in.
 
@@ -14,8 +14,14 @@ use crate::cookies::{self, CookieKind};
 use keystep_mfa::stepup::Step;
 use serde::{Deserialize, Serialize};
 
-/// How long a person has to finish signing in.
-pub const TTL: Duration = Duration::from_secs(30 * 60);
+/// How long a person has to finish signing in: enough to find a phone or a recovery code,
+/// short enough that pending sign-ins do not pile up in the store.
+pub const TTL: Duration = Duration::from_secs(10 * 60);
+
+/// The most one interaction may take in the store, its request included. Every parameter
+/// it keeps is bounded at `/oidc/auth`, so a request within those bounds (a 2 KB `state`,
+/// `claims` of 4 KB) fits with room to spare.
+pub const MAX_STORED_BYTES: usize = 16 * 1024;
 
 /// A sign-in in progress.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,11 +119,17 @@ impl Interaction {
         random_token()
     }
 
-    /// Stores it.
-    pub fn save(&self, store: &dyn EphemeralStore) -> keystep_core::Result<()> {
+    /// Stores it, for [`TTL`] from now; `false` (and nothing stored) when it is larger than
+    /// [`MAX_STORED_BYTES`].
+    #[must_use = "an interaction too large to keep is not stored"]
+    pub fn save(&self, store: &dyn EphemeralStore) -> keystep_core::Result<bool> {
         let bytes = serde_json::to_vec(self)
             .map_err(|e| keystep_core::Error::EphemeralUnavailable(e.to_string()))?;
-        store.put(&key(&self.id), &bytes, TTL)
+        if bytes.len() > MAX_STORED_BYTES {
+            return Ok(false);
+        }
+        store.put(&key(&self.id), &bytes, TTL)?;
+        Ok(true)
     }
 
     /// Loads a live interaction for the browser holding `browser` (the request's key).

@@ -84,6 +84,9 @@ pub struct Config {
     pub redis_url: Option<SecretString>,
     /// The prefix of every Redis key keystep writes, so several deployments can share a Redis.
     pub redis_key_prefix: String,
+    /// Without Redis: the most memory, in MiB, the in-process ephemeral store holds. Beyond
+    /// it the oldest pending sign-ins, codes and markers go first; throttle counters stay.
+    pub memory_store_max_mib: u64,
     /// The 32-byte key of the secret box, base64-encoded. Unset: read from `master_key_file`,
     /// else from `{data_dir}/master.key`, which is generated on first start (mode 0600).
     pub master_key: Option<SecretString>,
@@ -120,6 +123,7 @@ impl Default for Config {
             database_pool_size: 10,
             redis_url: None,
             redis_key_prefix: "keystep:".to_owned(),
+            memory_store_max_mib: 256,
             master_key: None,
             master_key_file: None,
             log: LogConfig::default(),
@@ -304,7 +308,7 @@ impl Config {
                 "must be between 1 and 600000 (10 minutes)",
             ));
         }
-        let ranges: [(&str, u64, u64, u64); 14] = [
+        let ranges: [(&str, u64, u64, u64); 16] = [
             (
                 "mfa.max_failures_per_ip",
                 self.mfa.max_failures_per_ip,
@@ -377,6 +381,18 @@ impl Config {
                 self.login.failure_window_seconds,
                 1,
                 86400,
+            ),
+            (
+                "login.max_started_per_ip",
+                self.login.max_started_per_ip,
+                1,
+                1_000_000,
+            ),
+            (
+                "memory_store_max_mib",
+                self.memory_store_max_mib,
+                16,
+                1024 * 1024,
             ),
             (
                 "mfa.aal2_lifetime_seconds",

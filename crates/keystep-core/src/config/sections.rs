@@ -240,6 +240,10 @@ pub struct LoginConfig {
     pub max_failures_per_ip: u64,
     /// The counting window in seconds.
     pub failure_window_seconds: u64,
+    /// Sign-ins one IP address may start (pending interactions created at `/oidc/auth`) within
+    /// their 10-minute lifetime; the next gets `temporarily_unavailable`. Each one is kept in
+    /// the ephemeral store, so this bounds what one address can make it hold.
+    pub max_started_per_ip: u64,
 }
 
 impl Default for LoginConfig {
@@ -248,6 +252,7 @@ impl Default for LoginConfig {
             max_failures_per_account: 5,
             max_failures_per_ip: 50,
             failure_window_seconds: 15 * 60,
+            max_started_per_ip: 300,
         }
     }
 }

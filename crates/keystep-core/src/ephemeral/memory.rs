@@ -1,7 +1,9 @@
 //! In-process ephemeral store: a mutex-guarded map with expiry times from the injected clock.
 //! Right for one node; with several, each would have its own and single use would not hold.
+//! Its size is bounded: past `max_bytes` the oldest values go first, but never a counter, so
+//! filling the store (with pending sign-ins, say) cannot reset a throttle.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -13,16 +15,87 @@ use crate::error::{Error, Result};
 /// idle key cannot keep memory forever.
 const SWEEP_EVERY: u32 = 1024;
 
+/// What an entry costs beyond its key and value (the map's slot, the order index).
+const ENTRY_OVERHEAD: usize = 96;
+
+/// The bound when none is given: 256 MiB.
+pub const DEFAULT_MAX_BYTES: usize = 256 * 1024 * 1024;
+
 #[derive(Debug)]
 struct Entry {
     value: Vec<u8>,
     expires_at_ms: i64,
+    /// Its place in the eviction order; `None` for a counter, which is never evicted.
+    seq: Option<u64>,
+}
+
+fn cost(key: &str, value: &[u8]) -> usize {
+    key.len() + value.len() + ENTRY_OVERHEAD
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     entries: HashMap<String, Entry>,
+    /// Evictable keys, oldest write first.
+    order: BTreeMap<u64, String>,
+    next_seq: u64,
+    bytes: usize,
     writes_since_sweep: u32,
+}
+
+impl Inner {
+    fn remove(&mut self, key: &str) -> Option<Entry> {
+        let entry = self.entries.remove(key)?;
+        self.bytes = self.bytes.saturating_sub(cost(key, &entry.value));
+        if let Some(seq) = entry.seq {
+            self.order.remove(&seq);
+        }
+        Some(entry)
+    }
+
+    fn insert(&mut self, key: &str, value: Vec<u8>, expires_at_ms: i64, evictable: bool) {
+        self.remove(key);
+        let seq = evictable.then(|| {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.order.insert(seq, key.to_owned());
+            seq
+        });
+        self.bytes += cost(key, &value);
+        self.entries.insert(
+            key.to_owned(),
+            Entry {
+                value,
+                expires_at_ms,
+                seq,
+            },
+        );
+    }
+
+    /// Drops the oldest evictable entries until the store is within `max_bytes` (or only
+    /// counters are left).
+    fn evict_to(&mut self, max_bytes: usize) {
+        while self.bytes > max_bytes {
+            let Some((_, key)) = self.order.pop_first() else {
+                return;
+            };
+            if let Some(entry) = self.entries.remove(&key) {
+                self.bytes = self.bytes.saturating_sub(cost(&key, &entry.value));
+            }
+        }
+    }
+
+    fn sweep(&mut self, now: i64) {
+        let expired: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.expires_at_ms <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in expired {
+            self.remove(&key);
+        }
+    }
 }
 
 /// The memory implementation of [`EphemeralStore`].
@@ -30,14 +103,21 @@ struct Inner {
 pub struct MemoryStore {
     inner: Mutex<Inner>,
     clock: Arc<dyn Clock>,
+    max_bytes: usize,
 }
 
 impl MemoryStore {
-    /// An empty store that reads time from `clock`.
+    /// An empty store that reads time from `clock`, bounded by [`DEFAULT_MAX_BYTES`].
     pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self::with_max_bytes(clock, DEFAULT_MAX_BYTES)
+    }
+
+    /// An empty store that holds at most about `max_bytes` of keys and values.
+    pub fn with_max_bytes(clock: Arc<dyn Clock>, max_bytes: usize) -> Self {
         Self {
             inner: Mutex::new(Inner::default()),
             clock,
+            max_bytes,
         }
     }
 
@@ -52,21 +132,30 @@ impl MemoryStore {
         self.clock.now_millis().saturating_add(ttl)
     }
 
-    /// Writes an entry, sweeping expired ones now and then.
+    /// Writes an entry, sweeping expired ones now and then and evicting past the bound.
     fn write(&self, inner: &mut Inner, key: &str, value: Vec<u8>, expires_at_ms: i64) {
+        self.write_entry(inner, key, value, expires_at_ms, true);
+    }
+
+    fn write_entry(
+        &self,
+        inner: &mut Inner,
+        key: &str,
+        value: Vec<u8>,
+        expires_at_ms: i64,
+        evictable: bool,
+    ) {
         inner.writes_since_sweep += 1;
         if inner.writes_since_sweep >= SWEEP_EVERY {
-            let now = self.clock.now_millis();
-            inner.entries.retain(|_, e| e.expires_at_ms > now);
+            inner.sweep(self.clock.now_millis());
             inner.writes_since_sweep = 0;
         }
-        inner.entries.insert(
-            key.to_owned(),
-            Entry {
-                value,
-                expires_at_ms,
-            },
-        );
+        inner.insert(key, value, expires_at_ms, evictable);
+        if inner.bytes > self.max_bytes {
+            // Expired entries go before live ones.
+            inner.sweep(self.clock.now_millis());
+            inner.evict_to(self.max_bytes);
+        }
     }
 
     /// The live entry at `key`, dropping it when expired.
@@ -77,7 +166,7 @@ impl MemoryStore {
             .get(key)
             .is_some_and(|e| e.expires_at_ms <= now)
         {
-            inner.entries.remove(key);
+            inner.remove(key);
         }
         inner.entries.get_mut(key)
     }
@@ -101,7 +190,7 @@ impl EphemeralStore for MemoryStore {
         if self.live(&mut inner, key).is_none() {
             return Ok(None);
         }
-        Ok(inner.entries.remove(key).map(|e| e.value))
+        Ok(inner.remove(key).map(|e| e.value))
     }
 
     fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool> {
@@ -125,10 +214,13 @@ impl EphemeralStore for MemoryStore {
                     Error::EphemeralUnavailable(format!("{key} does not hold a counter"))
                 })?
                 .saturating_add(1);
-            entry.value = count.to_string().into_bytes();
+            let value = count.to_string().into_bytes();
+            let grown = value.len() - entry.value.len().min(value.len());
+            entry.value = value;
+            inner.bytes += grown;
             return Ok(count);
         }
-        self.write(&mut inner, key, b"1".to_vec(), expires);
+        self.write_entry(&mut inner, key, b"1".to_vec(), expires, false);
         Ok(1)
     }
 
@@ -141,11 +233,68 @@ impl EphemeralStore for MemoryStore {
     }
 
     fn delete(&self, key: &str) -> Result<()> {
-        self.lock()?.entries.remove(key);
+        self.lock()?.remove(key);
         Ok(())
     }
 
     fn ping(&self) -> Result<()> {
         self.lock().map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn past_its_bound_the_oldest_values_go_first_and_counters_stay() {
+        let clock = Arc::new(ManualClock::at(1_000));
+        // Room for about ten 1 KiB values.
+        let store = MemoryStore::with_max_bytes(clock.clone(), 10 * (1024 + 128));
+        store.incr("throttle:login:ada", MINUTE).unwrap();
+        for i in 0..100 {
+            store
+                .put(&format!("interaction:{i}"), &[0u8; 1024], MINUTE)
+                .unwrap();
+        }
+        let kept: Vec<usize> = (0..100)
+            .filter(|i| store.get(&format!("interaction:{i}")).unwrap().is_some())
+            .collect();
+        assert!(
+            !kept.is_empty() && kept.len() <= 10,
+            "a bounded number kept: {kept:?}"
+        );
+        assert_eq!(kept.last(), Some(&99), "the newest are kept");
+        assert_eq!(
+            kept,
+            (kept[0]..100).collect::<Vec<_>>(),
+            "the oldest went first"
+        );
+        assert!(store.lock().unwrap().bytes <= 10 * (1024 + 128));
+        assert_eq!(
+            store.incr("throttle:login:ada", MINUTE).unwrap(),
+            2,
+            "the counter was not evicted"
+        );
+    }
+
+    #[test]
+    fn removing_and_expiring_give_the_room_back() {
+        let clock = Arc::new(ManualClock::at(1_000));
+        let store = MemoryStore::with_max_bytes(clock.clone(), 1 << 20);
+        store.put("a", &[1; 100], MINUTE).unwrap();
+        store.put("a", &[1; 50], MINUTE).unwrap();
+        store.put("b", &[1; 100], MINUTE).unwrap();
+        assert!(store.take("b").unwrap().is_some());
+        store.put("c", &[1; 100], MINUTE).unwrap();
+        store.delete("c").unwrap();
+        assert_eq!(store.lock().unwrap().bytes, cost("a", &[1; 50]));
+        clock.advance(2 * MINUTE);
+        assert!(store.get("a").unwrap().is_none());
+        let inner = store.lock().unwrap();
+        assert_eq!((inner.bytes, inner.order.len()), (0, 0));
     }
 }

@@ -11,6 +11,7 @@ use actix_web::HttpResponse;
 use keystep_core::clients::{self, Client, MfaPolicy};
 use keystep_core::db::DbConn;
 use keystep_core::sessions::{Aal, Session};
+use keystep_core::throttle::{Limit, Throttle};
 use keystep_core::{signin, Services};
 use keystep_mfa::factors;
 use keystep_mfa::stepup::{self, Decision, SessionState, Situation, Step};
@@ -26,6 +27,9 @@ use crate::keys::VerifyError;
 use crate::params::Params;
 use crate::tokens::SignIn;
 use crate::Oidc;
+
+/// The throttle scope of sign-ins started per address.
+const STARTED_PER_IP: &str = "started_ip";
 
 /// What the authorization request comes to.
 enum Outcome {
@@ -68,6 +72,7 @@ async fn authorize(page: &Page, oidc: web::Data<Oidc>, input: &[u8]) -> HttpResp
     // none yet).
     let browser = BrowserKey::sent_or_new(&page.req, page.https);
     let bound_to = browser.hash();
+    let ip = page.origin().0.ip;
     let outcome = run_write(page, move |services, conn| {
         let client = match params.get("client_id") {
             Some(id) => clients::find_client(conn, id)?,
@@ -107,7 +112,10 @@ async fn authorize(page: &Page, oidc: web::Data<Oidc>, input: &[u8]) -> HttpResp
             &validated,
             &client,
             session_token.as_deref(),
-            Pending::New { browser: bound_to },
+            Pending::New {
+                browser: bound_to,
+                ip,
+            },
         )
     })
     .await;
@@ -122,8 +130,8 @@ async fn authorize(page: &Page, oidc: web::Data<Oidc>, input: &[u8]) -> HttpResp
 /// The interaction a decision is made in.
 enum Pending<'a> {
     /// None yet: one is started, bound to the browser key with this hash, if the person has a
-    /// page to go through.
-    New { browser: String },
+    /// page to go through; `ip` is where the request came from.
+    New { browser: String, ip: Option<String> },
     /// The one the person comes back from.
     Resumed(&'a Interaction),
 }
@@ -339,18 +347,51 @@ fn decide(
             ));
         }
         Decision::Ask(step) => {
-            let browser = match pending {
+            let too_large = || {
+                failure_outcome(
+                    services,
+                    r.error(
+                        "invalid_request",
+                        "the request is too large to keep while the person signs in",
+                    ),
+                )
+            };
+            let (browser, ip) = match pending {
                 Pending::Resumed(existing) => {
                     let mut updated = existing.clone();
                     updated.pending_step = Some(step);
-                    updated.save(services.ephemeral.as_ref())?;
+                    if !updated.save(services.ephemeral.as_ref())? {
+                        return Ok(too_large());
+                    }
                     return Ok(Outcome::Login {
                         interaction_id: existing.id.clone(),
                         step,
                     });
                 }
-                Pending::New { browser } => browser,
+                Pending::New { browser, ip } => (browser, ip),
             };
+            // Each pending sign-in is kept in the ephemeral store until it ends or expires:
+            // one address may start only so many within that lifetime. Counted first, so
+            // concurrent requests cannot all pass.
+            let started_here = Throttle::new(
+                services,
+                STARTED_PER_IP,
+                Limit {
+                    max_failures: services.config.login.max_started_per_ip,
+                    window: keystep_web::interaction::TTL,
+                },
+            );
+            let subject = ip.as_deref().unwrap_or("unknown");
+            if started_here.count_attempt(subject)?.is_some() {
+                tracing::warn!(ip = subject, "too many sign-ins started from one address");
+                return Ok(failure_outcome(
+                    services,
+                    r.error(
+                        "temporarily_unavailable",
+                        "too many sign-ins were started from this address; try again in a few minutes",
+                    ),
+                ));
+            }
             let started = Interaction {
                 id: Interaction::new_id(),
                 client_id: client.id.clone(),
@@ -364,7 +405,9 @@ fn decide(
                 request: serde_json::to_value(request)
                     .map_err(|e| keystep_core::Error::EphemeralUnavailable(e.to_string()))?,
             };
-            started.save(services.ephemeral.as_ref())?;
+            if !started.save(services.ephemeral.as_ref())? {
+                return Ok(too_large());
+            }
             return Ok(Outcome::Login {
                 interaction_id: started.id,
                 step,
