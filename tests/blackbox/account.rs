@@ -75,19 +75,7 @@ async fn bind_in_u(w: &World, browser: &Browser) -> (Vec<u8>, Vec<String>) {
         .await
         .unwrap();
     assert!(sent.contains(r#"name="email_code""#), "{sent}");
-    let mail = w
-        .outbox()
-        .into_iter()
-        .rev()
-        .find(|m| m.contains("set up two-step verification"))
-        .expect("mailed code");
-    let code: String = mail
-        .split("Your confirmation code is: ")
-        .nth(1)
-        .unwrap()
-        .chars()
-        .take(6)
-        .collect();
+    let code = w.server.mailed_code("set up two-step verification");
     let wrong = form(
         browser,
         w,
@@ -160,19 +148,7 @@ async fn bind_replace_regenerate_and_remove_mfa() {
             sent.contains("keeps working until you finish"),
             "{name}: replacing is said"
         );
-        let mail = w
-            .outbox()
-            .into_iter()
-            .rev()
-            .find(|m| m.contains("set up two-step verification"))
-            .unwrap();
-        let code: String = mail
-            .split("Your confirmation code is: ")
-            .nth(1)
-            .unwrap()
-            .chars()
-            .take(6)
-            .collect();
+        let code = w.server.mailed_code("set up two-step verification");
         let enroll = form(
             &browser,
             &w,

@@ -139,6 +139,37 @@ async fn a_client_that_requires_mfa_leads_through_enrollment() {
             next.location
         );
 
+        // The password alone binds nothing: the person proves their mailbox first.
+        let mailbox = browser.get(&next.location).await.text().await.unwrap();
+        assert!(mailbox.contains("Strict App"), "{name}");
+        assert!(
+            !mailbox.contains("totp-secret"),
+            "{name}: no secret before the mailed code"
+        );
+        let csrf = hidden_value(&mailbox, "csrf_token").unwrap();
+        let interaction = hidden_value(&mailbox, "interaction").unwrap();
+        let step = |action: &'static str, email_code: String| {
+            let (browser, url) = (&browser, w.server.url("/login/enroll"));
+            let (csrf, interaction) = (csrf.clone(), interaction.clone());
+            async move {
+                let form = [
+                    ("csrf_token", csrf.as_str()),
+                    ("interaction", interaction.as_str()),
+                    ("action", action),
+                    ("email_code", email_code.as_str()),
+                ];
+                post(browser, url, &form).await
+            }
+        };
+        let sent = step("send", String::new()).await;
+        assert_eq!(sent.status(), 200, "{name}");
+        assert!(sent.text().await.unwrap().contains(r#"name="email_code""#));
+        let skipped = step("verify_email", "000000".into()).await;
+        assert_eq!(skipped.status(), 401, "{name}: a wrong mailed code");
+        let code = w.server.mailed_code("set up two-step verification");
+        let proven = step("verify_email", code).await;
+        assert_eq!(proven.status(), 200, "{name}");
+
         let html = browser.get(&next.location).await.text().await.unwrap();
         assert!(html.contains("Strict App"));
         assert!(
@@ -226,11 +257,14 @@ async fn a_client_that_requires_mfa_leads_through_enrollment() {
         assert_eq!(id["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
         let access = jwt_claims(tokens["access_token"].as_str().unwrap());
         assert_eq!(access["acr"], "aal2");
+        let bound = w
+            .outbox()
+            .into_iter()
+            .find(|m| m.contains("Two-step verification is on"))
+            .expect("a mail says MFA was bound");
         assert!(
-            w.outbox()
-                .iter()
-                .any(|m| m.contains("Two-step verification is on")),
-            "a mail says MFA was bound"
+            bound.contains("Contact your administrator at once"),
+            "{name}: and what to do if it was not them"
         );
 
         // The recovery codes work (once) on the next sign-in.
@@ -545,19 +579,7 @@ async fn lost_both_factors_files_a_request_the_operator_approves() {
         .await;
         let sent = sent.text().await.unwrap();
         assert!(sent.contains(r#"name="email_code""#), "{name}");
-        let mail = w
-            .outbox()
-            .into_iter()
-            .rev()
-            .find(|m| m.contains("confirmation code"))
-            .expect("a mail with the code");
-        let code: String = mail
-            .split("Your confirmation code is: ")
-            .nth(1)
-            .unwrap()
-            .chars()
-            .take(6)
-            .collect();
+        let code = w.server.mailed_code("confirmation code");
 
         let wrong = post(
             &browser,
@@ -892,5 +914,123 @@ async fn wrong_codes_from_one_address_are_limited_below_the_persons_own_limit() 
             "{name}: {}",
             locked.text().await.unwrap()
         );
+    }
+}
+
+#[tokio::test]
+async fn a_request_alone_leads_to_binding_only_when_enroll_on_request_allows_it() {
+    for (stack, same) in Stack::all().into_iter().zip(Stack::all()) {
+        let name = stack.name;
+        let strict = World::new(stack);
+        // Anyone can add acr_values=aal2 to a URL; with the password alone, that must not
+        // lead to binding the holder's own app to an account that has no second factor.
+        let browser = strict.browser();
+        password_step(&strict, &browser, &authorize_url(&strict, "app", &[])).await;
+        let claims = r#"{"id_token":{"acr":{"essential":true,"values":["aal2"]}}}"#;
+        for extra in [("acr_values", "aal2"), ("claims", claims)] {
+            let answer = browser
+                .authorize(&authorize_url(&strict, "app", &[extra]))
+                .await;
+            assert_eq!(
+                answer.param("error"),
+                Some("unmet_authentication_requirements"),
+                "{name}: {extra:?}"
+            );
+        }
+        let forged = browser
+            .get(&strict.server.url("/login/enroll?next=%2Fu"))
+            .await;
+        assert_eq!(forged.status(), 403, "{name}");
+
+        let allowing = World::with(same, |c| c.mfa.enroll_on_request = true);
+        let browser = allowing.browser();
+        let url = authorize_url(&allowing, "app", &[("acr_values", "aal2")]);
+        let next = password_step(&allowing, &browser, &url).await;
+        assert!(
+            next.location.contains("/login/enroll?interaction="),
+            "{name}: {}",
+            next.location
+        );
+    }
+}
+
+/// Enters `n` wrong codes at the code page `at`, each refused as wrong.
+async fn wrong_codes(w: &World, browser: &Browser, at: &str, n: usize) {
+    for _ in 0..n {
+        let refused = submit_code(w, browser, at, "code", "000000").await;
+        assert_eq!(refused.status(), 401);
+    }
+}
+
+#[tokio::test]
+async fn a_days_worth_of_wrong_codes_locks_the_second_factor_and_mails_the_person() {
+    for stack in Stack::all() {
+        let name = stack.name;
+        // The short window never fills here; only the day's count does.
+        let w = World::with(stack, |c| {
+            c.mfa.max_failures = 100;
+            c.mfa.max_failures_per_ip = 1000;
+            c.mfa.max_failures_per_day = 4;
+        });
+        let secret = w.bind_totp();
+        // A right code forgets the day's wrong ones.
+        let browser = w.browser();
+        let next = password_step(&w, &browser, &authorize_url(&w, "app", &[])).await;
+        wrong_codes(&w, &browser, &next.location, 3).await;
+        let right = submit_code(&w, &browser, &next.location, "code", &w.totp_now(&secret)).await;
+        assert_eq!(right.status(), 303, "{name}");
+
+        let browser = w.browser();
+        let next = password_step(&w, &browser, &authorize_url(&w, "app", &[])).await;
+        wrong_codes(&w, &browser, &next.location, 3).await;
+        let fourth = submit_code(&w, &browser, &next.location, "code", "000000").await;
+        assert_eq!(
+            fourth.status(),
+            429,
+            "{name}: the day's last wrong code locks"
+        );
+        let mail = w
+            .outbox()
+            .into_iter()
+            .find(|m| m.contains("locked for today"))
+            .unwrap_or_else(|| panic!("{name}: the person is mailed"));
+        assert!(mail.contains("Contact your administrator"), "{name}");
+        w.server.clock.advance(Duration::from_secs(30));
+        let right = submit_code(&w, &browser, &next.location, "code", &w.totp_now(&secret)).await;
+        assert_eq!(right.status(), 429, "{name}: not even the right code");
+        let mails = w.outbox().len();
+
+        // An operator's reset lifts the lock with the factors; the person binds anew.
+        {
+            let services = &w.server.services;
+            let user = {
+                let mut conn = services.db.conn().unwrap();
+                keystep_core::users::find_by_username(&mut conn, "ada")
+                    .unwrap()
+                    .unwrap()
+            };
+            services
+                .db
+                .write(|conn| {
+                    keystep_mfa::reset::reset_user(
+                        services,
+                        conn,
+                        &user,
+                        keystep_core::mail::ResetReason::Operator,
+                    )
+                })
+                .unwrap();
+        }
+        assert!(
+            !w.outbox()[mails..]
+                .iter()
+                .any(|m| m.contains("locked for today")),
+            "{name}: the lock is mailed once"
+        );
+        let secret = w.bind_totp();
+        let browser = w.browser();
+        let next = password_step(&w, &browser, &authorize_url(&w, "app", &[])).await;
+        let right = submit_code(&w, &browser, &next.location, "code", &w.totp_now(&secret)).await;
+        assert_eq!(right.status(), 303, "{name}: unlocked");
     }
 }

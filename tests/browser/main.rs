@@ -204,28 +204,6 @@ async fn path(client: &Client) -> String {
     )
 }
 
-fn mailed_code(server: &TestServer, marker: &str) -> String {
-    let dir = server.data_dir.path().join("data/outbox");
-    let mut mails: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    mails.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-    let mail = mails
-        .iter()
-        .rev()
-        .map(|p| keystep_tests::mail::readable(&std::fs::read_to_string(p).unwrap()))
-        .find(|m| m.contains(marker))
-        .expect("a mailed code");
-    mail.split("Your confirmation code is: ")
-        .nth(1)
-        .unwrap()
-        .chars()
-        .take(6)
-        .collect()
-}
-
 async fn sign_in_from_demo(client: &Client, server: &TestServer, password: &str) {
     client.goto(&server.url("/demo")).await.unwrap();
     follow(client, "Sign in with keystep").await;
@@ -270,7 +248,7 @@ async fn a_person_binds_uses_and_removes_mfa_in_a_real_browser() {
     fill(
         &client,
         "email_code",
-        &mailed_code(&server, "set up two-step verification"),
+        &server.mailed_code("set up two-step verification"),
     )
     .await;
     submit(&client).await;

@@ -178,15 +178,7 @@ impl World {
 
     /// Mails in the server's outbox, oldest first: headers and the decoded text part.
     pub fn outbox(&self) -> Vec<String> {
-        let dir = self.server.data_dir.path().join("data/outbox");
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-        files
-            .iter()
-            .map(|p| crate::mail::readable(&std::fs::read_to_string(p).unwrap()))
-            .collect()
+        self.server.outbox()
     }
 
     /// Registers one more confidential client; returns its secret.

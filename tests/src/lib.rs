@@ -282,6 +282,9 @@ impl TestServer {
         config.public_url = format!("http://{}", listener.local_addr().unwrap())
             .parse()
             .unwrap();
+        if demo {
+            keystep_server::demo::configure(&mut config);
+        }
         configure(&mut config);
         let clock = Arc::new(ManualClock::starting_now());
         let services =
@@ -336,6 +339,35 @@ impl TestServer {
             },
         )
         .unwrap()
+    }
+
+    /// The mails written to the outbox, oldest first, decoded for reading.
+    pub fn outbox(&self) -> Vec<String> {
+        let dir = self.data_dir.path().join("data/outbox");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        files
+            .iter()
+            .map(|p| mail::readable(&std::fs::read_to_string(p).unwrap()))
+            .collect()
+    }
+
+    /// The confirmation code in the newest mail that contains `marker`.
+    pub fn mailed_code(&self, marker: &str) -> String {
+        let mail = self
+            .outbox()
+            .into_iter()
+            .rev()
+            .find(|m| m.contains(marker))
+            .unwrap_or_else(|| panic!("no mail with {marker:?}"));
+        mail.split("Your confirmation code is: ")
+            .nth(1)
+            .expect("a confirmation code")
+            .chars()
+            .take(6)
+            .collect()
     }
 
     /// The absolute URL of `path` on this server.

@@ -78,6 +78,9 @@ pub enum Notice {
     SecondFactorBound,
     /// The person turned two-step verification off.
     SecondFactorRemoved,
+    /// Too many wrong second-factor codes in a day: the second factor is locked for the rest
+    /// of it.
+    SecondFactorLocked,
     /// An operator removed the person's second factors.
     ResetByOperator {
         /// Why.
@@ -96,6 +99,7 @@ impl Notice {
             Self::ConfirmationCode { .. } => "confirmation_code",
             Self::SecondFactorBound => "second_factor_bound",
             Self::SecondFactorRemoved => "second_factor_removed",
+            Self::SecondFactorLocked => "second_factor_locked",
             Self::ResetByOperator { .. } => "reset_by_operator",
             Self::ResetDeclined => "reset_declined",
             Self::PasswordChanged => "password_changed",

@@ -150,7 +150,19 @@ impl TestServices {
             .collect()
     }
 
-    /// The mails in the outbox, oldest first, as their raw text.
+    /// The mails in the outbox, which is emptied: a later call sees only newer ones (the
+    /// files' order says nothing of when they were written).
+    #[allow(clippy::expect_used)]
+    pub fn take_outbox(&self) -> Vec<String> {
+        let mails = self.outbox();
+        let dir = self.dir.path().join("outbox");
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            std::fs::remove_file(entry.path()).expect("mail removable");
+        }
+        mails
+    }
+
+    /// The mails in the outbox, in the order of their file names, as their raw text.
     #[allow(clippy::expect_used)]
     pub fn outbox(&self) -> Vec<String> {
         let dir = self.dir.path().join("outbox");

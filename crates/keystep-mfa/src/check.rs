@@ -6,7 +6,9 @@
 
 use keystep_core::audit::{self, AuditKind, NewAuditEvent};
 use keystep_core::db::DbConn;
+use keystep_core::mail::Notice;
 use keystep_core::sessions::{self, Device};
+use keystep_core::users::User;
 use keystep_core::Services;
 use serde_json::json;
 
@@ -44,7 +46,24 @@ pub enum CodeCheck {
     Locked {
         /// Unix seconds.
         until: i64,
+        /// This code used up the day's attempts: mail the person once the transaction is
+        /// over ([`mail_day_lock`]).
+        day_tripped: bool,
     },
+}
+
+/// Tells the person that their second factor is locked for the day, when `check` is the code
+/// that locked it. Call it after the check's transaction.
+pub fn mail_day_lock(services: &Services, user: &User, check: &CodeCheck, lang: Option<&str>) {
+    if matches!(
+        check,
+        CodeCheck::Locked {
+            day_tripped: true,
+            ..
+        }
+    ) {
+        services.notify_after_commit(user, &Notice::SecondFactorLocked, lang);
+    }
 }
 
 /// Checks a code inside the caller's transaction, so what it guards (removing factors, new
@@ -60,7 +79,10 @@ pub fn check_code(
         |kind| NewAuditEvent::by_user(kind, attempt.user_id, attempt.device, attempt.client_id);
     let ip = attempt.device.ip;
     if let Some(until) = factors::count_attempt(services, attempt.user_id, ip)? {
-        return Ok(CodeCheck::Locked { until });
+        return Ok(CodeCheck::Locked {
+            until,
+            day_tripped: false,
+        });
     }
     // A right code used a second time is refused like a wrong one, but it is worth more than a
     // warning in the log: someone holds a code that was typed moments ago (a phishing relay,
@@ -114,10 +136,22 @@ pub fn check_code(
             json!({"method": tried})
         }),
     )?;
-    if let Some(until) = factors::record_failure(services, attempt.user_id, ip)? {
-        tracing::warn!("second factor locked after too many wrong codes");
-        audit::record(conn, clock, &event(AuditKind::SecondFactorLocked))?;
-        return Ok(CodeCheck::Locked { until });
+    if let Some(lock) = factors::record_failure(services, attempt.user_id, ip)? {
+        tracing::warn!(
+            for_the_day = lock.day_tripped,
+            "second factor locked after too many wrong codes"
+        );
+        let locked = event(AuditKind::SecondFactorLocked);
+        let locked = if lock.day_tripped {
+            locked.with_detail(json!({"window": "day"}))
+        } else {
+            locked
+        };
+        audit::record(conn, clock, &locked)?;
+        return Ok(CodeCheck::Locked {
+            until: lock.until,
+            day_tripped: lock.day_tripped,
+        });
     }
     Ok(CodeCheck::Wrong)
 }

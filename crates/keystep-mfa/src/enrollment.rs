@@ -4,9 +4,11 @@
 //!
 //! Two routes lead here. At sign-in ([`Route::SignIn`]), when a sign-in needs aal2 and the
 //! person has none, only a person with no second factor may bind one. In the user center
-//! ([`Route::UserCenter`]), the person first proves their mailbox with a mailed code. Either
-//! way completing the binding upgrades the session (the code just entered is a second
-//! factor), is audited, and the person is mailed once it has committed.
+//! ([`Route::UserCenter`]), anyone may bind or replace one. On both the person first proves
+//! their mailbox with a mailed code: the password alone, which someone else may hold, does
+//! not bind their authenticator to the account. Completing the binding upgrades the session
+//! (the code just entered is a second factor), is audited, and the person is mailed (with
+//! what to do if it was not them) once it has committed.
 
 use std::time::Duration;
 
@@ -51,10 +53,23 @@ impl Route {
             Self::UserCenter => format!("u:{session_id}"),
         }
     }
-}
 
-fn mailbox_key(session_id: &str) -> String {
-    format!("u-bind-email-ok:{session_id}")
+    /// The subject of the mailed code: apart from the lost-device page's (which is the
+    /// session id), so a code mailed for one purpose does not serve another.
+    fn mailbox_subject(self, session_id: &str) -> String {
+        match self {
+            Self::SignIn => format!("enroll:{session_id}"),
+            Self::UserCenter => format!("u:{session_id}"),
+        }
+    }
+
+    /// Where the proof of the mailbox waits for the binding.
+    fn mailbox_key(self, session_id: &str) -> String {
+        match self {
+            Self::SignIn => format!("enroll-email-ok:{session_id}"),
+            Self::UserCenter => format!("u-bind-email-ok:{session_id}"),
+        }
+    }
 }
 
 /// What the enrollment page shows.
@@ -200,15 +215,15 @@ pub enum Completed {
 #[tracing::instrument(skip_all, fields(user_id = %c.user.id))]
 pub fn complete(services: &Services, c: &Completion<'_>) -> keystep_core::Result<Completed> {
     let clock = services.clock.as_ref();
+    let mailbox_key = c.route.mailbox_key(c.session_id);
     let completed = services.db.write(|conn| {
-        let allowed = match c.route {
-            // Someone who already has a second factor proves it; binding a new one is /u's job.
-            Route::SignIn => !factors::status(conn, &c.user.id)?.has_second_factor(),
-            Route::UserCenter => services
-                .ephemeral
-                .get(&mailbox_key(c.session_id))?
-                .is_some(),
-        };
+        let allowed = services.ephemeral.get(&mailbox_key)?.is_some()
+            && match c.route {
+                // Someone who already has a second factor proves it; binding a new one is
+                // /u's job.
+                Route::SignIn => !factors::status(conn, &c.user.id)?.has_second_factor(),
+                Route::UserCenter => true,
+            };
         if !allowed {
             return Ok(Completed::Expired);
         }
@@ -218,9 +233,7 @@ pub fn complete(services: &Services, c: &Completion<'_>) -> keystep_core::Result
             Confirmation::Wrong => return Ok(Completed::Wrong),
             Confirmation::Expired => return Ok(Completed::Expired),
         };
-        if c.route == Route::UserCenter {
-            services.ephemeral.delete(&mailbox_key(c.session_id))?;
-        }
+        services.ephemeral.delete(&mailbox_key)?;
         let (_, token) =
             sessions::record_second_factor(conn, clock, c.session_id, Method::Totp.as_str())?;
         audit::record(
@@ -240,42 +253,51 @@ pub fn complete(services: &Services, c: &Completion<'_>) -> keystep_core::Result
     Ok(completed)
 }
 
-/// Mails the person, in `lang`, a code that proves their mailbox before a binding in the user
-/// center.
+/// Mails the person, in `lang`, a code that proves their mailbox before a binding on `route`.
 pub fn send_mailbox_code(
     services: &Services,
+    route: Route,
     session_id: &str,
     user: &User,
     lang: Option<&str>,
 ) -> keystep_core::Result<mailed_code::Sent> {
     mailed_code::send(
         services,
-        &Route::UserCenter.subject(session_id),
+        &route.mailbox_subject(session_id),
         user,
         CodePurpose::BindAuthenticator,
         lang,
     )
 }
 
-/// Checks the mailed code; when right, the session may bind an authenticator (for as long as
-/// a started binding lives).
+/// Checks the mailed code; when right, the session may bind an authenticator on `route` (for
+/// as long as a started binding lives).
 pub fn confirm_mailbox(
     services: &Services,
+    route: Route,
     session_id: &str,
+    by: mailed_code::Guesser<'_>,
     code: &str,
 ) -> keystep_core::Result<mailed_code::CodeCheck> {
-    let check = mailed_code::check(services, &Route::UserCenter.subject(session_id), code)?;
+    let check = mailed_code::check(services, &route.mailbox_subject(session_id), by, code)?;
     if check == mailed_code::CodeCheck::Accepted {
         services
             .ephemeral
-            .put(&mailbox_key(session_id), b"1", TTL)?;
+            .put(&route.mailbox_key(session_id), b"1", TTL)?;
     }
     Ok(check)
 }
 
-/// True when the session proved the mailbox for a binding in the user center.
-pub fn mailbox_confirmed(services: &Services, session_id: &str) -> keystep_core::Result<bool> {
-    Ok(services.ephemeral.get(&mailbox_key(session_id))?.is_some())
+/// True when the session proved the mailbox for a binding on `route`.
+pub fn mailbox_confirmed(
+    services: &Services,
+    route: Route,
+    session_id: &str,
+) -> keystep_core::Result<bool> {
+    Ok(services
+        .ephemeral
+        .get(&route.mailbox_key(session_id))?
+        .is_some())
 }
 
 #[cfg(test)]
@@ -317,10 +339,39 @@ mod tests {
         };
         complete(&t.services, &completion).unwrap()
     }
+    /// Mails a code for `route` and confirms it.
+    fn prove_mailbox(t: &TestServices, (user, session_id): (&User, &str), route: Route) {
+        assert_eq!(
+            send_mailbox_code(&t.services, route, session_id, user, None).unwrap(),
+            mailed_code::Sent::Sent
+        );
+        let mail = t
+            .take_outbox()
+            .into_iter()
+            .find(|m| m.contains("code is: "))
+            .unwrap();
+        let at = mail.find("code is: ").unwrap() + "code is: ".len();
+        let by = mailed_code::Guesser {
+            user_id: &user.id,
+            ip: None,
+        };
+        assert_eq!(
+            confirm_mailbox(&t.services, route, session_id, by, &mail[at..at + 6]).unwrap(),
+            mailed_code::CodeCheck::Accepted
+        );
+    }
+
     #[test]
     fn at_sign_in_a_person_without_a_factor_binds_once_and_is_mailed() {
         let t = testing::services();
         let (ada, session_id) = signed_in(&t);
+        let view = start(&t.services, Route::SignIn, &session_id, "ada").unwrap();
+        assert_eq!(
+            finish(&t, (&ada, &session_id), &code_for(&t, &view), Route::SignIn),
+            Completed::Expired,
+            "no binding before the mailed code"
+        );
+        prove_mailbox(&t, (&ada, &session_id), Route::SignIn);
         let view = start(&t.services, Route::SignIn, &session_id, "ada").unwrap();
         let again = start(&t.services, Route::SignIn, &session_id, "ada").unwrap();
         assert_eq!(
@@ -342,6 +393,7 @@ mod tests {
         assert!(status.totp_bound_at.is_some());
         assert!(t.outbox().pop().unwrap().contains("second_factor_bound"));
         // Holding a factor now, the person cannot bind another at sign-in.
+        prove_mailbox(&t, (&ada, &session_id), Route::SignIn);
         let view = start(&t.services, Route::SignIn, &session_id, "ada").unwrap();
         let code = code_for(&t, &view);
         assert_eq!(
@@ -361,25 +413,20 @@ mod tests {
             Completed::Expired,
             "no binding before the mailed code"
         );
-        assert_eq!(
-            send_mailbox_code(&t.services, &session_id, &ada, None).unwrap(),
-            mailed_code::Sent::Sent
+        let route = Route::UserCenter;
+        assert!(!mailbox_confirmed(&t.services, route, &session_id).unwrap());
+        prove_mailbox(&t, (&ada, &session_id), route);
+        assert!(mailbox_confirmed(&t.services, route, &session_id).unwrap());
+        assert!(
+            !mailbox_confirmed(&t.services, Route::SignIn, &session_id).unwrap(),
+            "a proof for one route is not one for the other"
         );
-        let mail = t.outbox().pop().unwrap();
-        let at = mail.find("code is: ").unwrap() + "code is: ".len();
-        let mailed = &mail[at..at + 6];
-        assert!(!mailbox_confirmed(&t.services, &session_id).unwrap());
-        assert_eq!(
-            confirm_mailbox(&t.services, &session_id, mailed).unwrap(),
-            mailed_code::CodeCheck::Accepted
-        );
-        assert!(mailbox_confirmed(&t.services, &session_id).unwrap());
         assert!(matches!(
             finish(&t, (&ada, &session_id), &code, Route::UserCenter),
             Completed::Bound { .. }
         ));
         assert!(
-            !mailbox_confirmed(&t.services, &session_id).unwrap(),
+            !mailbox_confirmed(&t.services, route, &session_id).unwrap(),
             "the proof is spent by the binding"
         );
     }

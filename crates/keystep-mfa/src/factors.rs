@@ -43,6 +43,8 @@ pub fn remove_all(conn: &mut DbConn, user_id: &str) -> keystep_core::Result<()> 
 
 const THROTTLE_SCOPE: &str = "second-factor";
 const PER_IP_SCOPE: &str = "second-factor-ip";
+const PER_DAY_SCOPE: &str = "second-factor-day";
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 fn limit(services: &Services, max_failures: u64) -> Limit {
     Limit {
@@ -64,9 +66,30 @@ fn per_ip(services: &Services) -> Throttle<'_> {
     Throttle::new(services, PER_IP_SCOPE, limit(services, max))
 }
 
-/// When the person's second factor is locked, until when (Unix seconds).
+/// The longer window: the short one alone still allows about 480 guesses a day.
+fn per_day(services: &Services) -> Throttle<'_> {
+    let limit = Limit {
+        max_failures: services.config.mfa.max_failures_per_day,
+        window: DAY,
+    };
+    Throttle::new(services, PER_DAY_SCOPE, limit)
+}
+
+/// When the person's second factor is locked (for the short window or the day), until when
+/// (Unix seconds).
 pub fn locked_until(services: &Services, user_id: &str) -> keystep_core::Result<Option<i64>> {
-    throttle(services).locked_until(user_id)
+    let day = per_day(services).locked_until(user_id)?;
+    let window = throttle(services).locked_until(user_id)?;
+    Ok(day.max(window))
+}
+
+/// A lock a wrong code led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lock {
+    /// Unix seconds.
+    pub until: i64,
+    /// This code used up the day's attempts: the person is to be told.
+    pub day_tripped: bool,
 }
 
 /// Counts an attempt at the person's second factor before its code is checked, and says
@@ -87,23 +110,43 @@ pub fn count_attempt(
     {
         return Ok(Some(until));
     }
+    if let Some(until) = per_day(services).locked_until(user_id)? {
+        return Ok(Some(until));
+    }
     throttle(services).count_attempt(user_id)
 }
 
-/// After a wrong code (already counted by [`count_attempt`]): counts it for the address, and
-/// returns the lock's end when the person's attempts of the window are now used up.
+/// After a wrong code (already counted by [`count_attempt`] for the short window): counts it
+/// for the address and the day, and returns the lock when the person's attempts of either
+/// are now used up.
 pub fn record_failure(
     services: &Services,
     user_id: &str,
     ip: Option<&str>,
-) -> keystep_core::Result<Option<i64>> {
+) -> keystep_core::Result<Option<Lock>> {
     if let Some(ip) = ip {
         per_ip(services).record_failure(ip)?;
     }
-    locked_until(services, user_id)
+    let day = per_day(services);
+    // Exactly one wrong code makes the count reach the limit, however many race.
+    let day_tripped = day.record_failure(user_id)? == services.config.mfa.max_failures_per_day;
+    Ok(locked_until(services, user_id)?.map(|until| Lock { until, day_tripped }))
 }
 
-/// Forgets the failures after a success.
+/// When codes from `ip` are refused for too many wrong ones (of any kind: second factors and
+/// mailed codes), until when.
+pub fn ip_locked_until(services: &Services, ip: &str) -> keystep_core::Result<Option<i64>> {
+    per_ip(services).locked_until(ip)
+}
+
+/// Counts a wrong code from `ip`.
+pub fn record_ip_failure(services: &Services, ip: &str) -> keystep_core::Result<()> {
+    per_ip(services).record_failure(ip).map(|_| ())
+}
+
+/// Forgets the person's failures, of the short window and of the day: after a right code, or
+/// when an operator resets their second factors.
 pub fn reset_failures(services: &Services, user_id: &str) -> keystep_core::Result<()> {
-    throttle(services).reset(user_id)
+    throttle(services).reset(user_id)?;
+    per_day(services).reset(user_id)
 }

@@ -27,6 +27,25 @@ fn guess_limit() -> Limit {
     }
 }
 
+/// Guesses per person and day, over all their flows: each sign-in has its own code and its
+/// own five guesses, so without it someone holding the password could sign in again and
+/// again to guess on.
+fn day_limit(services: &Services) -> Limit {
+    Limit {
+        max_failures: services.config.mfa.max_failures_per_day,
+        window: Duration::from_secs(24 * 60 * 60),
+    }
+}
+
+/// Who presents a mailed code: the person it was mailed to, and from where.
+#[derive(Debug, Clone, Copy)]
+pub struct Guesser<'a> {
+    /// The person.
+    pub user_id: &'a str,
+    /// The client address, if known.
+    pub ip: Option<&'a str>,
+}
+
 /// Whether a code went out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sent {
@@ -81,11 +100,31 @@ pub enum CodeCheck {
     Locked(i64),
 }
 
-/// Checks (and spends) the code mailed for `subject`.
-pub fn check(services: &Services, subject: &str, code: &str) -> keystep_core::Result<CodeCheck> {
+/// Checks (and spends) the code mailed for `subject`. Guesses are limited per flow (five
+/// per code's lifetime), per person and day (`mfa.max_failures_per_day`), and per address
+/// together with second-factor codes (`mfa.max_failures_per_ip`).
+pub fn check(
+    services: &Services,
+    subject: &str,
+    by: Guesser<'_>,
+    code: &str,
+) -> keystep_core::Result<CodeCheck> {
     let store = services.ephemeral.as_ref();
+    if let Some(until) = by
+        .ip
+        .map(|ip| crate::factors::ip_locked_until(services, ip))
+        .transpose()?
+        .flatten()
+    {
+        return Ok(CodeCheck::Locked(until));
+    }
     let guesses = Throttle::new(services, "email-code", guess_limit());
-    // Counted before the check, in one atomic step, so concurrent guesses cannot overshoot.
+    let daily = Throttle::new(services, "email-code-day", day_limit(services));
+    // Counted before the check, in one atomic step each, so concurrent guesses cannot
+    // overshoot.
+    if let Some(until) = daily.count_attempt(by.user_id)? {
+        return Ok(CodeCheck::Locked(until));
+    }
     if let Some(until) = guesses.count_attempt(subject)? {
         return Ok(CodeCheck::Locked(until));
     }
@@ -98,7 +137,11 @@ pub fn check(services: &Services, subject: &str, code: &str) -> keystep_core::Re
     // Taking the code makes it single use even if two submissions race.
     if matches && store.take(&key(subject))?.is_some() {
         guesses.reset(subject)?;
+        daily.reset(by.user_id)?;
         return Ok(CodeCheck::Accepted);
+    }
+    if let Some(ip) = by.ip {
+        crate::factors::record_ip_failure(services, ip)?;
     }
     Ok(CodeCheck::Wrong)
 }
@@ -114,6 +157,48 @@ mod tests {
         let mail = t.outbox().pop().unwrap();
         let at = mail.find("code is: ").unwrap() + "code is: ".len();
         mail[at..at + 6].to_owned()
+    }
+
+    fn by(user: &User) -> Guesser<'_> {
+        Guesser {
+            user_id: &user.id,
+            ip: Some("192.0.2.1"),
+        }
+    }
+
+    #[test]
+    fn guesses_are_limited_per_person_and_day_across_flows() {
+        let t = testing::services_with(|c| c.mfa.max_failures_per_day = 7);
+        let ada = t.user("ada");
+        // Five in one flow (its own limit), two more in a second: the day's seven.
+        for (flow, n) in [("flow-1", 5), ("flow-2", 2)] {
+            for _ in 0..n {
+                assert_eq!(
+                    check(&t.services, flow, by(&ada), "000000").unwrap(),
+                    CodeCheck::Wrong
+                );
+            }
+        }
+        let purpose = CodePurpose::BindAuthenticator;
+        send(&t.services, "flow-3", &ada, purpose, None).unwrap();
+        let right = mailed_code(&t);
+        assert!(
+            matches!(
+                check(&t.services, "flow-3", by(&ada), &right).unwrap(),
+                CodeCheck::Locked(_)
+            ),
+            "a new flow does not bring new guesses"
+        );
+        // Someone else is not held back by ada's guesses.
+        let grace = t.user("grace");
+        let other = Guesser {
+            user_id: &grace.id,
+            ip: Some("192.0.2.2"),
+        };
+        assert_eq!(
+            check(&t.services, "flow-4", other, "000000").unwrap(),
+            CodeCheck::Wrong
+        );
     }
 
     #[test]
@@ -133,15 +218,15 @@ mod tests {
         );
         let code = mailed_code(&t);
         assert_eq!(
-            check(&t.services, "flow-b", &code).unwrap(),
+            check(&t.services, "flow-b", by(&ada), &code).unwrap(),
             CodeCheck::Wrong
         );
         assert_eq!(
-            check(&t.services, "flow-a", &code).unwrap(),
+            check(&t.services, "flow-a", by(&ada), &code).unwrap(),
             CodeCheck::Accepted
         );
         assert_eq!(
-            check(&t.services, "flow-a", &code).unwrap(),
+            check(&t.services, "flow-a", by(&ada), &code).unwrap(),
             CodeCheck::Wrong
         );
     }
@@ -161,10 +246,13 @@ mod tests {
             Sent::TooMany { .. }
         ));
         for _ in 0..5 {
-            assert_eq!(check(&t.services, "f", "000000").unwrap(), CodeCheck::Wrong);
+            assert_eq!(
+                check(&t.services, "f", by(&ada), "000000").unwrap(),
+                CodeCheck::Wrong
+            );
         }
         assert!(matches!(
-            check(&t.services, "f", &mailed_code(&t)).unwrap(),
+            check(&t.services, "f", by(&ada), &mailed_code(&t)).unwrap(),
             CodeCheck::Locked(_)
         ));
     }

@@ -29,8 +29,30 @@ fn refused(check: CodeCheck) -> Option<CodeRefused> {
     match check {
         CodeCheck::Verified { .. } => None,
         CodeCheck::Wrong => Some(CodeRefused::Wrong),
-        CodeCheck::Locked { until } => Some(CodeRefused::Locked { until }),
+        CodeCheck::Locked { until, .. } => Some(CodeRefused::Locked { until }),
     }
+}
+
+/// Runs `then` in one write transaction with a current code checked first (by `methods`);
+/// when the code is refused, nothing else happens, and a code that locked the second factor
+/// for the day has the person mailed after the transaction.
+fn with_current_code<T>(
+    services: &Services,
+    user: &User,
+    attempt: &CodeAttempt<'_>,
+    then: impl FnOnce(&mut keystep_core::db::DbConn) -> keystep_core::Result<T>,
+) -> keystep_core::Result<Result<T, CodeRefused>> {
+    let outcome = services.db.write(|conn| {
+        let check = check::check_code(services, conn, attempt)?;
+        if refused(check).is_some() {
+            return Ok(Err(check));
+        }
+        then(conn).map(Ok)
+    })?;
+    Ok(outcome.map_err(|check| {
+        check::mail_day_lock(services, user, &check, attempt.device.lang);
+        refused(check).unwrap_or(CodeRefused::Wrong)
+    }))
 }
 
 /// Removes the authenticator and every recovery code, after a current code; mails the person
@@ -41,24 +63,20 @@ pub fn turn_off(
     code: &str,
     device: Device<'_>,
 ) -> keystep_core::Result<Result<(), CodeRefused>> {
-    let outcome = services.db.write(|conn| {
-        let attempt = CodeAttempt {
-            user_id: &user.id,
-            code,
-            methods: &[Method::Totp, Method::RecoveryCode],
-            client_id: None,
-            device,
-        };
-        if let Some(refusal) = refused(check::check_code(services, conn, &attempt)?) {
-            return Ok(Err(refusal));
-        }
+    let attempt = CodeAttempt {
+        user_id: &user.id,
+        code,
+        methods: &[Method::Totp, Method::RecoveryCode],
+        client_id: None,
+        device,
+    };
+    let outcome = with_current_code(services, user, &attempt, |conn| {
         factors::remove_all(conn, &user.id)?;
         audit::record(
             conn,
             services.clock.as_ref(),
             &NewAuditEvent::by_user(AuditKind::MfaRemoved, &user.id, device, None),
-        )?;
-        Ok(Ok(()))
+        )
     })?;
     if outcome.is_ok() {
         let removed = Notice::SecondFactorRemoved;
@@ -75,24 +93,21 @@ pub fn new_recovery_codes(
     code: &str,
     device: Device<'_>,
 ) -> keystep_core::Result<Result<Vec<String>, CodeRefused>> {
-    services.db.write(|conn| {
-        let attempt = CodeAttempt {
-            user_id: &user.id,
-            code,
-            methods: &[Method::Totp],
-            client_id: None,
-            device,
-        };
-        if let Some(refusal) = refused(check::check_code(services, conn, &attempt)?) {
-            return Ok(Err(refusal));
-        }
+    let attempt = CodeAttempt {
+        user_id: &user.id,
+        code,
+        methods: &[Method::Totp],
+        client_id: None,
+        device,
+    };
+    with_current_code(services, user, &attempt, |conn| {
         let codes = recovery::regenerate(services, conn, &user.id)?;
         audit::record(
             conn,
             services.clock.as_ref(),
             &NewAuditEvent::by_user(AuditKind::RecoveryCodesRegenerated, &user.id, device, None),
         )?;
-        Ok(Ok(codes))
+        Ok(codes)
     })
 }
 

@@ -59,6 +59,7 @@ pub fn user_center(mfa: &MfaConfig, session: Option<Aal>, has_second_factor: boo
         requested: has_second_factor.then_some(Aal::Aal2),
         login_mode: mfa.login,
         enroll_at_login: mfa.enroll_at_login,
+        enroll_on_request: mfa.enroll_on_request,
         session: session.map(|level| SessionState { level, fresh: true }),
         has_second_factor,
         prompt_none: false,

@@ -105,6 +105,8 @@ pub fn reset_user(
     reason: ResetReason,
 ) -> keystep_core::Result<Notice> {
     factors::remove_all(conn, &user.id)?;
+    // A second factor locked by wrong codes is unlocked with it: the person binds anew.
+    factors::reset_failures(services, &user.id)?;
     let by = Ender {
         actor: Actor::Cli,
         device: Device::default(),

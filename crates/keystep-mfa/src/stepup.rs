@@ -30,6 +30,9 @@ pub struct Situation {
     pub login_mode: MfaLoginMode,
     /// `mfa.enroll_at_login`.
     pub enroll_at_login: bool,
+    /// `mfa.enroll_on_request`: a request's own `acr_values` or essential `acr` may lead to
+    /// enrollment too (otherwise only the global or the client's policy does).
+    pub enroll_on_request: bool,
     /// The session, if there is a live one.
     pub session: Option<SessionState>,
     /// Whether the person (of the session) has a second factor bound.
@@ -70,7 +73,8 @@ pub enum Refusal {
     /// `interaction_required`: `prompt=none`, and a page would be needed.
     InteractionRequired,
     /// `unmet_authentication_requirements`: aal2 is needed, the person has no second factor
-    /// and enrollment at sign-in is off.
+    /// and may not bind one at sign-in (enrollment there is off, or only the request asked
+    /// and `mfa.enroll_on_request` is off).
     UnmetAuthenticationRequirements,
 }
 
@@ -92,7 +96,7 @@ impl Refusal {
                 "a second factor is needed and prompt=none allows no page"
             }
             Self::UnmetAuthenticationRequirements => {
-                "aal2 is required but the person has no second factor and enrollment at sign-in is off"
+                "aal2 is required but the person has no second factor and may not bind one during this sign-in"
             }
         }
     }
@@ -110,6 +114,12 @@ pub fn required_level(s: &Situation) -> Aal {
     } else {
         Aal::Aal1
     }
+}
+
+/// Whether a person without a second factor may bind one during this sign-in.
+pub fn may_enroll(s: &Situation) -> bool {
+    let policy_requires = s.global == MfaPolicyConfig::Required || s.client_requires_mfa;
+    s.enroll_at_login && (policy_requires || s.enroll_on_request)
 }
 
 /// Decides.
@@ -133,7 +143,10 @@ pub fn decide(s: &Situation) -> Decision {
             Decision::Ask(Step::SecondFactor)
         };
     }
-    if !s.enroll_at_login {
+    // Binding at sign-in needs only the password, so a request alone (anyone can add
+    // acr_values=aal2 to a URL) must not lead a password holder to bind their own app to
+    // the account; the deployment's or the client's policy may.
+    if !may_enroll(s) {
         return Decision::Fail(Refusal::UnmetAuthenticationRequirements);
     }
     if s.prompt_none {
@@ -172,7 +185,9 @@ mod tests {
             for client_requires_mfa in [false, true] {
                 for requested in [None, Some(Aal::Aal1), Some(Aal::Aal2)] {
                     for login_mode in [MfaLoginMode::Always, MfaLoginMode::OnDemand] {
-                        for enroll_at_login in [false, true] {
+                        for (enroll_at_login, enroll_on_request) in
+                            [(false, false), (false, true), (true, false), (true, true)]
+                        {
                             for session in sessions {
                                 for has_second_factor in [false, true] {
                                     for prompt_none in [false, true] {
@@ -182,6 +197,7 @@ mod tests {
                                             requested,
                                             login_mode,
                                             enroll_at_login,
+                                            enroll_on_request,
                                             session,
                                             has_second_factor,
                                             prompt_none,
@@ -201,7 +217,7 @@ mod tests {
     #[test]
     fn the_whole_decision_table() {
         let situations = all_situations();
-        assert_eq!(situations.len(), 2 * 2 * 3 * 2 * 2 * 5 * 2 * 2);
+        assert_eq!(situations.len(), 2 * 2 * 3 * 2 * 4 * 5 * 2 * 2);
         for s in situations {
             let decision = decide(&s);
             let aal2_needed = s.global == MfaPolicyConfig::Required
@@ -226,6 +242,14 @@ mod tests {
                 Some(_) if !s.enroll_at_login => {
                     Decision::Fail(Refusal::UnmetAuthenticationRequirements)
                 }
+                // Only the request asks for aal2: it may not lead to enrollment on its own.
+                Some(_)
+                    if !s.enroll_on_request
+                        && s.global == MfaPolicyConfig::Optional
+                        && !s.client_requires_mfa =>
+                {
+                    Decision::Fail(Refusal::UnmetAuthenticationRequirements)
+                }
                 Some(_) if s.prompt_none => Decision::Fail(Refusal::InteractionRequired),
                 Some(_) => Decision::Ask(Step::Enrollment),
             };
@@ -245,6 +269,7 @@ mod tests {
             requested: None,
             login_mode: MfaLoginMode::OnDemand,
             enroll_at_login: true,
+            enroll_on_request: false,
             session: Some(SessionState {
                 level: Aal::Aal1,
                 fresh: true,
@@ -303,6 +328,24 @@ mod tests {
                 ..base
             }),
             Decision::Ask(Step::Password)
+        );
+        // acr_values=aal2 alone does not lead someone without a factor to bind one, unless
+        // mfa.enroll_on_request allows it.
+        let asked_by_the_request = Situation {
+            requested: Some(Aal::Aal2),
+            has_second_factor: false,
+            ..base
+        };
+        assert_eq!(
+            decide(&asked_by_the_request),
+            Decision::Fail(Refusal::UnmetAuthenticationRequirements)
+        );
+        assert_eq!(
+            decide(&Situation {
+                enroll_on_request: true,
+                ..asked_by_the_request
+            }),
+            Decision::Ask(Step::Enrollment)
         );
         // A client's minimum holds whatever the request says.
         assert_eq!(

@@ -54,7 +54,8 @@ pub enum Command {
 /// `keystep mfa …`
 #[derive(Debug, Subcommand)]
 pub enum MfaCommand {
-    /// Remove a person's second factors (lost device): ends their sessions and mails them.
+    /// Remove a person's second factors (lost device, or locked by a day of wrong codes):
+    /// ends their sessions, lifts the lock and mails them.
     Reset {
         /// Username.
         name: String,
@@ -272,7 +273,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let stdout = &mut std::io::stdout().lock();
     match cli.command {
         Command::Serve => crate::serve(open(config)?),
-        Command::Demo => crate::demo(open(config)?),
+        Command::Demo => {
+            let mut config = config;
+            crate::demo::configure(&mut config);
+            crate::demo(open(config)?)
+        }
         Command::Migrate => {
             let services = open(config)?;
             writeln!(stdout, "database {} is up to date", services.db.target())?;

@@ -39,6 +39,12 @@ pub fn demo(services: Services) -> Result<(), cli::CliError> {
         "    password: {}   (shown once; a new one at every start)",
         setup.password
     );
+    if services.config.mail.smtp.is_none() {
+        println!(
+            "  Mail (the confirmation code for binding an authenticator) is written to {}",
+            services.config.data_dir.join("outbox").display()
+        );
+    }
     println!();
     serve_with_demo(services, Some(demo::data(relying_party)))
 }

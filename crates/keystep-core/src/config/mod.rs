@@ -308,7 +308,7 @@ impl Config {
                 "must be between 1 and 600000 (10 minutes)",
             ));
         }
-        let ranges: [(&str, u64, u64, u64); 16] = [
+        let ranges: [(&str, u64, u64, u64); 17] = [
             (
                 "mfa.max_failures_per_ip",
                 self.mfa.max_failures_per_ip,
@@ -333,6 +333,12 @@ impl Config {
                 self.mfa.failure_window_seconds,
                 1,
                 86400,
+            ),
+            (
+                "mfa.max_failures_per_day",
+                self.mfa.max_failures_per_day,
+                1,
+                1_000_000,
             ),
             (
                 "session.idle_timeout_seconds",

@@ -270,6 +270,11 @@ pub struct MfaConfig {
     /// Lead a person without a second factor through binding one when aal2 is needed; when
     /// false, the relying party gets `unmet_authentication_requirements` instead.
     pub enroll_at_login: bool,
+    /// Whether a request's own `acr_values=aal2` (or essential `acr`) may lead to binding at
+    /// sign-in. Off: only `mfa.policy = required` or a client registered with
+    /// `--mfa required` does, since anyone can add a parameter to a URL and binding at
+    /// sign-in needs only the password.
+    pub enroll_on_request: bool,
     /// The issuer label authenticator apps show next to the account name.
     pub issuer: String,
     /// TOTP time steps accepted before and after the current one (RFC 6238 §5.2: at most 1).
@@ -282,6 +287,11 @@ pub struct MfaConfig {
     pub max_failures_per_ip: u64,
     /// The counting window for wrong codes, in seconds.
     pub failure_window_seconds: u64,
+    /// Wrong second-factor codes for one person within a day (counted from the first one,
+    /// forgotten at a right code) before their second factor is locked for the rest of that
+    /// day: the short window alone still allows hundreds of guesses a day. The person is
+    /// mailed when it trips; `keystep mfa reset` lifts it.
+    pub max_failures_per_day: u64,
     /// How long a verified second factor keeps a session at aal2, in seconds (default 12
     /// hours); after that, new tokens say aal1 and the next aal2 request steps up again.
     pub aal2_lifetime_seconds: u64,
@@ -293,11 +303,13 @@ impl Default for MfaConfig {
             policy: MfaPolicyConfig::Optional,
             login: MfaLoginMode::Always,
             enroll_at_login: true,
+            enroll_on_request: false,
             issuer: "keystep".to_owned(),
             totp_skew_steps: 1,
             max_failures: 5,
             max_failures_per_ip: 50,
             failure_window_seconds: 15 * 60,
+            max_failures_per_day: 20,
             aal2_lifetime_seconds: 12 * 3600,
         }
     }

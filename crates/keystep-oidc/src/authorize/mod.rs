@@ -321,6 +321,7 @@ fn decide(
         requested: request.requested_acr,
         login_mode: services.config.mfa.login,
         enroll_at_login: services.config.mfa.enroll_at_login,
+        enroll_on_request: services.config.mfa.enroll_on_request,
         session: session.as_ref().map(|s| SessionState {
             // When this interaction demands a whole new sign-in (prompt=login, max_age), a
             // second factor verified before it does not count.

@@ -52,6 +52,13 @@ pub struct DemoSetup {
     pub client_secret: String,
 }
 
+/// What the demo changes in the configuration it runs with: its relying party asks for aal2
+/// with `acr_values` when its API wants step-up, and the demo person, who starts with no
+/// second factor, binds one right there (`mfa.enroll_on_request`), as the demo means to show.
+pub fn configure(config: &mut keystep_core::config::Config) {
+    config.mfa.enroll_on_request = true;
+}
+
 /// Creates (or resets) the demo person and registers the demo client anew, so its secret is
 /// known to this process.
 pub fn prepare(services: &Services) -> keystep_core::Result<DemoSetup> {

@@ -118,25 +118,28 @@ pub async fn post_code(
     in_order(&step)?;
     let which = **which;
     let session_id = step.signed_in.session.id.clone();
-    let user_id = step.signed_in.user.id.clone();
+    let user = step.signed_in.user.clone();
     let client_id = step.flow.client_id();
     let code = which.code(&form);
-    let origin = page.origin();
+    let origin = page.origin().in_lang(step.flow.lang(&page));
     let (check, token) = run_blocking(&page, move |services| {
         let methods = [which.method()];
+        let device = origin.device();
         let attempt = CodeAttempt {
-            user_id: &user_id,
+            user_id: &user.id,
             code: &code,
             methods: &methods,
             client_id: client_id.as_deref(),
-            device: origin.device(),
+            device,
         };
-        check::step_up(services, &session_id, &attempt)
+        let (check, token) = check::step_up(services, &session_id, &attempt)?;
+        check::mail_day_lock(services, &user, &check, device.lang);
+        Ok((check, token))
     })
     .await?;
     let refused = |status, message| code_page(&page, &step, which, status, Some(message));
     let mut response = match check {
-        CodeCheck::Locked { until } => {
+        CodeCheck::Locked { until, .. } => {
             let time = time_of_day(until);
             let message = say(&page, &step.flow, "mfa.locked", &[("time", &time)]);
             let shown = refused(StatusCode::TOO_MANY_REQUESTS, message);

@@ -94,9 +94,13 @@ pub async fn post_lost(
     let code = form.email_code;
     let origin = page.origin();
     let filed = run_write(&page, move |services, conn| {
-        match mailed_code::check(services, &subject, &code)? {
+        let device = origin.device();
+        let by = mailed_code::Guesser {
+            user_id: &user.id,
+            ip: device.ip,
+        };
+        match mailed_code::check(services, &subject, by, &code)? {
             CodeCheck::Accepted => {
-                let device = origin.device();
                 let request = reset::file(services, conn, &user.id, device.ip, device.user_agent)?;
                 Ok(Ok(request.id))
             }

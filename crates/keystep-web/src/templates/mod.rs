@@ -50,6 +50,8 @@ pub const TEMPLATES: &[(&str, &str)] = embedded![
     "mail/second_factor_bound.html",
     "mail/second_factor_removed.txt",
     "mail/second_factor_removed.html",
+    "mail/second_factor_locked.txt",
+    "mail/second_factor_locked.html",
     "mail/reset_by_operator.txt",
     "mail/reset_by_operator.html",
     "mail/reset_declined.txt",

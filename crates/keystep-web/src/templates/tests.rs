@@ -102,11 +102,11 @@ fn every_template_renders() {
         ),
         (
             "u_email",
-            json!({"lang": "en", "csrf_token": "t", "email": "a@x", "sent": true, "replacing": true, "error": null}),
+            json!({"lang": "en", "csrf_token": "t", "email": "a@x", "sent": true, "replacing": true, "error": null, "action": "/u/mfa/bind", "in_account": true, "interaction": "", "next": "", "client_name": null, "cancel_href": null}),
         ),
         (
             "u_email",
-            json!({"lang": "en", "csrf_token": "t", "email": "a@x", "sent": false, "replacing": false, "error": "e"}),
+            json!({"lang": "en", "csrf_token": "t", "email": "a@x", "sent": false, "replacing": false, "error": "e", "action": "/login/enroll", "in_account": false, "interaction": "i", "next": "", "client_name": "The App", "cancel_href": "/oidc/auth/cancel?interaction=i"}),
         ),
         (
             "u_code",
@@ -138,7 +138,7 @@ fn every_template_renders() {
     }
     assert_eq!(
         TEMPLATES.len(),
-        32,
+        34,
         "a new template needs a sample here (mails: below)"
     );
 }
@@ -188,6 +188,7 @@ fn every_mail_renders_in_every_language() {
         },
         Notice::SecondFactorBound,
         Notice::SecondFactorRemoved,
+        Notice::SecondFactorLocked,
         Notice::ResetByOperator {
             reason: ResetReason::Operator,
         },
