@@ -267,43 +267,45 @@ async fn bind_replace_regenerate_and_remove_mfa() {
 
 #[tokio::test]
 async fn binding_needs_a_recent_password() {
-    let w = World::new(Stack::all().remove(0));
-    let browser = w.browser();
-    sign_in_to_u(&w, &browser).await;
-    w.server.clock.advance(Duration::from_secs(6 * 60));
-    let response = browser.get(&w.server.url("/u/mfa/bind")).await;
-    assert_eq!(response.status(), 303);
-    assert!(location(&response).contains("/u/reauth?next=%2Fu%2Fmfa%2Fbind"));
-    let wrong = form(
-        &browser,
-        &w,
-        "/u/reauth?next=%2Fu%2Fmfa%2Fbind",
-        &[("next", "/u/mfa/bind"), ("password", "nope")],
-    )
-    .await;
-    assert_eq!(wrong.status(), 401);
-    let right = form(
-        &browser,
-        &w,
-        "/u/reauth?next=%2Fu%2Fmfa%2Fbind",
-        &[("next", "/u/mfa/bind"), ("password", PASSWORD)],
-    )
-    .await;
-    assert_eq!(right.status(), 303);
-    assert!(location(&right).ends_with("/u/mfa/bind"));
-    assert_eq!(
-        browser.get(&w.server.url("/u/mfa/bind")).await.status(),
-        200
-    );
-    // An outside `next` is never followed.
-    let evil = form(
-        &browser,
-        &w,
-        "/u/reauth",
-        &[("next", "https://evil.example/"), ("password", PASSWORD)],
-    )
-    .await;
-    assert!(location(&evil).ends_with("/u"));
+    for stack in Stack::all() {
+        let w = World::new(stack);
+        let browser = w.browser();
+        sign_in_to_u(&w, &browser).await;
+        w.server.clock.advance(Duration::from_secs(6 * 60));
+        let response = browser.get(&w.server.url("/u/mfa/bind")).await;
+        assert_eq!(response.status(), 303);
+        assert!(location(&response).contains("/u/reauth?next=%2Fu%2Fmfa%2Fbind"));
+        let wrong = form(
+            &browser,
+            &w,
+            "/u/reauth?next=%2Fu%2Fmfa%2Fbind",
+            &[("next", "/u/mfa/bind"), ("password", "nope")],
+        )
+        .await;
+        assert_eq!(wrong.status(), 401);
+        let right = form(
+            &browser,
+            &w,
+            "/u/reauth?next=%2Fu%2Fmfa%2Fbind",
+            &[("next", "/u/mfa/bind"), ("password", PASSWORD)],
+        )
+        .await;
+        assert_eq!(right.status(), 303);
+        assert!(location(&right).ends_with("/u/mfa/bind"));
+        assert_eq!(
+            browser.get(&w.server.url("/u/mfa/bind")).await.status(),
+            200
+        );
+        // An outside `next` is never followed.
+        let evil = form(
+            &browser,
+            &w,
+            "/u/reauth",
+            &[("next", "https://evil.example/"), ("password", PASSWORD)],
+        )
+        .await;
+        assert!(location(&evil).ends_with("/u"));
+    }
 }
 
 /// Signs ada in at /u when she has an authenticator: password, then the code.
@@ -782,5 +784,52 @@ async fn offline_access_is_for_registered_clients_listed_in_u_and_revoked_with_e
             .await
             .unwrap();
         assert!(log.contains("Offline access revoked"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn an_operators_reset_new_password_or_disable_ends_offline_access_and_live_tokens() {
+    use keystep_server::commands;
+    for stack in Stack::all() {
+        let name = stack.name;
+        let w = World::new(stack);
+        let app = w.client_secret.clone();
+        let services = &w.server.services;
+        let mut out = Vec::new();
+        type Action =
+            fn(&keystep_core::Services, &mut Vec<u8>) -> Result<(), keystep_server::cli::CliError>;
+        let actions: [(&str, Action); 3] = [
+            ("mfa reset", |s, out| commands::mfa_reset(s, out, "ada")),
+            ("user passwd", |s, out| {
+                commands::user_passwd(s, out, "ada", Some(PASSWORD.to_owned()))
+            }),
+            ("user disable", |s, out| {
+                commands::user_disable(s, out, "ada")
+            }),
+        ];
+        for (what, action) in actions {
+            let browser = w.browser();
+            sign_in_to_u(&w, &browser).await;
+            let offline = grant(&w, &browser, "app", &app, "openid offline_access").await;
+            let online = grant(&w, &browser, "app", &app, "openid").await;
+            action(services, &mut out).unwrap();
+            for tokens in [&offline, &online] {
+                assert!(
+                    !refreshes(&w, "app", &app, &tokens["refresh_token"]).await,
+                    "{name} {what}: the refresh token ends"
+                );
+                let access = tokens["access_token"].as_str().unwrap();
+                let introspected = w
+                    .post_form("/oidc/token/introspection", &[("token", access)], true)
+                    .await
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    introspected["active"], false,
+                    "{name} {what}: the access token ends at once"
+                );
+            }
+        }
     }
 }

@@ -108,148 +108,150 @@ async fn the_demo_walks_through_the_whole_flow() {
 /// "Step up" button leads through enrollment (the demo person has no second factor yet).
 #[tokio::test]
 async fn the_demo_api_asks_for_step_up_until_aal2() {
-    let (server, password) = TestServer::start_demo(Stack::all().remove(0));
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let get = |url: String| {
-        let browser = browser.clone();
-        async move { browser.get(url).send().await.unwrap() }
-    };
-    let post_form = |url: String, form: Vec<(&'static str, String)>| {
-        let browser = browser.clone();
-        async move { browser.post(url).form(&form).send().await.unwrap() }
-    };
-    // Sign in at aal1.
-    let to_keystep = location(&get(server.url("/demo/login")).await);
-    let login_page = get(location(&get(to_keystep).await))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let form = vec![
-        (
-            "csrf_token",
-            hidden_value(&login_page, "csrf_token").unwrap(),
-        ),
-        (
-            "interaction",
-            hidden_value(&login_page, "interaction").unwrap(),
-        ),
-        ("username", "demo".to_owned()),
-        ("password", password.clone()),
-    ];
-    let resume = location(&post_form(server.url("/login"), form).await);
-    get(location(&get(resume).await)).await;
-
-    // The API refuses aal1 with a step-up challenge.
-    browser
-        .post(server.url("/demo/call-api"))
-        .send()
-        .await
-        .unwrap();
-    let page = get(server.url("/demo"))
-        .await
-        .text()
-        .await
-        .unwrap()
-        .replace("&#x3D;", "=")
-        .replace("&quot;", "\"");
-    assert!(
-        page.contains("HTTP 401")
-            && page.contains("insufficient_user_authentication")
-            && page.contains("acr_values=\"aal2\""),
-        "{page}"
-    );
-    let step_up = page
-        .split("id=\"step-up\" href=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&amp;", "&")
-        .replace("&#x3D;", "=");
-    assert!(
-        step_up.contains("acr_values=aal2") && step_up.contains("max_age=600"),
-        "{step_up}"
-    );
-
-    // Step up: keystep asks only for the missing second factor — here, to bind one.
-    let to_keystep = location(&get(server.url(&step_up)).await);
-    let to_enroll = location(&get(to_keystep).await);
-    assert!(
-        to_enroll.contains("/login/enroll?interaction="),
-        "{to_enroll}"
-    );
-    // The demo person proves their mailbox first (the demo's mail goes to the outbox).
-    let mailbox = get(to_enroll.clone()).await.text().await.unwrap();
-    let mailbox_form = |action: &str, email_code: String| {
-        vec![
-            ("csrf_token", hidden_value(&mailbox, "csrf_token").unwrap()),
+    for stack in Stack::all() {
+        let (server, password) = TestServer::start_demo(stack);
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let get = |url: String| {
+            let browser = browser.clone();
+            async move { browser.get(url).send().await.unwrap() }
+        };
+        let post_form = |url: String, form: Vec<(&'static str, String)>| {
+            let browser = browser.clone();
+            async move { browser.post(url).form(&form).send().await.unwrap() }
+        };
+        // Sign in at aal1.
+        let to_keystep = location(&get(server.url("/demo/login")).await);
+        let login_page = get(location(&get(to_keystep).await))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let form = vec![
+            (
+                "csrf_token",
+                hidden_value(&login_page, "csrf_token").unwrap(),
+            ),
             (
                 "interaction",
-                hidden_value(&mailbox, "interaction").unwrap(),
+                hidden_value(&login_page, "interaction").unwrap(),
             ),
-            ("action", action.to_owned()),
-            ("email_code", email_code),
-        ]
-    };
-    post_form(
-        server.url("/login/enroll"),
-        mailbox_form("send", String::new()),
-    )
-    .await;
-    let code = server.mailed_code("set up two-step verification");
-    let proven = post_form(
-        server.url("/login/enroll"),
-        mailbox_form("verify_email", code),
-    )
-    .await;
-    assert_eq!(proven.status(), 200);
-    let html = get(to_enroll).await.text().await.unwrap();
-    let secret = base32::decode(
-        base32::Alphabet::Rfc4648 { padding: false },
-        &keystep_tests::browser::element_text(&html, "totp-secret").unwrap(),
-    )
-    .unwrap();
-    let code = keystep_tests::browser::totp_code(
-        &secret,
-        keystep_core::clock::Clock::now(server.clock.as_ref()),
-    );
-    let form = vec![
-        ("csrf_token", hidden_value(&html, "csrf_token").unwrap()),
-        ("interaction", hidden_value(&html, "interaction").unwrap()),
-        ("code", code),
-    ];
-    let codes_page = post_form(server.url("/login/enroll"), form)
-        .await
-        .text()
-        .await
-        .unwrap();
-    let resume = codes_page
-        .split("class=\"button\" href=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&amp;", "&")
-        .replace("&#x3D;", "=");
-    get(location(&get(resume).await)).await;
+            ("username", "demo".to_owned()),
+            ("password", password.clone()),
+        ];
+        let resume = location(&post_form(server.url("/login"), form).await);
+        get(location(&get(resume).await)).await;
 
-    let page = get(server.url("/demo")).await.text().await.unwrap();
-    assert!(page.contains(r#"<code id="acr">aal2</code>"#), "{page}");
-    browser
-        .post(server.url("/demo/call-api"))
-        .send()
-        .await
+        // The API refuses aal1 with a step-up challenge.
+        browser
+            .post(server.url("/demo/call-api"))
+            .send()
+            .await
+            .unwrap();
+        let page = get(server.url("/demo"))
+            .await
+            .text()
+            .await
+            .unwrap()
+            .replace("&#x3D;", "=")
+            .replace("&quot;", "\"");
+        assert!(
+            page.contains("HTTP 401")
+                && page.contains("insufficient_user_authentication")
+                && page.contains("acr_values=\"aal2\""),
+            "{page}"
+        );
+        let step_up = page
+            .split("id=\"step-up\" href=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&amp;", "&")
+            .replace("&#x3D;", "=");
+        assert!(
+            step_up.contains("acr_values=aal2") && step_up.contains("max_age=600"),
+            "{step_up}"
+        );
+
+        // Step up: keystep asks only for the missing second factor — here, to bind one.
+        let to_keystep = location(&get(server.url(&step_up)).await);
+        let to_enroll = location(&get(to_keystep).await);
+        assert!(
+            to_enroll.contains("/login/enroll?interaction="),
+            "{to_enroll}"
+        );
+        // The demo person proves their mailbox first (the demo's mail goes to the outbox).
+        let mailbox = get(to_enroll.clone()).await.text().await.unwrap();
+        let mailbox_form = |action: &str, email_code: String| {
+            vec![
+                ("csrf_token", hidden_value(&mailbox, "csrf_token").unwrap()),
+                (
+                    "interaction",
+                    hidden_value(&mailbox, "interaction").unwrap(),
+                ),
+                ("action", action.to_owned()),
+                ("email_code", email_code),
+            ]
+        };
+        post_form(
+            server.url("/login/enroll"),
+            mailbox_form("send", String::new()),
+        )
+        .await;
+        let code = server.mailed_code("set up two-step verification");
+        let proven = post_form(
+            server.url("/login/enroll"),
+            mailbox_form("verify_email", code),
+        )
+        .await;
+        assert_eq!(proven.status(), 200);
+        let html = get(to_enroll).await.text().await.unwrap();
+        let secret = base32::decode(
+            base32::Alphabet::Rfc4648 { padding: false },
+            &keystep_tests::browser::element_text(&html, "totp-secret").unwrap(),
+        )
         .unwrap();
-    let page = get(server.url("/demo")).await.text().await.unwrap();
-    assert!(
-        page.contains("HTTP 200") && page.contains("Quarterly numbers"),
-        "{page}"
-    );
+        let code = keystep_tests::browser::totp_code(
+            &secret,
+            keystep_core::clock::Clock::now(server.clock.as_ref()),
+        );
+        let form = vec![
+            ("csrf_token", hidden_value(&html, "csrf_token").unwrap()),
+            ("interaction", hidden_value(&html, "interaction").unwrap()),
+            ("code", code),
+        ];
+        let codes_page = post_form(server.url("/login/enroll"), form)
+            .await
+            .text()
+            .await
+            .unwrap();
+        let resume = codes_page
+            .split("class=\"button\" href=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&amp;", "&")
+            .replace("&#x3D;", "=");
+        get(location(&get(resume).await)).await;
+
+        let page = get(server.url("/demo")).await.text().await.unwrap();
+        assert!(page.contains(r#"<code id="acr">aal2</code>"#), "{page}");
+        browser
+            .post(server.url("/demo/call-api"))
+            .send()
+            .await
+            .unwrap();
+        let page = get(server.url("/demo")).await.text().await.unwrap();
+        assert!(
+            page.contains("HTTP 200") && page.contains("Quarterly numbers"),
+            "{page}"
+        );
+    }
 }

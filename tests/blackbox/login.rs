@@ -157,26 +157,28 @@ async fn failures_lock_the_account_for_the_window_on_every_node() {
 
 #[tokio::test]
 async fn failures_from_one_address_are_limited_too() {
-    let w = World::with(Stack::all().remove(0), |c| c.login.max_failures_per_ip = 3);
-    let browser = w.browser();
-    let base = w.server.url("");
-    let page = browser.login_page(&w.server.url("/login")).await;
-    for name in ["a1", "a2", "a3"] {
+    for stack in Stack::all() {
+        let w = World::with(stack, |c| c.login.max_failures_per_ip = 3);
+        let browser = w.browser();
+        let base = w.server.url("");
+        let page = browser.login_page(&w.server.url("/login")).await;
+        for name in ["a1", "a2", "a3"] {
+            assert_eq!(
+                browser
+                    .submit_login(&base, &page, name, "wrong")
+                    .await
+                    .status(),
+                401
+            );
+        }
         assert_eq!(
             browser
-                .submit_login(&base, &page, name, "wrong")
+                .submit_login(&base, &page, "ada", PASSWORD)
                 .await
                 .status(),
-            401
+            429
         );
     }
-    assert_eq!(
-        browser
-            .submit_login(&base, &page, "ada", PASSWORD)
-            .await
-            .status(),
-        429
-    );
 }
 
 #[tokio::test]
@@ -200,42 +202,44 @@ async fn disabled_accounts_cannot_sign_in() {
 
 #[tokio::test]
 async fn the_form_needs_its_csrf_token() {
-    let w = World::new(Stack::all().remove(0));
-    let browser = w.browser();
-    let mut page = browser
-        .login_page(&browser.authorize(&authorize_url(&w)).await.location)
-        .await;
-    page.csrf_token = "forged".into();
-    let response = browser
-        .submit_login(&w.server.url(""), &page, "ada", PASSWORD)
-        .await;
-    assert_eq!(response.status(), 400);
-    assert!(
-        session_cookie(&response).is_none(),
-        "no session from a forged form"
-    );
-    // The refusal says so and opens the form again in the same sign-in.
-    let refusal = response
-        .text()
-        .await
-        .unwrap()
-        .replace("&#x3D;", "=")
-        .replace("&amp;", "&");
-    assert!(refusal.contains("This form expired"), "{refusal}");
-    assert!(
-        refusal.contains(&format!(
-            r#"href="{}""#,
-            w.server
-                .url(&format!("/login?interaction={}", page.interaction))
-        )),
-        "{refusal}"
-    );
-    // A browser with no CSRF cookie at all is refused as well.
-    let fresh = w.browser();
-    let response = fresh
-        .submit_login(&w.server.url(""), &page, "ada", PASSWORD)
-        .await;
-    assert_eq!(response.status(), 400);
+    for stack in Stack::all() {
+        let w = World::new(stack);
+        let browser = w.browser();
+        let mut page = browser
+            .login_page(&browser.authorize(&authorize_url(&w)).await.location)
+            .await;
+        page.csrf_token = "forged".into();
+        let response = browser
+            .submit_login(&w.server.url(""), &page, "ada", PASSWORD)
+            .await;
+        assert_eq!(response.status(), 400);
+        assert!(
+            session_cookie(&response).is_none(),
+            "no session from a forged form"
+        );
+        // The refusal says so and opens the form again in the same sign-in.
+        let refusal = response
+            .text()
+            .await
+            .unwrap()
+            .replace("&#x3D;", "=")
+            .replace("&amp;", "&");
+        assert!(refusal.contains("This form expired"), "{refusal}");
+        assert!(
+            refusal.contains(&format!(
+                r#"href="{}""#,
+                w.server
+                    .url(&format!("/login?interaction={}", page.interaction))
+            )),
+            "{refusal}"
+        );
+        // A browser with no CSRF cookie at all is refused as well.
+        let fresh = w.browser();
+        let response = fresh
+            .submit_login(&w.server.url(""), &page, "ada", PASSWORD)
+            .await;
+        assert_eq!(response.status(), 400);
+    }
 }
 
 #[tokio::test]
@@ -518,6 +522,10 @@ async fn resuming_a_sign_in_checks_the_client_and_its_redirect_uri_again() {
         let browser = w.browser();
         let to_login = browser.authorize(&authorize_url(&w)).await;
         let page = browser.login_page(&to_login.location).await;
+        let other = w.browser();
+        let other_page = other
+            .login_page(&other.authorize(&authorize_url(&w)).await.location)
+            .await;
 
         // While the person signs in, the operator registers the client again without the
         // redirect URI the request named.
@@ -548,6 +556,20 @@ async fn resuming_a_sign_in_checks_the_client_and_its_redirect_uri_again() {
                 .contains("it has not registered"),
             "{name}"
         );
+
+        // Or removes it outright.
+        {
+            let mut conn = w.server.services.db.conn().unwrap();
+            clients::remove_client(&mut conn, "app").unwrap();
+        }
+        let response = other
+            .submit_login(&base, &other_page, "ada", PASSWORD)
+            .await;
+        assert_eq!(response.status(), 303, "{name}");
+        let resume = response.headers()["location"].to_str().unwrap().to_owned();
+        let refused = other.get(&resume).await;
+        assert_eq!(refused.status(), 400, "{name}");
+        assert!(refused.headers().get("location").is_none(), "{name}");
     }
 }
 

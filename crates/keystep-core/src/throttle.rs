@@ -18,6 +18,23 @@ pub struct Limit {
     pub window: Duration,
 }
 
+/// What counting an attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// It may be checked.
+    Allowed {
+        /// Which attempt of the window it is, from 1.
+        number: u64,
+        /// It is the last one allowed: if it fails, the subject is locked.
+        last: bool,
+    },
+    /// Too many already; locked until this Unix second.
+    Locked {
+        /// Unix seconds.
+        until: i64,
+    },
+}
+
 /// One kind of guess (`scope`: `login`, `mfa`, …) with its limit, counted per subject
 /// (an account, an address) in the shared ephemeral store.
 #[derive(Clone, Copy)]
@@ -85,11 +102,27 @@ impl<'a> Throttle<'a> {
     /// check made before any of them was counted. A success should [`Throttle::reset`] the
     /// count; a failure leaves it.
     pub fn count_attempt(&self, subject: &str) -> Result<Option<i64>> {
+        Ok(match self.attempt(subject)? {
+            Attempt::Allowed { .. } => None,
+            Attempt::Locked { until } => Some(until),
+        })
+    }
+
+    /// [`Throttle::count_attempt`], telling which attempt of the window an allowed one is:
+    /// the one numbered `max_failures` is the last, and (exactly one attempt gets each number)
+    /// the one that locks the subject if it fails.
+    pub fn attempt(&self, subject: &str) -> Result<Attempt> {
         let key = self.key(subject);
-        if self.store.incr(&key, self.limit.window)? <= self.limit.max_failures {
-            return Ok(None);
+        let number = self.store.incr(&key, self.limit.window)?;
+        if number <= self.limit.max_failures {
+            return Ok(Attempt::Allowed {
+                number,
+                last: number == self.limit.max_failures,
+            });
         }
-        self.lock_end(&key).map(Some)
+        Ok(Attempt::Locked {
+            until: self.lock_end(&key)?,
+        })
     }
 
     /// Counts a failure; returns the count in the current window.

@@ -6,7 +6,6 @@
 
 use keystep_core::audit::{self, AuditKind, NewAuditEvent};
 use keystep_core::db::DbConn;
-use keystep_core::mail::Notice;
 use keystep_core::sessions::{self, Device};
 use keystep_core::users::User;
 use keystep_core::Services;
@@ -62,7 +61,7 @@ pub fn mail_day_lock(services: &Services, user: &User, check: &CodeCheck, lang: 
             ..
         }
     ) {
-        services.notify_after_commit(user, &Notice::SecondFactorLocked, lang);
+        factors::mail_day_lock(services, user, lang);
     }
 }
 
@@ -78,12 +77,15 @@ pub fn check_code(
     let event =
         |kind| NewAuditEvent::by_user(kind, attempt.user_id, attempt.device, attempt.client_id);
     let ip = attempt.device.ip;
-    if let Some(until) = factors::count_attempt(services, attempt.user_id, ip)? {
-        return Ok(CodeCheck::Locked {
-            until,
-            day_tripped: false,
-        });
-    }
+    let counted = match factors::count_attempt(services, attempt.user_id, ip)? {
+        Ok(counted) => counted,
+        Err(until) => {
+            return Ok(CodeCheck::Locked {
+                until,
+                day_tripped: false,
+            })
+        }
+    };
     // A right code used a second time is refused like a wrong one, but it is worth more than a
     // warning in the log: someone holds a code that was typed moments ago (a phishing relay,
     // a shoulder), so the audit event says so too.
@@ -136,7 +138,7 @@ pub fn check_code(
             json!({"method": tried})
         }),
     )?;
-    if let Some(lock) = factors::record_failure(services, attempt.user_id, ip)? {
+    if let Some(lock) = factors::record_failure(services, attempt.user_id, ip, counted)? {
         tracing::warn!(
             for_the_day = lock.day_tripped,
             "second factor locked after too many wrong codes"

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use keystep_core::db::DbConn;
-use keystep_core::throttle::{Limit, Throttle};
+use keystep_core::mail::Notice;
+use keystep_core::throttle::{Attempt, Limit, Throttle};
+use keystep_core::users::User;
 use keystep_core::Services;
 
 use crate::{recovery, totp};
@@ -92,45 +94,65 @@ pub struct Lock {
     pub day_tripped: bool,
 }
 
-/// Counts an attempt at the person's second factor before its code is checked, and says
-/// whether it may be checked: `None` while the window has attempts left, else the lock's end.
-/// One atomic increment in the shared store comes first, so concurrent guesses (on one node
-/// or several) cannot all pass a check made before any of them was counted; a right code
-/// then forgets the count ([`reset_failures`]). Codes from an address with too many wrong
-/// ones (`mfa.max_failures_per_ip`, whoever they were for) are refused too.
+/// An attempt at the person's second factor that may be checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    /// It is the day's last: if its code is wrong, the second factor is locked for the day.
+    pub last_of_the_day: bool,
+}
+
+/// Counts an attempt at the person's second factor before its code is checked, for the short
+/// window and the day, and says whether it may be checked: `Ok` while both have attempts
+/// left, else the lock's end. Each count is one atomic increment in the shared store, made
+/// first, so concurrent guesses (on one node or several) cannot all pass a check made before
+/// any of them was counted; a right code then forgets the counts ([`reset_failures`]). Codes
+/// from an address with too many wrong ones (`mfa.max_failures_per_ip`, whoever they were
+/// for) are refused too; that count is of wrong codes only, since a right one must not
+/// forgive an address the wrong ones of others.
 pub fn count_attempt(
     services: &Services,
     user_id: &str,
     ip: Option<&str>,
-) -> keystep_core::Result<Option<i64>> {
+) -> keystep_core::Result<Result<Counted, i64>> {
     if let Some(until) = ip
         .map(|ip| per_ip(services).locked_until(ip))
         .transpose()?
         .flatten()
     {
-        return Ok(Some(until));
+        return Ok(Err(until));
     }
-    if let Some(until) = per_day(services).locked_until(user_id)? {
-        return Ok(Some(until));
+    if let Some(until) = throttle(services).count_attempt(user_id)? {
+        return Ok(Err(until));
     }
-    throttle(services).count_attempt(user_id)
+    Ok(match per_day(services).attempt(user_id)? {
+        Attempt::Allowed { last, .. } => Ok(Counted {
+            last_of_the_day: last,
+        }),
+        Attempt::Locked { until } => Err(until),
+    })
 }
 
-/// After a wrong code (already counted by [`count_attempt`] for the short window): counts it
-/// for the address and the day, and returns the lock when the person's attempts of either
-/// are now used up.
+/// After a wrong code (already counted by [`count_attempt`]): counts it for the address, and
+/// returns the lock when the person's attempts of the window or the day are now used up.
 pub fn record_failure(
     services: &Services,
     user_id: &str,
     ip: Option<&str>,
+    counted: Counted,
 ) -> keystep_core::Result<Option<Lock>> {
     if let Some(ip) = ip {
         per_ip(services).record_failure(ip)?;
     }
-    let day = per_day(services);
-    // Exactly one wrong code makes the count reach the limit, however many race.
-    let day_tripped = day.record_failure(user_id)? == services.config.mfa.max_failures_per_day;
-    Ok(locked_until(services, user_id)?.map(|until| Lock { until, day_tripped }))
+    Ok(locked_until(services, user_id)?.map(|until| Lock {
+        until,
+        day_tripped: counted.last_of_the_day,
+    }))
+}
+
+/// Tells the person that wrong codes locked their codes for the day (second-factor or mailed
+/// ones). Call it after the transaction of the check.
+pub fn mail_day_lock(services: &Services, user: &User, lang: Option<&str>) {
+    services.notify_after_commit(user, &Notice::SecondFactorLocked, lang);
 }
 
 /// When codes from `ip` are refused for too many wrong ones (of any kind: second factors and

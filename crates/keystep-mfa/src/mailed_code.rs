@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use keystep_core::throttle::{Limit, Throttle};
+use keystep_core::throttle::{Attempt, Limit, Throttle};
 use keystep_core::users::User;
 use keystep_core::Services;
 use rand::Rng;
@@ -98,6 +98,10 @@ pub enum CodeCheck {
     Wrong,
     /// Too many wrong codes; until this Unix second.
     Locked(i64),
+    /// Wrong, and it used up the person's guesses of the day: locked until this Unix second,
+    /// and the person is to be told once the caller's transaction is over
+    /// ([`crate::factors::mail_day_lock`]).
+    LockedForTheDay(i64),
 }
 
 /// Checks (and spends) the code mailed for `subject`. Guesses are limited per flow (five
@@ -122,12 +126,13 @@ pub fn check(
     let daily = Throttle::new(services, "email-code-day", day_limit(services));
     // Counted before the check, in one atomic step each, so concurrent guesses cannot
     // overshoot.
-    if let Some(until) = daily.count_attempt(by.user_id)? {
-        return Ok(CodeCheck::Locked(until));
-    }
     if let Some(until) = guesses.count_attempt(subject)? {
         return Ok(CodeCheck::Locked(until));
     }
+    let last_of_the_day = match daily.attempt(by.user_id)? {
+        Attempt::Allowed { last, .. } => last,
+        Attempt::Locked { until } => return Ok(CodeCheck::Locked(until)),
+    };
     let digits: String = code.chars().filter(char::is_ascii_digit).collect();
     let expected = store.get(&key(subject))?;
     let presented = services.secret_box.mac(MAC_PURPOSE, digits.as_bytes());
@@ -142,6 +147,11 @@ pub fn check(
     }
     if let Some(ip) = by.ip {
         crate::factors::record_ip_failure(services, ip)?;
+    }
+    if last_of_the_day {
+        if let Some(until) = daily.locked_until(by.user_id)? {
+            return Ok(CodeCheck::LockedForTheDay(until));
+        }
     }
     Ok(CodeCheck::Wrong)
 }
@@ -170,8 +180,9 @@ mod tests {
     fn guesses_are_limited_per_person_and_day_across_flows() {
         let t = testing::services_with(|c| c.mfa.max_failures_per_day = 7);
         let ada = t.user("ada");
-        // Five in one flow (its own limit), two more in a second: the day's seven.
-        for (flow, n) in [("flow-1", 5), ("flow-2", 2)] {
+        // Five in one flow (its own limit), two more in a second: the day's seven; the
+        // seventh says it locked the day.
+        for (flow, n) in [("flow-1", 5), ("flow-2", 1)] {
             for _ in 0..n {
                 assert_eq!(
                     check(&t.services, flow, by(&ada), "000000").unwrap(),
@@ -179,6 +190,10 @@ mod tests {
                 );
             }
         }
+        assert!(matches!(
+            check(&t.services, "flow-2", by(&ada), "000000").unwrap(),
+            CodeCheck::LockedForTheDay(_)
+        ));
         let purpose = CodePurpose::BindAuthenticator;
         send(&t.services, "flow-3", &ada, purpose, None).unwrap();
         let right = mailed_code(&t);

@@ -219,18 +219,24 @@ pub async fn mailbox_step(
             }
         }
         EnrollAction::VerifyEmail | EnrollAction::Confirm => {
-            let origin = page.origin();
+            let origin = page.origin().in_lang(flow.lang(page));
             let checked = run_blocking(page, move |services| {
+                let device = origin.device();
                 let by = Guesser {
                     user_id: &user.id,
-                    ip: origin.device().ip,
+                    ip: device.ip,
                 };
-                enrollment::confirm_mailbox(services, route, &session_id, by, &email_code)
+                let checked =
+                    enrollment::confirm_mailbox(services, route, &session_id, by, &email_code)?;
+                if matches!(checked, CodeCheck::LockedForTheDay(_)) {
+                    factors::mail_day_lock(services, &user, device.lang);
+                }
+                Ok(checked)
             })
             .await?;
             match checked {
                 CodeCheck::Accepted => Shown::ok(false),
-                CodeCheck::Locked(until) => {
+                CodeCheck::Locked(until) | CodeCheck::LockedForTheDay(until) => {
                     let time = crate::format::time_of_day(until);
                     let message = say(page, flow, "lost.locked", &[("time", &time)]);
                     Shown::refused(StatusCode::TOO_MANY_REQUESTS, true, message, Some(until))

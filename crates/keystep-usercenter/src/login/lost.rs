@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use keystep_core::mail::CodePurpose;
 use keystep_mfa::mailed_code::{self, CodeCheck, Sent};
-use keystep_mfa::reset;
+use keystep_mfa::{factors, reset};
 use keystep_web::page::{self, Message, Page, PageError};
 use keystep_web::{run_blocking, run_write};
 use serde::Deserialize;
@@ -93,6 +93,7 @@ pub async fn post_lost(
     }
     let code = form.email_code;
     let origin = page.origin();
+    let told = user.clone();
     let filed = run_write(&page, move |services, conn| {
         let device = origin.device();
         let by = mailed_code::Guesser {
@@ -109,6 +110,14 @@ pub async fn post_lost(
     })
     .await?;
     let lang = flow.lang(&page);
+    if matches!(filed, Err(CodeCheck::LockedForTheDay(_))) {
+        let lang = lang.clone();
+        run_blocking(&page, move |services| {
+            factors::mail_day_lock(services, &told, Some(&lang));
+            Ok(())
+        })
+        .await?;
+    }
     Ok(match filed {
         Ok(id) => {
             let body = page.message(&lang, "lost.filed_body", &[("id", &id)]);
@@ -118,7 +127,7 @@ pub async fn post_lost(
                 &Message::new("lost.filed_title", "lost.filed_title", &[body]),
             )
         }
-        Err(CodeCheck::Locked(until)) => {
+        Err(CodeCheck::Locked(until) | CodeCheck::LockedForTheDay(until)) => {
             let message = say(
                 &page,
                 &flow,
