@@ -1,11 +1,20 @@
 //! `keystep demo`: the demo relying party at /demo signs in through keystep, shows the ID
 //! token's acr, amr and auth_time, calls userinfo, refreshes and signs out.
 
-use keystep_tests::browser::hidden_value;
+use keystep_tests::browser::{hidden_value, href_after};
 use keystep_tests::{Stack, TestServer};
 
 fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// A browser: cookies kept, redirects not followed.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -13,11 +22,7 @@ async fn the_demo_walks_through_the_whole_flow() {
     for stack in Stack::all() {
         let name = stack.name;
         let (server, password) = TestServer::start_demo(stack);
-        let browser = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
-            .build()
-            .unwrap();
+        let browser = browser();
         let get = |url: String| {
             let browser = browser.clone();
             async move { browser.get(url).send().await.unwrap() }
@@ -110,11 +115,7 @@ async fn the_demo_walks_through_the_whole_flow() {
 async fn the_demo_api_asks_for_step_up_until_aal2() {
     for stack in Stack::all() {
         let (server, password) = TestServer::start_demo(stack);
-        let browser = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
-            .build()
-            .unwrap();
+        let browser = browser();
         let get = |url: String| {
             let browser = browser.clone();
             async move { browser.get(url).send().await.unwrap() }
@@ -164,15 +165,7 @@ async fn the_demo_api_asks_for_step_up_until_aal2() {
                 && page.contains("acr_values=\"aal2\""),
             "{page}"
         );
-        let step_up = page
-            .split("id=\"step-up\" href=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .replace("&amp;", "&")
-            .replace("&#x3D;", "=");
+        let step_up = href_after(&page, "id=\"step-up\"").unwrap();
         assert!(
             step_up.contains("acr_values=aal2") && step_up.contains("max_age=600"),
             "{step_up}"
@@ -230,15 +223,7 @@ async fn the_demo_api_asks_for_step_up_until_aal2() {
             .text()
             .await
             .unwrap();
-        let resume = codes_page
-            .split("class=\"button\" href=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .replace("&amp;", "&")
-            .replace("&#x3D;", "=");
+        let resume = href_after(&codes_page, "class=\"button\"").unwrap();
         get(location(&get(resume).await)).await;
 
         let page = get(server.url("/demo")).await.text().await.unwrap();

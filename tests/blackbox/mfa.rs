@@ -9,8 +9,8 @@ use base64::Engine as _;
 use keystep_core::config::{MfaLoginMode, MfaPolicyConfig};
 use keystep_mfa::recovery;
 use keystep_tests::browser::{
-    codes_in, element_text, hidden_value, totp_code, Browser, Redirect, World, PASSWORD,
-    REDIRECT_URI,
+    codes_in, element_text, hidden_value, href_after, totp_code, Browser, Redirect, World,
+    PASSWORD, REDIRECT_URI,
 };
 use keystep_tests::Stack;
 use serde_json::Value;
@@ -236,15 +236,7 @@ async fn a_client_that_requires_mfa_leads_through_enrollment() {
             page.contains("download=\"keystep-recovery-codes.txt\"")
                 && page.contains("data:text/plain")
         );
-        let continue_href = page
-            .split("class=\"button\" href=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .replace("&amp;", "&")
-            .replace("&#x3D;", "=");
+        let continue_href = href_after(&page, "class=\"button\"").unwrap();
 
         assert!(
             continue_href.contains("/oidc/auth/resume?interaction="),

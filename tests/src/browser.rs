@@ -309,6 +309,18 @@ impl Redirect {
     }
 }
 
+/// The `href` that follows `marker` (say `class="button"`) in a page, unescaped.
+pub fn href_after(html: &str, marker: &str) -> Option<String> {
+    let start = format!("{marker} href=\"");
+    let rest = html.split(start.as_str()).nth(1)?;
+    Some(
+        rest.split('"')
+            .next()?
+            .replace("&amp;", "&")
+            .replace("&#x3D;", "="),
+    )
+}
+
 /// Reads `name="…" value="…"` of a hidden input.
 pub fn hidden_value(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
