@@ -1215,10 +1215,12 @@ async fn a_bad_id_token_hint_is_refused_at_logout() {
         let (signed, signature) = id_token.rsplit_once('.').unwrap();
         let flipped = if signature.starts_with('A') { "B" } else { "A" };
         let forged = format!("{signed}.{flipped}{}", &signature[1..]);
+        let foreign = another_providers_id_token().await;
         let hints = [
             ("not a JWT", "not-a-jwt".to_owned()),
             ("alg none", unsigned),
             ("another signature", forged),
+            ("another provider's, under its own key", foreign),
             (
                 "an access token",
                 tokens["access_token"].as_str().unwrap().to_owned(),
@@ -1347,12 +1349,22 @@ async fn an_id_token_hint_for_someone_else_asks_them_to_sign_in() {
             ))
             .await;
         assert!(again.param("code").is_some(), "{name}: {}", again.location);
-        let bad = browser
-            .authorize(&authorize_url(&w, "app", &[("id_token_hint", "not-a-jwt")]))
-            .await;
-        assert_eq!(bad.param("error"), Some("invalid_request"), "{name}");
-        assert!(bad.location.starts_with(REDIRECT_URI), "{name}");
+        let foreign = another_providers_id_token().await;
+        for hint in ["not-a-jwt", foreign.as_str()] {
+            let bad = browser
+                .authorize(&authorize_url(&w, "app", &[("id_token_hint", hint)]))
+                .await;
+            assert_eq!(bad.param("error"), Some("invalid_request"), "{name}");
+            assert!(bad.location.starts_with(REDIRECT_URI), "{name}");
+        }
     }
+}
+
+/// An ID token for ada from another keystep: its own issuer and its own signing keys.
+async fn another_providers_id_token() -> String {
+    let elsewhere = World::new(Stack::all().remove(0));
+    let tokens = sign_in_and_exchange(&elsewhere, &elsewhere.browser(), &[]).await;
+    tokens["id_token"].as_str().unwrap().to_owned()
 }
 
 /// POSTs a form to `path` as `client_id` with HTTP Basic authentication; the JSON answer.
