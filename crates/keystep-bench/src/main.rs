@@ -1,0 +1,178 @@
+//! `keystep-bench --keystep PATH`: the load benchmark. It builds nothing: it runs the keystep
+//! binary it is given (a release build, for figures worth quoting) on a free loopback port
+//! with a temporary data directory — SQLite and the memory store, or PostgreSQL and Redis
+//! when `--database-url` and `--redis-url` are given — provisions a client through the CLI,
+//! and drives each case for a fixed time after a warm-up. Every answer is checked; the exit
+//! status is 1 when any request failed, never because of speed.
+
+mod cases;
+mod load;
+mod report;
+mod server;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::cases::{Case, Context};
+use crate::report::Row;
+use crate::server::{Backing, Server};
+
+/// Why the benchmark could not run.
+#[derive(Debug)]
+pub enum BenchError {
+    /// Starting or provisioning the server.
+    Setup(String),
+    /// The operating system.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for BenchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Setup(message) => f.write_str(message),
+            Self::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<std::io::Error> for BenchError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+/// The benchmark's command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "keystep-bench",
+    about = "Load benchmark for a keystep binary, on loopback"
+)]
+struct Args {
+    /// The keystep binary to run (for example target/release/keystep).
+    #[arg(long)]
+    keystep: PathBuf,
+    /// Seconds each case is measured.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Seconds each case runs first, unmeasured.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Only these cases (repeat): discovery, jwks, client_credentials, introspection.
+    #[arg(long = "case", value_name = "CASE")]
+    cases: Vec<String>,
+    /// PostgreSQL for the server (else SQLite in its temporary data directory).
+    #[arg(long, env = "KEYSTEP_BENCH_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Redis for the server (else its in-process store).
+    #[arg(long, env = "KEYSTEP_BENCH_REDIS_URL")]
+    redis_url: Option<String>,
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args).await {
+        Ok(rows) => {
+            print!("{}", report::table(&rows));
+            if rows.iter().any(|r| r.errors > 0) {
+                eprintln!("keystep-bench: some requests failed (see above)");
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("keystep-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &Args) -> Result<Vec<Row>, BenchError> {
+    let cases = if args.cases.is_empty() {
+        Case::ALL.to_vec()
+    } else {
+        args.cases
+            .iter()
+            .map(|name| {
+                Case::parse(name).ok_or_else(|| BenchError::Setup(format!("no case {name:?}")))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let backing = Backing {
+        database_url: args.database_url.clone(),
+        redis_url: args.redis_url.clone(),
+    };
+    let server = Server::start(&args.keystep, backing).await?;
+    let client = server.add_client("bench-api", &["--scope", "bench:read", "--introspect"])?;
+    let mut ctx = Context {
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(args.connections)
+            .build()
+            .map_err(|e| BenchError::Setup(e.to_string()))?,
+        issuer: format!("{}/oidc", server.base),
+        client,
+        access_token: String::new(),
+    };
+    let tokens = cases::json_of(cases::client_credentials(&ctx))
+        .await
+        .map_err(|e| BenchError::Setup(format!("a first token: {e}")))?;
+    ctx.access_token = tokens["access_token"]
+        .as_str()
+        .ok_or_else(|| BenchError::Setup("a first token: no access_token".into()))?
+        .to_owned();
+    let ctx = Arc::new(ctx);
+
+    let mut rows = Vec::new();
+    for case in cases {
+        let request = {
+            let ctx = Arc::clone(&ctx);
+            move || case.run(Arc::clone(&ctx))
+        };
+        if args.warmup > 0 {
+            load::drive(
+                args.connections,
+                Duration::from_secs(args.warmup),
+                request.clone(),
+            )
+            .await;
+        }
+        let cpu_before = server.cpu_time()?;
+        let sample =
+            load::drive(args.connections, Duration::from_secs(args.seconds), request).await;
+        let cpu = server.cpu_time()?.saturating_sub(cpu_before);
+        for e in &sample.first_errors {
+            eprintln!("{}: {e}", case.name());
+        }
+        let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+        rows.push(Row {
+            case: case.name().to_owned(),
+            requests: sample.ok,
+            errors: sample.errors,
+            per_second: sample.ok as f64 / sample.elapsed.as_secs_f64(),
+            per_server_cpu_second: if cpu.is_zero() {
+                0.0
+            } else {
+                sample.ok as f64 / cpu.as_secs_f64()
+            },
+            p50_ms: sample.latency_ms(0.5),
+            p99_ms: sample.latency_ms(0.99),
+            rss_mib: mib(server.resident_bytes()?),
+            peak_rss_mib: mib(server.peak_resident_bytes()?),
+        });
+    }
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&rows).map_err(std::io::Error::other)?;
+        std::fs::write(path, json)?;
+    }
+    Ok(rows)
+}
