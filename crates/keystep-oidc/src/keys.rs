@@ -53,6 +53,20 @@ impl LoadedKey {
 struct Cache {
     loaded_at: i64,
     keys: Arc<Vec<Arc<LoadedKey>>>,
+    /// The JWKS document of `keys`, serialised once per load.
+    jwks: Arc<[u8]>,
+}
+
+impl Cache {
+    fn fresh(&self, now: i64) -> bool {
+        now - self.loaded_at < REFRESH_SECONDS && now >= self.loaded_at
+    }
+}
+
+/// What a load yields: the keys and their JWKS document.
+struct Loaded {
+    keys: Arc<Vec<Arc<LoadedKey>>>,
+    jwks: Arc<[u8]>,
 }
 
 /// Why a token did not verify.
@@ -303,14 +317,14 @@ impl KeyStore {
         services: &Services,
         conn: &mut DbConn,
     ) -> Result<Arc<Vec<Arc<LoadedKey>>>, Error> {
+        Ok(self.loaded(services, conn)?.keys)
+    }
+
+    /// The cached keys and their JWKS, loaded again when older than [`REFRESH_SECONDS`].
+    fn loaded(&self, services: &Services, conn: &mut DbConn) -> Result<Loaded, Error> {
         let now = services.clock.now();
-        if let Ok(cache) = self.cache.read() {
-            if let Some(cache) = cache
-                .as_ref()
-                .filter(|c| now - c.loaded_at < REFRESH_SECONDS && now >= c.loaded_at)
-            {
-                return Ok(cache.keys.clone());
-            }
+        if let Some(fresh) = self.fresh(now) {
+            return Ok(fresh);
         }
         let cutoff = now - retention(services);
         let mut keys = Vec::new();
@@ -320,14 +334,34 @@ impl KeyStore {
             }
             keys.push(Arc::new(load(services, &stored)?));
         }
+        let jwks = json!({ "keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() });
+        let jwks: Arc<[u8]> = serde_json::to_vec(&jwks)
+            .map_err(|e| key_error(&e.to_string()))?
+            .into();
         let keys = Arc::new(keys);
         if let Ok(mut cache) = self.cache.write() {
             *cache = Some(Cache {
                 loaded_at: now,
                 keys: keys.clone(),
+                jwks: jwks.clone(),
             });
         }
-        Ok(keys)
+        Ok(Loaded { keys, jwks })
+    }
+
+    fn fresh(&self, now: i64) -> Option<Loaded> {
+        let cache = self.cache.read().ok()?;
+        let cache = cache.as_ref().filter(|c| c.fresh(now))?;
+        Some(Loaded {
+            keys: cache.keys.clone(),
+            jwks: cache.jwks.clone(),
+        })
+    }
+
+    /// The JWKS document as served, while the cached keys are fresh: no database, no
+    /// blocking-pool hop. `None` when they must be loaded again ([`KeyStore::jwks`]).
+    pub fn fresh_jwks(&self, now: i64) -> Option<Arc<[u8]>> {
+        self.fresh(now).map(|loaded| loaded.jwks)
     }
 
     /// Signs `claims` as a JWS with the newest active key of `alg`, with header `typ`.
@@ -352,10 +386,10 @@ impl KeyStore {
         jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|e| key_error(&e.to_string()))
     }
 
-    /// The JWKS document: active keys and retired keys still within their retention.
-    pub fn jwks(&self, services: &Services, conn: &mut DbConn) -> Result<Value, Error> {
-        let keys = self.keys(services, conn)?;
-        Ok(json!({ "keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() }))
+    /// The JWKS document, serialised: active keys and retired keys still within their
+    /// retention.
+    pub fn jwks(&self, services: &Services, conn: &mut DbConn) -> Result<Arc<[u8]>, Error> {
+        Ok(self.loaded(services, conn)?.jwks)
     }
 
     /// Verifies a JWS signed by one of our published keys, issued by `issuer`, with header

@@ -91,13 +91,19 @@ async fn get_discovery(oidc: web::Data<Oidc>) -> HttpResponse {
 /// `GET /oidc/jwks`
 async fn get_jwks(state: web::Data<AppState>, oidc: web::Data<Oidc>) -> HttpResponse {
     let oidc = oidc.into_inner();
-    match run_read(&state, move |services, conn| oidc.keys.jwks(services, conn)).await {
+    // While the key cache is fresh the document is served as it was serialised at the last
+    // load, with no database read and no hop to the blocking pool.
+    let jwks = match oidc.keys.fresh_jwks(state.services.clock.now()) {
+        Some(jwks) => Ok(jwks),
+        None => run_read(&state, move |services, conn| oidc.keys.jwks(services, conn)).await,
+    };
+    match jwks {
         Ok(jwks) => HttpResponse::Ok()
             .content_type("application/jwk-set+json")
             // Short: a rotated key signs within 30 seconds on every node.
             .insert_header(("Cache-Control", "public, max-age=30"))
             .insert_header(("Access-Control-Allow-Origin", "*"))
-            .json(jwks),
+            .body(actix_web::web::Bytes::from_owner(jwks)),
         Err(e) => {
             tracing::warn!(error = %e, "JWKS unavailable");
             HttpResponse::ServiceUnavailable()
