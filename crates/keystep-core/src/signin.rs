@@ -78,18 +78,25 @@ pub fn check_password(
     services: &Services,
     attempt: &PasswordAttempt<'_>,
 ) -> Result<std::result::Result<User, Refusal>> {
-    let account = users::normalize_username(attempt.username);
+    // Usernames have at most 64 characters: a longer name is no account, and cutting it
+    // keeps what one typed name costs the store small.
+    let account: String = users::normalize_username(attempt.username)
+        .chars()
+        .take(65)
+        .collect();
     let ip = attempt.device.ip.unwrap_or_default();
     let clock = services.clock.as_ref();
     let (per_account, per_ip) = throttles(services);
+    // A locked address is refused before anything is counted for the name it typed, so it
+    // cannot keep creating counters (one per name) after it was locked.
+    if let Some(until) = per_ip.locked_until(ip)? {
+        tracing::warn!(ip, "password refused: too many failures from this address");
+        return Ok(Err(Refusal::Locked { until }));
+    }
     // The account's attempt is counted before the hash, not after: checked first and
     // counted later, every guess in flight (as many as the hashing queue holds) would pass
     // the check before any of them was counted.
-    let locked = [
-        per_account.count_attempt(&account)?,
-        per_ip.locked_until(ip)?,
-    ];
-    if let Some(until) = locked.into_iter().flatten().max() {
+    if let Some(until) = per_account.count_attempt(&account)? {
         tracing::warn!(ip, "password refused: too many failures");
         return Ok(Err(Refusal::Locked { until }));
     }

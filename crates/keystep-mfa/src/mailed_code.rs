@@ -37,6 +37,11 @@ fn day_limit(services: &Services) -> Limit {
     }
 }
 
+/// Forgets the person's wrong mailed codes of the day (an operator reset them).
+pub fn forget_day(services: &Services, user_id: &str) -> keystep_core::Result<()> {
+    Throttle::new(services, "email-code-day", day_limit(services)).reset(user_id)
+}
+
 /// Who presents a mailed code: the person it was mailed to, and from where.
 #[derive(Debug, Clone, Copy)]
 pub struct Guesser<'a> {

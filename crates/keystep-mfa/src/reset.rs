@@ -105,8 +105,11 @@ pub fn reset_user(
     reason: ResetReason,
 ) -> keystep_core::Result<Notice> {
     factors::remove_all(conn, &user.id)?;
-    // A second factor locked by wrong codes is unlocked with it: the person binds anew.
+    // A second factor locked by wrong codes is unlocked with it, and so are mailed codes: the
+    // person binds anew, which needs one. (In the counters' shared store: with Redis; the
+    // memory store of a CLI process is its own.)
     factors::reset_failures(services, &user.id)?;
+    crate::mailed_code::forget_day(services, &user.id)?;
     let by = Ender {
         actor: Actor::Cli,
         device: Device::default(),

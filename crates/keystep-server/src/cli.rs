@@ -55,7 +55,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum MfaCommand {
     /// Remove a person's second factors (lost device, or locked by a day of wrong codes):
-    /// ends their sessions, lifts the lock and mails them.
+    /// ends their sessions, lifts the lock (when the counters are in Redis) and mails them.
     Reset {
         /// Username.
         name: String,

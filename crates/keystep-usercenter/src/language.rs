@@ -66,7 +66,7 @@ pub async fn get_language(
             if let Ok(mut pending) = Interaction::load(store, &id, browser.as_ref())? {
                 pending.ui_locales = Some(chosen);
                 // A tag from the catalogue never makes a stored interaction too large.
-                let _ = pending.save(store)?;
+                let _ = pending.save(store, services.clock.now())?;
             }
         }
         Ok(())

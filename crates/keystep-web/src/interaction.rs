@@ -119,16 +119,19 @@ impl Interaction {
         random_token()
     }
 
-    /// Stores it, for [`TTL`] from now; `false` (and nothing stored) when it is larger than
-    /// [`MAX_STORED_BYTES`].
+    /// Stores it until [`TTL`] after it was created (saving it again does not extend its
+    /// life), as a value the store may drop when full; `false` (and nothing stored) when it
+    /// is larger than [`MAX_STORED_BYTES`].
     #[must_use = "an interaction too large to keep is not stored"]
-    pub fn save(&self, store: &dyn EphemeralStore) -> keystep_core::Result<bool> {
+    pub fn save(&self, store: &dyn EphemeralStore, now: i64) -> keystep_core::Result<bool> {
         let bytes = serde_json::to_vec(self)
             .map_err(|e| keystep_core::Error::EphemeralUnavailable(e.to_string()))?;
         if bytes.len() > MAX_STORED_BYTES {
             return Ok(false);
         }
-        store.put(&key(&self.id), &bytes, TTL)?;
+        let ends = self.created_at.saturating_add(TTL.as_secs() as i64);
+        let left = u64::try_from(ends.saturating_sub(now)).unwrap_or(0).max(1);
+        store.put_droppable(&key(&self.id), &bytes, Duration::from_secs(left))?;
         Ok(true)
     }
 

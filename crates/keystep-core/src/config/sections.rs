@@ -290,7 +290,7 @@ pub struct MfaConfig {
     /// Wrong second-factor codes for one person within a day (counted from the first one,
     /// forgotten at a right code) before their second factor is locked for the rest of that
     /// day: the short window alone still allows hundreds of guesses a day. The person is
-    /// mailed when it trips; `keystep mfa reset` lifts it.
+    /// mailed when it trips; `keystep mfa reset` lifts it (when the counters are in Redis).
     pub max_failures_per_day: u64,
     /// How long a verified second factor keeps a session at aal2, in seconds (default 12
     /// hours); after that, new tokens say aal1 and the next aal2 request steps up again.

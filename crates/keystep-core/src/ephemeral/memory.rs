@@ -1,7 +1,9 @@
 //! In-process ephemeral store: a mutex-guarded map with expiry times from the injected clock.
 //! Right for one node; with several, each would have its own and single use would not hold.
-//! Its size is bounded: past `max_bytes` the oldest values go first, but never a counter, so
-//! filling the store (with pending sign-ins, say) cannot reset a throttle.
+//! Its size is bounded: past `max_bytes` the oldest values written with `put_droppable`
+//! (pending sign-ins) go first. Nothing else is dropped early: not a counter (filling the
+//! store must not reset a throttle), not a revocation mark or a code. Those are bounded by
+//! the throttles that limit who can create them, and may take the store past its bound.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,7 +27,7 @@ pub const DEFAULT_MAX_BYTES: usize = 256 * 1024 * 1024;
 struct Entry {
     value: Vec<u8>,
     expires_at_ms: i64,
-    /// Its place in the eviction order; `None` for a counter, which is never evicted.
+    /// Its place in the eviction order; `None` for a value that must not be dropped early.
     seq: Option<u64>,
 }
 
@@ -36,11 +38,14 @@ fn cost(key: &str, value: &[u8]) -> usize {
 #[derive(Debug, Default)]
 struct Inner {
     entries: HashMap<String, Entry>,
-    /// Evictable keys, oldest write first.
+    /// Droppable keys, oldest write first.
     order: BTreeMap<u64, String>,
     next_seq: u64,
     bytes: usize,
     writes_since_sweep: u32,
+    /// When a full store last swept (milliseconds), so a store kept full by values it may
+    /// not drop does not scan itself at every write.
+    last_full_sweep_ms: i64,
 }
 
 impl Inner {
@@ -72,8 +77,8 @@ impl Inner {
         );
     }
 
-    /// Drops the oldest evictable entries until the store is within `max_bytes` (or only
-    /// counters are left).
+    /// Drops the oldest droppable entries until the store holds at most `max_bytes` (or
+    /// nothing droppable is left).
     fn evict_to(&mut self, max_bytes: usize) {
         while self.bytes > max_bytes {
             let Some((_, key)) = self.order.pop_first() else {
@@ -132,11 +137,6 @@ impl MemoryStore {
         self.clock.now_millis().saturating_add(ttl)
     }
 
-    /// Writes an entry, sweeping expired ones now and then and evicting past the bound.
-    fn write(&self, inner: &mut Inner, key: &str, value: Vec<u8>, expires_at_ms: i64) {
-        self.write_entry(inner, key, value, expires_at_ms, true);
-    }
-
     fn write_entry(
         &self,
         inner: &mut Inner,
@@ -152,9 +152,15 @@ impl MemoryStore {
         }
         inner.insert(key, value, expires_at_ms, evictable);
         if inner.bytes > self.max_bytes {
-            // Expired entries go before live ones.
-            inner.sweep(self.clock.now_millis());
-            inner.evict_to(self.max_bytes);
+            // Expired entries go before live ones, swept at most once a second; then the
+            // oldest droppable ones, down to nine tenths of the bound so the next writes do
+            // not each pay for this.
+            let now = self.clock.now_millis();
+            if now - inner.last_full_sweep_ms >= 1000 {
+                inner.sweep(now);
+                inner.last_full_sweep_ms = now;
+            }
+            inner.evict_to(self.max_bytes / 10 * 9);
         }
     }
 
@@ -176,7 +182,14 @@ impl EphemeralStore for MemoryStore {
     fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
         let expires = self.expiry(ttl);
         let mut inner = self.lock()?;
-        self.write(&mut inner, key, value.to_vec(), expires);
+        self.write_entry(&mut inner, key, value.to_vec(), expires, false);
+        Ok(())
+    }
+
+    fn put_droppable(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        let expires = self.expiry(ttl);
+        let mut inner = self.lock()?;
+        self.write_entry(&mut inner, key, value.to_vec(), expires, true);
         Ok(())
     }
 
@@ -199,7 +212,7 @@ impl EphemeralStore for MemoryStore {
         if self.live(&mut inner, key).is_some() {
             return Ok(false);
         }
-        self.write(&mut inner, key, value.to_vec(), expires);
+        self.write_entry(&mut inner, key, value.to_vec(), expires, false);
         Ok(true)
     }
 
@@ -215,9 +228,10 @@ impl EphemeralStore for MemoryStore {
                 })?
                 .saturating_add(1);
             let value = count.to_string().into_bytes();
-            let grown = value.len() - entry.value.len().min(value.len());
+            let before = entry.value.len();
+            let after = value.len();
             entry.value = value;
-            inner.bytes += grown;
+            inner.bytes = inner.bytes.saturating_sub(before) + after;
             return Ok(count);
         }
         self.write_entry(&mut inner, key, b"1".to_vec(), expires, false);
@@ -250,14 +264,15 @@ mod tests {
     const MINUTE: Duration = Duration::from_secs(60);
 
     #[test]
-    fn past_its_bound_the_oldest_values_go_first_and_counters_stay() {
+    fn past_its_bound_the_oldest_droppable_values_go_first_and_nothing_else() {
         let clock = Arc::new(ManualClock::at(1_000));
         // Room for about ten 1 KiB values.
         let store = MemoryStore::with_max_bytes(clock.clone(), 10 * (1024 + 128));
         store.incr("throttle:login:ada", MINUTE).unwrap();
+        store.put("revoked-jti:j1", b"1", MINUTE).unwrap();
         for i in 0..100 {
             store
-                .put(&format!("interaction:{i}"), &[0u8; 1024], MINUTE)
+                .put_droppable(&format!("interaction:{i}"), &[0u8; 1024], MINUTE)
                 .unwrap();
         }
         let kept: Vec<usize> = (0..100)
@@ -278,6 +293,10 @@ mod tests {
             store.incr("throttle:login:ada", MINUTE).unwrap(),
             2,
             "the counter was not evicted"
+        );
+        assert!(
+            store.get("revoked-jti:j1").unwrap().is_some(),
+            "nor a value written with put"
         );
     }
 

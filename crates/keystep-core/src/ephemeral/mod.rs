@@ -20,6 +20,13 @@ pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
     /// Stores `value` under `key` for `ttl`, replacing what was there.
     fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()>;
 
+    /// [`EphemeralStore::put`] for a value the store may drop before its time when it is
+    /// full: losing it costs the person a retry (a pending sign-in), never a guarantee.
+    /// Everything else (codes, revocation marks, counters) is kept until it expires.
+    fn put_droppable(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        self.put(key, value, ttl)
+    }
+
     /// Reads a live value without consuming it.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
 

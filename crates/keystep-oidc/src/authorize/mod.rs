@@ -361,7 +361,7 @@ fn decide(
                 Pending::Resumed(existing) => {
                     let mut updated = existing.clone();
                     updated.pending_step = Some(step);
-                    if !updated.save(services.ephemeral.as_ref())? {
+                    if !updated.save(services.ephemeral.as_ref(), now)? {
                         return Ok(too_large());
                     }
                     return Ok(Outcome::Login {
@@ -406,7 +406,7 @@ fn decide(
                 request: serde_json::to_value(request)
                     .map_err(|e| keystep_core::Error::EphemeralUnavailable(e.to_string()))?,
             };
-            if !started.save(services.ephemeral.as_ref())? {
+            if !started.save(services.ephemeral.as_ref(), now)? {
                 return Ok(too_large());
             }
             return Ok(Outcome::Login {
