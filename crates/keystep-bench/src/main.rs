@@ -117,6 +117,8 @@ async fn run(args: &Args) -> Result<Vec<Row>, BenchError> {
     let mut ctx = Context {
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(args.connections)
+            // A hung server fails the request (an error in the report), not the whole run.
+            .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| BenchError::Setup(e.to_string()))?,
         issuer: format!("{}/oidc", server.base),

@@ -125,7 +125,10 @@ impl Server {
             child,
             base,
         };
-        let http = reqwest::Client::new();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| BenchError::Setup(e.to_string()))?;
         let started = Instant::now();
         loop {
             if let Some(status) = server.child.try_wait()? {
