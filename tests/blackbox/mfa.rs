@@ -146,28 +146,13 @@ async fn a_client_that_requires_mfa_leads_through_enrollment() {
             !mailbox.contains("totp-secret"),
             "{name}: no secret before the mailed code"
         );
-        let csrf = hidden_value(&mailbox, "csrf_token").unwrap();
-        let interaction = hidden_value(&mailbox, "interaction").unwrap();
-        let step = |action: &'static str, email_code: String| {
-            let (browser, url) = (&browser, w.server.url("/login/enroll"));
-            let (csrf, interaction) = (csrf.clone(), interaction.clone());
-            async move {
-                let form = [
-                    ("csrf_token", csrf.as_str()),
-                    ("interaction", interaction.as_str()),
-                    ("action", action),
-                    ("email_code", email_code.as_str()),
-                ];
-                post(browser, url, &form).await
-            }
-        };
-        let sent = step("send", String::new()).await;
+        let sent = mailbox_step(&w, &browser, &mailbox, "send", "").await;
         assert_eq!(sent.status(), 200, "{name}");
         assert!(sent.text().await.unwrap().contains(r#"name="email_code""#));
-        let skipped = step("verify_email", "000000".into()).await;
+        let skipped = mailbox_step(&w, &browser, &mailbox, "verify_email", "000000").await;
         assert_eq!(skipped.status(), 401, "{name}: a wrong mailed code");
         let code = w.server.mailed_code("set up two-step verification");
-        let proven = step("verify_email", code).await;
+        let proven = mailbox_step(&w, &browser, &mailbox, "verify_email", &code).await;
         assert_eq!(proven.status(), 200, "{name}");
 
         let html = browser.get(&next.location).await.text().await.unwrap();
@@ -948,6 +933,26 @@ async fn a_request_alone_leads_to_binding_only_when_enroll_on_request_allows_it(
     }
 }
 
+/// Posts the mailbox step of binding at sign-in (`action` send or verify_email) from the
+/// mailbox page `page`.
+async fn mailbox_step(
+    w: &World,
+    browser: &Browser,
+    page: &str,
+    action: &str,
+    email_code: &str,
+) -> reqwest::Response {
+    let csrf = hidden_value(page, "csrf_token").unwrap();
+    let interaction = hidden_value(page, "interaction").unwrap();
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("interaction", interaction.as_str()),
+        ("action", action),
+        ("email_code", email_code),
+    ];
+    post(browser, w.server.url("/login/enroll"), &form).await
+}
+
 /// Enters `n` wrong codes at the code page `at`, each refused as wrong.
 async fn wrong_codes(w: &World, browser: &Browser, at: &str, n: usize) {
     for _ in 0..n {
@@ -1037,19 +1042,12 @@ async fn a_days_worth_of_wrong_mailed_codes_locks_them_and_mails_the_person() {
         let browser = w.browser();
         let next = password_step(&w, &browser, &authorize_url(&w, "strict", &[])).await;
         let mailbox = browser.get(&next.location).await.text().await.unwrap();
-        let csrf = hidden_value(&mailbox, "csrf_token").unwrap();
-        let interaction = hidden_value(&mailbox, "interaction").unwrap();
         let post_mailbox = |action: &'static str, email_code: &'static str| {
-            let (browser, url) = (&browser, w.server.url("/login/enroll"));
-            let (csrf, interaction) = (csrf.clone(), interaction.clone());
+            let (w, browser, mailbox) = (&w, &browser, &mailbox);
             async move {
-                let form = [
-                    ("csrf_token", csrf.as_str()),
-                    ("interaction", interaction.as_str()),
-                    ("action", action),
-                    ("email_code", email_code),
-                ];
-                post(browser, url, &form).await.status()
+                mailbox_step(w, browser, mailbox, action, email_code)
+                    .await
+                    .status()
             }
         };
         assert_eq!(post_mailbox("send", "").await, 200, "{name}");
@@ -1065,13 +1063,7 @@ async fn a_days_worth_of_wrong_mailed_codes_locks_them_and_mails_the_person() {
             .collect();
         assert_eq!(locked.len(), 1, "{name}: the person is mailed once");
         let code = w.server.mailed_code("set up two-step verification");
-        let form = [
-            ("csrf_token", csrf.as_str()),
-            ("interaction", interaction.as_str()),
-            ("action", "verify_email"),
-            ("email_code", code.as_str()),
-        ];
-        let right = post(&browser, w.server.url("/login/enroll"), &form).await;
+        let right = mailbox_step(&w, &browser, &mailbox, "verify_email", &code).await;
         assert_eq!(right.status(), 429, "{name}: not even the right code");
     }
 }

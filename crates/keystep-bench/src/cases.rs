@@ -64,16 +64,16 @@ impl Case {
             Case::Discovery => {
                 let url = format!("{}/.well-known/openid-configuration", ctx.issuer);
                 let meta = json_of(ctx.http.get(url)).await?;
-                expect(meta["issuer"] == ctx.issuer.as_str(), "issuer", &meta)
+                answer_has(meta["issuer"] == ctx.issuer.as_str(), "issuer", &meta)
             }
             Case::Jwks => {
                 let keys = json_of(ctx.http.get(format!("{}/jwks", ctx.issuer))).await?;
                 let has_keys = keys["keys"].as_array().is_some_and(|k| !k.is_empty());
-                expect(has_keys, "keys", &keys)
+                answer_has(has_keys, "keys", &keys)
             }
             Case::ClientCredentials => {
                 let tokens = json_of(client_credentials(&ctx)).await?;
-                expect(tokens["access_token"].is_string(), "access_token", &tokens)
+                answer_has(tokens["access_token"].is_string(), "access_token", &tokens)
             }
             Case::Introspection => {
                 let request = ctx
@@ -82,7 +82,7 @@ impl Case {
                     .basic_auth(&ctx.client.id, Some(&ctx.client.secret))
                     .form(&[("token", ctx.access_token.as_str())]);
                 let answer = json_of(request).await?;
-                expect(answer["active"] == true, "active", &answer)
+                answer_has(answer["active"] == true, "active", &answer)
             }
         }
     }
@@ -110,7 +110,7 @@ pub async fn json_of(request: reqwest::RequestBuilder) -> Result<Value, String> 
     serde_json::from_str(&body).map_err(|e| format!("not JSON ({e}): {}", cut(&body)))
 }
 
-fn expect(holds: bool, what: &str, answer: &Value) -> Result<(), String> {
+fn answer_has(holds: bool, what: &str, answer: &Value) -> Result<(), String> {
     if holds {
         Ok(())
     } else {
