@@ -584,19 +584,32 @@ async fn lost_both_factors_files_a_request_the_operator_approves() {
         assert_eq!(filed.status(), 200, "{name}");
         assert!(filed.text().await.unwrap().contains("was filed"));
 
-        // The operator's command lists and approves it.
-        let services = &w.server.services;
+        // The operator's commands list and approve it, apart from the server.
         let mut out = Vec::new();
-        keystep_server::commands::mfa_requests(services, &mut out, false, true).unwrap();
+        w.server
+            .operate(|services| {
+                keystep_server::commands::mfa_requests(services, &mut out, false, true)
+            })
+            .await
+            .unwrap();
         let listed: Vec<Value> = serde_json::from_slice(&out).unwrap();
         assert_eq!(listed.len(), 1, "{name}");
         assert_eq!(listed[0]["username"], "ada");
         let id = listed[0]["id"].as_str().unwrap().to_owned();
-        keystep_server::commands::mfa_decide(services, &mut Vec::new(), &id, true).unwrap();
-        assert!(
-            keystep_server::commands::mfa_decide(services, &mut Vec::new(), &id, false).is_err(),
-            "decided once"
-        );
+        w.server
+            .operate(|services| {
+                keystep_server::commands::mfa_decide(services, &mut Vec::new(), &id, true)
+            })
+            .await
+            .unwrap();
+        let again = w
+            .server
+            .operate(|services| {
+                keystep_server::commands::mfa_decide(services, &mut Vec::new(), &id, false)
+            })
+            .await;
+        assert!(again.is_err(), "decided once");
+        let services = &w.server.services;
         let mut conn = services.db.conn().unwrap();
         assert!(
             !keystep_mfa::factors::status(&mut conn, &w.user_id)
@@ -1005,27 +1018,14 @@ async fn a_days_worth_of_wrong_codes_locks_the_second_factor_and_mails_the_perso
         };
         assert_eq!(day_locks(&w), 1, "{name}: the lock is mailed once");
 
-        // An operator's reset lifts the lock with the factors; the person binds anew.
-        {
-            let services = &w.server.services;
-            let user = {
-                let mut conn = services.db.conn().unwrap();
-                keystep_core::users::find_by_username(&mut conn, "ada")
-                    .unwrap()
-                    .unwrap()
-            };
-            services
-                .db
-                .write(|conn| {
-                    keystep_mfa::reset::reset_user(
-                        services,
-                        conn,
-                        &user,
-                        keystep_core::mail::ResetReason::Operator,
-                    )
-                })
-                .unwrap();
-        }
+        // An operator's reset lifts the lock with the factors; the person binds anew. The
+        // command runs apart from the server, as `keystep mfa reset` does.
+        w.server
+            .operate(|services| {
+                keystep_server::commands::mfa_reset(services, &mut Vec::new(), "ada")
+            })
+            .await
+            .unwrap();
         let secret = w.bind_totp();
         let browser = w.browser();
         let next = password_step(&w, &browser, &authorize_url(&w, "app", &[])).await;

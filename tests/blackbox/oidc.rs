@@ -979,14 +979,7 @@ async fn introspection_and_revocation() {
             serde_json::json!({"active": false}),
             "{name}"
         );
-        let me = w
-            .http
-            .get(w.server.url("/oidc/me"))
-            .bearer_auth(access)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(me.status(), 401);
+        assert_eq!(w.userinfo_status(access).await, 401);
         assert_eq!(
             w.post_form(
                 "/oidc/token/revocation",
@@ -1145,12 +1138,6 @@ async fn key_rotation_reaches_running_servers_and_old_tokens_still_verify() {
     }
 }
 
-/// Whether `access` opens userinfo.
-async fn userinfo_status(w: &World, access: &str) -> u16 {
-    let me = w.http.get(w.server.url("/oidc/me")).bearer_auth(access);
-    me.send().await.unwrap().status().as_u16()
-}
-
 #[tokio::test]
 async fn ending_a_session_ends_the_access_tokens_issued_in_it() {
     for stack in Stack::all() {
@@ -1168,7 +1155,7 @@ async fn ending_a_session_ends_the_access_tokens_issued_in_it() {
             .append_pair("id_token_hint", tokens["id_token"].as_str().unwrap());
         assert_eq!(browser.get(url.as_str()).await.status(), 200, "{name}");
         assert_eq!(introspect(&w, access).await, inactive, "{name}: logout");
-        assert_eq!(userinfo_status(&w, access).await, 401, "{name}: logout");
+        assert_eq!(w.userinfo_status(access).await, 401, "{name}: logout");
 
         // Signed out from another browser in the user center ("sign out the others").
         let laptop = w.browser();
@@ -1193,10 +1180,10 @@ async fn ending_a_session_ends_the_access_tokens_issued_in_it() {
             .unwrap();
         assert_eq!(ended.status(), 200, "{name}");
         assert_eq!(introspect(&w, laptop_access).await, inactive, "{name}: /u");
-        assert_eq!(userinfo_status(&w, laptop_access).await, 401, "{name}: /u");
+        assert_eq!(w.userinfo_status(laptop_access).await, 401, "{name}: /u");
         // The session that asked lives on, and so do its tokens.
         assert_eq!(introspect(&w, phone_access).await["active"], true, "{name}");
-        assert_eq!(userinfo_status(&w, phone_access).await, 200, "{name}");
+        assert_eq!(w.userinfo_status(phone_access).await, 200, "{name}");
     }
 }
 

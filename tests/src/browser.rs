@@ -221,6 +221,15 @@ impl World {
         }
     }
 
+    /// The status userinfo answers for the access token `access`.
+    pub async fn userinfo_status(&self, access: &str) -> u16 {
+        let me = self
+            .http
+            .get(self.server.url("/oidc/me"))
+            .bearer_auth(access);
+        me.send().await.unwrap().status().as_u16()
+    }
+
     /// POSTs a form to a path on the server (the relying party's back channel), with HTTP
     /// Basic authentication as `app` when `basic` is true.
     pub async fn post_form(

@@ -370,6 +370,47 @@ impl TestServer {
             .collect()
     }
 
+    /// Runs an operator command as `keystep` would, in a process of its own: on services
+    /// opened anew from this server's configuration (its own memory store, which the server
+    /// cannot see), handing its ephemeral writes over when it is done. Returns once this
+    /// server has applied them, which without Redis it does within about a second.
+    pub async fn operate<T>(
+        &self,
+        command: impl FnOnce(&Services) -> Result<T, keystep_server::cli::CliError>,
+    ) -> Result<T, keystep_server::cli::CliError> {
+        let before = self.operator_writes_applied().await;
+        let operator = keystep_server::app::Operator::open(
+            (*self.services.config).clone(),
+            self.clock.clone(),
+        )?;
+        let done = command(&operator.services);
+        let relayed = u64::try_from(operator.finish()?).unwrap_or(u64::MAX);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.operator_writes_applied().await < before + relayed {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server applied the command's {relayed} writes within 10 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        done
+    }
+
+    /// `keystep_operator_writes_applied_total` from this server's `/metrics`.
+    pub async fn operator_writes_applied(&self) -> u64 {
+        let metrics = reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("keystep_operator_writes_applied_total "))
+            .and_then(|n| n.parse().ok())
+            .expect("the metric is exposed")
+    }
+
     /// The absolute URL of `path` on this server.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.server.url())

@@ -149,3 +149,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     recovery_codes,
     mfa_reset_requests
 );
+
+diesel::table! {
+    ephemeral_relay (id) {
+        id -> BigInt,
+        store_key -> Text,
+        value -> Nullable<Binary>,
+        expires_at -> BigInt,
+    }
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Database;
-use crate::ephemeral::{EphemeralStore, MemoryStore, RedisStore};
+use crate::ephemeral::{EphemeralStore, MemoryStore, RedisStore, RelayedStore};
 use crate::error::{Error, Result};
 use crate::mail::{self, mailer_from_config, Composer, Mailer, NoComposer, Notice};
 use crate::password::PasswordHasher;
@@ -92,6 +92,21 @@ impl Services {
             passwords,
             clock,
         })
+    }
+
+    /// These services as an operator command uses them, in a process of its own. When the
+    /// store is this process's memory (no Redis), a server cannot see it: the command writes
+    /// to a [`RelayedStore`] instead, returned to be flushed when the command is done.
+    pub fn for_operator(self) -> (Self, Option<Arc<RelayedStore>>) {
+        if !self.ephemeral.is_process_local() {
+            return (self, None);
+        }
+        let relay = Arc::new(RelayedStore::new(self.clock.clone()));
+        let services = Self {
+            ephemeral: relay.clone(),
+            ..self
+        };
+        (services, Some(relay))
     }
 
     /// These services, writing mails with `composer`.

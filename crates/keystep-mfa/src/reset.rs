@@ -106,8 +106,8 @@ pub fn reset_user(
 ) -> keystep_core::Result<Notice> {
     factors::remove_all(conn, &user.id)?;
     // A second factor locked by wrong codes is unlocked with it, and so are mailed codes: the
-    // person binds anew, which needs one. (In the counters' shared store: with Redis; the
-    // memory store of a CLI process is its own.)
+    // person binds anew, which needs one. (From a CLI process without Redis these deletes
+    // reach the server through the relay, `keystep_core::ephemeral::relay`.)
     factors::reset_failures(services, &user.id)?;
     crate::mailed_code::forget_day(services, &user.id)?;
     let by = Ender {

@@ -53,6 +53,91 @@ pub fn open_services(
     Ok(services)
 }
 
+/// The services of an operator command (`keystep user …`, `mfa …`, `client …`), and the
+/// writes it owes a running server that keeps its ephemeral store in memory.
+#[derive(Debug)]
+pub struct Operator {
+    /// What the command runs on.
+    pub services: Services,
+    relay: Option<std::sync::Arc<keystep_core::ephemeral::RelayedStore>>,
+}
+
+impl Operator {
+    /// Opens the services as [`open_services`] does, with a relayed store in place of a
+    /// process-local one.
+    pub fn open(
+        config: keystep_core::config::Config,
+        clock: std::sync::Arc<dyn keystep_core::clock::Clock>,
+    ) -> keystep_core::Result<Self> {
+        let (services, relay) = open_services(config, clock)?.for_operator();
+        Ok(Self { services, relay })
+    }
+
+    /// Hands the command's ephemeral writes to the servers (see
+    /// `keystep_core::ephemeral::relay`); returns how many. With Redis there is nothing to hand
+    /// over: the command wrote the shared store itself.
+    pub fn finish(&self) -> keystep_core::Result<usize> {
+        match &self.relay {
+            Some(relay) => relay.flush(&self.services.db),
+            None => Ok(0),
+        }
+    }
+}
+
+/// With the ephemeral store in this process's memory, applies what operator commands relay
+/// through the database: the rows already there before serving, then new ones every second.
+fn follow_operator_writes(
+    services: &Services,
+    metrics: web::Data<crate::metrics::Metrics>,
+) -> keystep_core::Result<()> {
+    if !services.ephemeral.is_process_local() {
+        return Ok(());
+    }
+    let mut follower = keystep_core::ephemeral::Follower::default();
+    let applied = follower.apply_new(
+        &services.db,
+        services.ephemeral.as_ref(),
+        services.clock.as_ref(),
+    )?;
+    metrics.operator_writes_applied(applied);
+    let services = services.clone();
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(std::time::Duration::from_secs(1));
+        let mut failing = false;
+        loop {
+            interval.tick().await;
+            let services = services.clone();
+            let polled = web::block(move || {
+                let applied = follower.apply_new(
+                    &services.db,
+                    services.ephemeral.as_ref(),
+                    services.clock.as_ref(),
+                );
+                (follower, applied)
+            })
+            .await;
+            let Ok((kept, applied)) = polled else {
+                // The blocking pool is gone: the server is stopping.
+                return;
+            };
+            follower = kept;
+            match applied {
+                Ok(applied) => {
+                    metrics.operator_writes_applied(applied);
+                    failing = false;
+                }
+                // Once per outage, not every second.
+                Err(e) if !failing => {
+                    tracing::warn!(error = %e, "could not read what operator commands relayed; retrying every second");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+        }
+    });
+    Ok(())
+}
+
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(get_healthz))
@@ -112,6 +197,7 @@ pub fn build_server(services: Services, serve: Serve) -> std::io::Result<Server>
     let state = web::Data::new(state);
     let oidc = web::Data::new(oidc);
     let metrics = web::Data::new(crate::metrics::Metrics::default());
+    follow_operator_writes(&state.services, metrics.clone()).map_err(std::io::Error::other)?;
     let mut server = HttpServer::new(move || {
         let demo = demo.clone();
         let observed = metrics.clone();

@@ -270,7 +270,6 @@ fn open(config: Config) -> Result<Services, CliError> {
 /// Runs a parsed command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let config = load_config(&cli)?;
-    let stdout = &mut std::io::stdout().lock();
     match cli.command {
         Command::Serve => crate::serve(open(config)?),
         Command::Demo => {
@@ -278,13 +277,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             crate::demo::configure(&mut config);
             crate::demo(open(config)?)
         }
-        Command::Migrate => {
-            let services = open(config)?;
+        Command::Migrate => operate(config, |services, stdout| {
             writeln!(stdout, "database {} is up to date", services.db.target())?;
             Ok(())
-        }
-        Command::User(command) => {
-            let services = open(config)?;
+        }),
+        Command::User(command) => operate(config, |services, stdout| {
             match command {
                 UserCommand::Add {
                     name,
@@ -295,7 +292,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 } => {
                     let password = password_stdin.then(read_password_line).transpose()?;
                     commands::user_add(
-                        &services,
+                        services,
                         stdout,
                         &name,
                         &email,
@@ -304,8 +301,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                         json,
                     )
                 }
-                UserCommand::List { json } => commands::user_list(&services, stdout, json),
-                UserCommand::Disable { name } => commands::user_disable(&services, stdout, &name),
+                UserCommand::List { json } => commands::user_list(services, stdout, json),
+                UserCommand::Disable { name } => commands::user_disable(services, stdout, &name),
                 UserCommand::Passwd {
                     name,
                     password_stdin,
@@ -316,45 +313,49 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                         eprintln!("note: standard input was not read (pass --password-stdin to set the password from it); a new password is generated");
                     }
                     let password = password_stdin.then(read_password_line).transpose()?;
-                    commands::user_passwd(&services, stdout, &name, password)
+                    commands::user_passwd(services, stdout, &name, password)
                 }
             }
-        }
-        Command::Keys(command) => {
-            let services = open(config)?;
-            match command {
-                KeysCommand::Rotate { now } => commands::keys_rotate(&services, stdout, now),
-                KeysCommand::List { json } => commands::keys_list(&services, stdout, json),
-            }
-        }
-        Command::Mfa(command) => {
-            let services = open(config)?;
-            match command {
-                MfaCommand::Reset { name } => commands::mfa_reset(&services, stdout, &name),
-                MfaCommand::Requests {
-                    action: None,
-                    all,
-                    json,
-                } => commands::mfa_requests(&services, stdout, all, json),
-                MfaCommand::Requests {
-                    action: Some(RequestAction::Approve { id }),
-                    ..
-                } => commands::mfa_decide(&services, stdout, &id, true),
-                MfaCommand::Requests {
-                    action: Some(RequestAction::Deny { id }),
-                    ..
-                } => commands::mfa_decide(&services, stdout, &id, false),
-            }
-        }
-        Command::Client(command) => {
-            let services = open(config)?;
-            match command {
-                ClientCommand::Add(add) => commands::client_add(&services, stdout, &add),
-                ClientCommand::List { json } => commands::client_list(&services, stdout, json),
-                ClientCommand::Remove { id } => commands::client_remove(&services, stdout, &id),
-            }
-        }
+        }),
+        Command::Keys(command) => operate(config, |services, stdout| match command {
+            KeysCommand::Rotate { now } => commands::keys_rotate(services, stdout, now),
+            KeysCommand::List { json } => commands::keys_list(services, stdout, json),
+        }),
+        Command::Mfa(command) => operate(config, |services, stdout| match command {
+            MfaCommand::Reset { name } => commands::mfa_reset(services, stdout, &name),
+            MfaCommand::Requests {
+                action: None,
+                all,
+                json,
+            } => commands::mfa_requests(services, stdout, all, json),
+            MfaCommand::Requests {
+                action: Some(RequestAction::Approve { id }),
+                ..
+            } => commands::mfa_decide(services, stdout, &id, true),
+            MfaCommand::Requests {
+                action: Some(RequestAction::Deny { id }),
+                ..
+            } => commands::mfa_decide(services, stdout, &id, false),
+        }),
+        Command::Client(command) => operate(config, |services, stdout| match command {
+            ClientCommand::Add(add) => commands::client_add(services, stdout, &add),
+            ClientCommand::List { json } => commands::client_list(services, stdout, json),
+            ClientCommand::Remove { id } => commands::client_remove(services, stdout, &id),
+        }),
     }
+}
+
+/// Runs an operator command, then hands its ephemeral writes to the running server (see
+/// [`crate::app::Operator`]). Even a command that failed may have committed a step (an
+/// ended session) whose marks the server must get.
+fn operate(
+    config: Config,
+    command: impl FnOnce(&Services, &mut std::io::StdoutLock<'static>) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let operator = crate::app::Operator::open(config, Arc::new(SystemClock))?;
+    let done = command(&operator.services, &mut std::io::stdout().lock());
+    let relayed = operator.finish().map_err(CliError::from);
+    done.and(relayed.map(drop))
 }
 
 /// The first line of standard input, without its line ending. Only the line ending is

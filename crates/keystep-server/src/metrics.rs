@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ struct Series {
 #[derive(Debug, Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), Series>>,
+    operator_writes: AtomicU64,
 }
 
 impl Metrics {
@@ -31,11 +33,18 @@ impl Metrics {
         }
     }
 
+    /// Counts writes of operator commands applied to the in-process store.
+    pub fn operator_writes_applied(&self, count: usize) {
+        self.operator_writes
+            .fetch_add(u64::try_from(count).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
     /// The text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::new();
         out.push_str("# HELP keystep_up Whether keystep is serving.\n# TYPE keystep_up gauge\nkeystep_up 1\n");
         let _ = writeln!(out, "# HELP keystep_build_info The running version.\n# TYPE keystep_build_info gauge\nkeystep_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        let _ = writeln!(out, "# HELP keystep_operator_writes_applied_total Writes of operator commands (ended sessions, cleared counters) applied to the in-process store; 0 with Redis, which the commands write themselves.\n# TYPE keystep_operator_writes_applied_total counter\nkeystep_operator_writes_applied_total {}", self.operator_writes.load(Ordering::Relaxed));
         out.push_str("# HELP keystep_http_requests_total HTTP requests by method, route pattern and status.\n# TYPE keystep_http_requests_total counter\n");
         let requests = match self.requests.lock() {
             Ok(requests) => requests,

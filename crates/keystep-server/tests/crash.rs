@@ -6,17 +6,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
 
 const PASSWORD: &str = "correct horse battery";
-const REDIRECT_URI: &str = "https://rp.example/callback";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 /// Independent refresh-token families; fewer requests than these are in flight at a time,
 /// so most families hold a token nobody is presenting when the process dies.
 const FAMILIES: usize = 16;
@@ -24,47 +20,7 @@ const STREAMS: usize = 4;
 
 mod common;
 
-use common::{free_port, hidden, wait_until_up};
-
-fn keystep(dir: &Path, port: u16, database_url: &str) -> Command {
-    let mut command = common::keystep(dir);
-    command
-        .env("KEYSTEP_DATABASE_URL", database_url)
-        .env("KEYSTEP_LISTEN", format!("127.0.0.1:{port}"))
-        .env("KEYSTEP_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-        .env("KEYSTEP_PASSWORD__ARGON2__MEMORY_KIB", "64")
-        .env("KEYSTEP_PASSWORD__ARGON2__ITERATIONS", "1");
-    command
-}
-
-/// `keystep` with the arguments of `line` (split at white space); it must succeed.
-fn cli(dir: &Path, port: u16, db: &str, line: &str, stdin: &str) -> String {
-    let args: Vec<&str> = line.split_whitespace().collect();
-    let mut command = keystep(dir, port, db);
-    command.args(&args);
-    let output = common::run(command, stdin);
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-async fn serve(dir: &Path, port: u16, db: &str) -> Child {
-    let child = keystep(dir, port, db)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until_up(&format!("http://127.0.0.1:{port}")).await;
-    child
-}
-
-fn location(response: &reqwest::Response) -> String {
-    response.headers()["location"].to_str().unwrap().to_owned()
-}
+use common::{cli, free_port, serve, REDIRECT_URI};
 
 struct Rp {
     base: String,
@@ -89,56 +45,10 @@ impl Rp {
 /// Signs ada in once, then runs the code flow `FAMILIES` times on that session; returns one
 /// refresh token per family.
 async fn families(rp: &Rp) -> Vec<String> {
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let authorize = format!(
-        "{}/oidc/auth?client_id=app&redirect_uri={}&response_type=code&scope=openid&state=s&code_challenge={CHALLENGE}&code_challenge_method=S256",
-        rp.base,
-        url::form_urlencoded::byte_serialize(REDIRECT_URI.as_bytes()).collect::<String>()
-    );
-    let to_login = browser.get(&authorize).send().await.unwrap();
-    let page = common::get_text(&browser, &location(&to_login)).await;
-    let signed_in = browser
-        .post(format!("{}/login", rp.base))
-        .form(&[
-            ("csrf_token", hidden(&page, "csrf_token").as_str()),
-            ("interaction", hidden(&page, "interaction").as_str()),
-            ("username", "ada"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed_in.status(), 303);
+    let browser = common::sign_in(&rp.base, "ada", PASSWORD).await;
     let mut tokens = Vec::new();
     for _ in 0..FAMILIES {
-        // The session answers at once: authorize redirects straight to the callback.
-        let callback = browser.get(&authorize).send().await.unwrap();
-        let callback = url::Url::parse(&location(&callback)).unwrap();
-        let code = callback
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.into_owned())
-            .expect("a code from the SSO session");
-        let tokens_response: Value = rp
-            .http
-            .post(format!("{}/oidc/token", rp.base))
-            .basic_auth("app", Some(&rp.secret))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", REDIRECT_URI),
-                ("code_verifier", VERIFIER),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let tokens_response = common::code_flow(&browser, &rp.http, &rp.base, &rp.secret).await;
         tokens.push(
             tokens_response["refresh_token"]
                 .as_str()

@@ -254,6 +254,10 @@ impl EphemeralStore for MemoryStore {
     fn ping(&self) -> Result<()> {
         self.lock().map(|_| ())
     }
+
+    fn is_process_local(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -6,11 +6,13 @@
 
 mod memory;
 mod redis_store;
+pub mod relay;
 
 use std::time::Duration;
 
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;
+pub use relay::{Follower, RelayedStore};
 
 use crate::error::Result;
 
@@ -51,6 +53,12 @@ pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
 
     /// Checks the store answers: for `/healthz`.
     fn ping(&self) -> Result<()>;
+
+    /// True when only this process sees the store (memory): another process, an operator
+    /// command, reaches a server's store only through the relay ([`relay`]).
+    fn is_process_local(&self) -> bool {
+        false
+    }
 }
 
 /// A TTL in whole milliseconds, at least 1 (a zero TTL would mean "forever" to Redis).

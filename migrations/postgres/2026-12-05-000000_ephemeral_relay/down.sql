@@ -1,0 +1,1 @@
+DROP TABLE ephemeral_relay;
