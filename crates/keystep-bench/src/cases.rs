@@ -1,24 +1,41 @@
-//! The cases: each one request a relying party or a resource server makes, with the check
-//! that its answer is the right one (a fast wrong answer is an error, not a result).
+//! The cases: each one request a relying party or a resource server makes, or one flow a
+//! person's browser and the relying party walk together, with the check that its answer is
+//! the right one (a fast wrong answer is an error, not a result).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::server::Client;
+use crate::flows::{self, Jar};
+use crate::server::{Client, Person};
 
-/// What every case needs: an HTTP client, the server, a registered client and an access
-/// token of it.
+/// What every case needs: HTTP clients, the server, the registered clients and person, and
+/// the tokens and session made for them at the start.
 #[derive(Debug)]
 pub struct Context {
     /// Keeps connections alive, as relying parties do.
     pub http: reqwest::Client,
+    /// A browser's requests: redirects are followed by the flow, cookies kept per flow.
+    pub browser: reqwest::Client,
+    /// The server, `http://127.0.0.1:PORT`.
+    pub base: String,
     /// `{base}/oidc`.
     pub issuer: String,
     /// A confidential client with an API scope, registered as a resource server.
     pub client: Client,
     /// An access token of `client`, for introspection.
     pub access_token: String,
+    /// The relying party that signs the person in.
+    pub rp: Client,
+    /// One person per connection: a sign-in counts against its account's limit until it
+    /// succeeds, so one account signing in 32 times at once would be refused (rightly).
+    pub people: Vec<Person>,
+    /// The cookies of a browser in which the person is signed in.
+    pub session: Jar,
+    /// An access token of the person, for userinfo.
+    pub user_access_token: String,
+    /// One refresh token per connection, each its own family, rotated at every refresh.
+    pub refresh_tokens: Vec<Mutex<String>>,
 }
 
 /// A case.
@@ -32,15 +49,28 @@ pub enum Case {
     ClientCredentials,
     /// `POST /oidc/token/introspection` of a JWT access token.
     Introspection,
+    /// `GET /oidc/me` with the person's access token.
+    Userinfo,
+    /// `POST /oidc/token` with `grant_type=refresh_token`, rotating.
+    Refresh,
+    /// Authorize in a browser with a session, then the code for tokens.
+    SingleSignOn,
+    /// A whole sign-in with the password in a new browser (argon2id at the configured cost).
+    PasswordSignIn,
 }
 
 impl Case {
-    /// Every case, in the order they run.
-    pub const ALL: [Case; 4] = [
+    /// Every case, in the order they run: the sign-ins last, so the memory after them is the
+    /// peak of the run.
+    pub const ALL: [Case; 8] = [
         Case::Discovery,
         Case::Jwks,
         Case::ClientCredentials,
         Case::Introspection,
+        Case::Userinfo,
+        Case::Refresh,
+        Case::SingleSignOn,
+        Case::PasswordSignIn,
     ];
 
     /// Its name on the command line and in the report.
@@ -50,6 +80,10 @@ impl Case {
             Case::Jwks => "jwks",
             Case::ClientCredentials => "client_credentials",
             Case::Introspection => "introspection",
+            Case::Userinfo => "userinfo",
+            Case::Refresh => "refresh",
+            Case::SingleSignOn => "sso",
+            Case::PasswordSignIn => "password_sign_in",
         }
     }
 
@@ -58,8 +92,9 @@ impl Case {
         Case::ALL.into_iter().find(|c| c.name() == name)
     }
 
-    /// Sends one request and checks its answer.
-    pub async fn run(self, ctx: Arc<Context>) -> Result<(), String> {
+    /// Sends one request (or walks one flow) from connection `connection` and checks the
+    /// answer.
+    pub async fn run(self, ctx: Arc<Context>, connection: usize) -> Result<(), String> {
         match self {
             Case::Discovery => {
                 let url = format!("{}/.well-known/openid-configuration", ctx.issuer);
@@ -83,6 +118,32 @@ impl Case {
                     .form(&[("token", ctx.access_token.as_str())]);
                 let answer = json_of(request).await?;
                 answer_has(answer["active"] == true, "active", &answer)
+            }
+            Case::Userinfo => {
+                let request = ctx
+                    .http
+                    .get(format!("{}/me", ctx.issuer))
+                    .bearer_auth(&ctx.user_access_token);
+                let claims = json_of(request).await?;
+                answer_has(claims["sub"].is_string(), "sub", &claims)
+            }
+            Case::Refresh => {
+                let slot = ctx
+                    .refresh_tokens
+                    .get(connection % ctx.refresh_tokens.len().max(1))
+                    .ok_or("no refresh token for this connection")?;
+                let token = slot.lock().map_err(|e| e.to_string())?.clone();
+                let rotated = flows::refresh(&ctx, &token).await?;
+                *slot.lock().map_err(|e| e.to_string())? = rotated;
+                Ok(())
+            }
+            Case::SingleSignOn => flows::single_sign_on(&ctx, &ctx.session).await.map(drop),
+            Case::PasswordSignIn => {
+                let person = ctx
+                    .people
+                    .get(connection % ctx.people.len().max(1))
+                    .ok_or("no person for this connection")?;
+                flows::password_sign_in(&ctx, person).await.map(drop)
             }
         }
     }
@@ -110,7 +171,7 @@ pub async fn json_of(request: reqwest::RequestBuilder) -> Result<Value, String> 
     serde_json::from_str(&body).map_err(|e| format!("not JSON ({e}): {}", cut(&body)))
 }
 
-fn answer_has(holds: bool, what: &str, answer: &Value) -> Result<(), String> {
+pub fn answer_has(holds: bool, what: &str, answer: &Value) -> Result<(), String> {
     if holds {
         Ok(())
     } else {

@@ -33,23 +33,23 @@ impl Sample {
 }
 
 /// Runs `request` from `connections` tasks for `duration`. Each call is one request (or one
-/// flow) and says whether its answer was right.
+/// flow) of the connection numbered by its argument, and says whether its answer was right.
 pub async fn drive<F, Fut>(connections: usize, duration: Duration, request: F) -> Sample
 where
-    F: Fn() -> Fut + Send + Sync + 'static,
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send,
 {
     let request = Arc::new(request);
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::with_capacity(connections);
-    for _ in 0..connections {
+    for connection in 0..connections {
         let request = Arc::clone(&request);
         tasks.push(tokio::spawn(async move {
             let mut sample = Sample::default();
             while Instant::now() < deadline {
                 let sent = Instant::now();
-                let outcome = request().await;
+                let outcome = request(connection).await;
                 let took = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
                 match outcome {
                     Ok(()) => {

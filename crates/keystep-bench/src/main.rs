@@ -1,11 +1,12 @@
 //! `keystep-bench --keystep PATH`: the load benchmark. It builds nothing: it runs the keystep
 //! binary it is given (a release build, for figures worth quoting) on a free loopback port
 //! with a temporary data directory — SQLite and the memory store, or PostgreSQL and Redis
-//! when `--database-url` and `--redis-url` are given — provisions a client through the CLI,
-//! and drives each case for a fixed time after a warm-up. Every answer is checked; the exit
+//! when `--database-url` and `--redis-url` are given — provisions a person and clients
+//! through the CLI, and drives each case for a fixed time after a warm-up. Every answer is checked; the exit
 //! status is 1 when any request failed, never because of speed.
 
 mod cases;
+mod flows;
 mod load;
 mod report;
 mod server;
@@ -64,7 +65,8 @@ struct Args {
     /// Concurrent connections.
     #[arg(long, default_value_t = 32)]
     connections: usize,
-    /// Only these cases (repeat): discovery, jwks, client_credentials, introspection.
+    /// Only these cases (repeat): discovery, jwks, client_credentials, introspection,
+    /// userinfo, refresh, sso, password_sign_in.
     #[arg(long = "case", value_name = "CASE")]
     cases: Vec<String>,
     /// PostgreSQL for the server (else SQLite in its temporary data directory).
@@ -114,31 +116,60 @@ async fn run(args: &Args) -> Result<Vec<Row>, BenchError> {
     };
     let server = Server::start(&args.keystep, backing).await?;
     let client = server.add_client("bench-api", &["--scope", "bench:read", "--introspect"])?;
-    let mut ctx = Context {
-        http: reqwest::Client::builder()
+    let rp = server.add_client("bench-rp", &[])?;
+    let people = (0..args.connections)
+        .map(|n| server.add_person(&format!("bench-person-{n}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let setup = |e: String| BenchError::Setup(e);
+    let build = |builder: reqwest::ClientBuilder| {
+        builder
             .pool_max_idle_per_host(args.connections)
             // A hung server fails the request (an error in the report), not the whole run.
             .timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| BenchError::Setup(e.to_string()))?,
+            .map_err(|e| setup(e.to_string()))
+    };
+    let mut ctx = Context {
+        http: build(reqwest::Client::builder())?,
+        browser: build(reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()))?,
+        base: server.base.clone(),
         issuer: format!("{}/oidc", server.base),
         client,
         access_token: String::new(),
+        rp,
+        people,
+        session: flows::Jar::default(),
+        user_access_token: String::new(),
+        refresh_tokens: Vec::new(),
     };
     let tokens = cases::json_of(cases::client_credentials(&ctx))
         .await
-        .map_err(|e| BenchError::Setup(format!("a first token: {e}")))?;
-    ctx.access_token = tokens["access_token"]
-        .as_str()
-        .ok_or_else(|| BenchError::Setup("a first token: no access_token".into()))?
-        .to_owned();
+        .map_err(|e| setup(format!("a first token: {e}")))?;
+    ctx.access_token = string_at(&tokens, "access_token")?;
+    let first = ctx
+        .people
+        .first()
+        .ok_or_else(|| setup("no connections".into()))?;
+    let (tokens, session) = flows::password_sign_in(&ctx, first)
+        .await
+        .map_err(|e| setup(format!("a first sign-in: {e}")))?;
+    ctx.user_access_token = string_at(&tokens, "access_token")?;
+    ctx.session = session;
+    // A refresh-token family per connection, from single sign-on on that session.
+    for _ in 0..args.connections {
+        let tokens = flows::single_sign_on(&ctx, &ctx.session)
+            .await
+            .map_err(|e| setup(format!("tokens to refresh: {e}")))?;
+        ctx.refresh_tokens
+            .push(std::sync::Mutex::new(string_at(&tokens, "refresh_token")?));
+    }
     let ctx = Arc::new(ctx);
 
     let mut rows = Vec::new();
     for case in cases {
         let request = {
             let ctx = Arc::clone(&ctx);
-            move || case.run(Arc::clone(&ctx))
+            move |connection| case.run(Arc::clone(&ctx), connection)
         };
         if args.warmup > 0 {
             load::drive(
@@ -177,4 +208,12 @@ async fn run(args: &Args) -> Result<Vec<Row>, BenchError> {
         std::fs::write(path, json)?;
     }
     Ok(rows)
+}
+
+/// The string at `key` of a token response set up for the cases.
+fn string_at(tokens: &serde_json::Value, key: &str) -> Result<String, BenchError> {
+    tokens[key]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| BenchError::Setup(format!("no {key} in {tokens}")))
 }

@@ -37,6 +37,15 @@ pub struct Client {
     pub secret: String,
 }
 
+/// A person registered through the CLI.
+#[derive(Debug, Clone)]
+pub struct Person {
+    /// The name they sign in with.
+    pub username: String,
+    /// Their password.
+    pub password: String,
+}
+
 fn free_port() -> Result<u16, BenchError> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
@@ -63,7 +72,10 @@ impl Server {
             .env("KEYSTEP_DATA_DIR", data_dir)
             .env("KEYSTEP_PUBLIC_URL", base)
             .env("KEYSTEP_LISTEN", base.trim_start_matches("http://"))
-            .env("KEYSTEP_LOG__LEVEL", "warn");
+            .env("KEYSTEP_LOG__LEVEL", "warn")
+            // Every sign-in comes from 127.0.0.1: the per-address limit on pending sign-ins
+            // (300 per 10 minutes) would end the sign-in case within seconds.
+            .env("KEYSTEP_LOGIN__MAX_STARTED_PER_IP", "1000000");
         if let Some(url) = &backing.database_url {
             command.env("KEYSTEP_DATABASE_URL", url);
         }
@@ -154,6 +166,25 @@ impl Server {
         }
     }
 
+    /// Registers a person through `keystep user add … --password-stdin`.
+    pub fn add_person(&self, username: &str) -> Result<Person, BenchError> {
+        let person = Person {
+            username: username.to_owned(),
+            password: "bench correct horse battery".to_owned(),
+        };
+        let email = format!("{username}@bench.example");
+        let args = [
+            "user",
+            "add",
+            username,
+            "--email",
+            &email,
+            "--password-stdin",
+        ];
+        self.cli(&args, Some(&person.password))?;
+        Ok(person)
+    }
+
     /// Registers a confidential client through `keystep client add … --json`.
     pub fn add_client(&self, id: &str, extra: &[&str]) -> Result<Client, BenchError> {
         let mut args = vec![
@@ -161,7 +192,7 @@ impl Server {
             "add",
             id,
             "--redirect-uri",
-            "http://127.0.0.1/bench/callback",
+            crate::flows::REDIRECT_URI,
             "--json",
         ];
         args.extend_from_slice(extra);

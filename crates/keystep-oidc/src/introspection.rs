@@ -39,7 +39,12 @@ fn introspect(
         )));
     }
     let inactive = json!({"active": false});
-    if let Some(grant) = refresh_tokens::find_by_token(conn, token)? {
+    // Refresh tokens are opaque base64url, never a JWS with its dots: a JWT needs no lookup.
+    let refresh = match token.contains('.') {
+        true => None,
+        false => refresh_tokens::find_by_token(conn, token)?,
+    };
+    if let Some(grant) = refresh {
         if grant.client_id != client.id
             || !grant.is_active(services.clock.now())
             || users::find_active(conn, &grant.user_id)?.is_none()

@@ -5,6 +5,7 @@
 //! them back at `/oidc/auth/resume`.
 
 pub mod authorize;
+pub mod client_cache;
 pub mod code;
 pub mod discovery;
 pub mod end_session;
@@ -28,6 +29,8 @@ use crate::keys::KeyStore;
 pub struct Oidc {
     /// Signing keys.
     pub keys: KeyStore,
+    /// Clients as the back channel authenticates them.
+    pub clients: client_cache::ClientCache,
     discovery: String,
 }
 
@@ -38,7 +41,11 @@ impl Oidc {
         let mut conn = services.db.conn()?;
         keys.ensure(services, &mut conn)?;
         let discovery = discovery::metadata(&services.config, languages).to_string();
-        Ok(Self { keys, discovery })
+        Ok(Self {
+            keys,
+            clients: client_cache::ClientCache::default(),
+            discovery,
+        })
     }
 }
 

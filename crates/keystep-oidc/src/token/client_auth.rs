@@ -5,7 +5,9 @@
 use actix_web::{web, HttpRequest};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use keystep_core::clients::{self, Client};
+use std::sync::Arc;
+
+use keystep_core::clients::Client;
 use keystep_core::db::DbConn;
 
 use keystep_core::Services;
@@ -62,14 +64,17 @@ impl ClientRequest {
             oidc,
         } = self;
         let work = move |services: &Services, conn: &mut DbConn| {
-            let client = match authenticate(conn, &presented)? {
+            let found = oidc
+                .clients
+                .find(conn, services.clock.as_ref(), &presented.client_id)?;
+            let client = match authenticate(found, &presented) {
                 Ok(client) => client,
                 Err(e) => return Ok(Err(e)),
             };
             let cx = GrantContext {
                 services,
                 keys: &oidc.keys,
-                client: &client,
+                client: client.as_ref(),
                 params: &params,
             };
             f(&cx, conn)
@@ -185,15 +190,15 @@ pub fn presented(req: &HttpRequest, params: &Params) -> Result<PresentedClient, 
     }
 }
 
-/// Checks presented credentials against the registered client.
+/// Checks presented credentials against the registered client `found` (none: unknown).
 pub fn authenticate(
-    conn: &mut DbConn,
+    found: Option<Arc<Client>>,
     presented: &PresentedClient,
-) -> keystep_core::Result<Result<Client, TokenError>> {
-    let Some(client) = clients::find_client(conn, &presented.client_id)? else {
-        return Ok(Err(TokenError::invalid_client(
+) -> Result<Arc<Client>, TokenError> {
+    let Some(client) = found else {
+        return Err(TokenError::invalid_client(
             "unknown client or wrong credentials",
-        )));
+        ));
     };
     let ok = match (&presented.secret, client.public) {
         (None, true) => true,
@@ -202,11 +207,11 @@ pub fn authenticate(
         (None, false) => false,
     };
     if ok {
-        Ok(Ok(client))
+        Ok(client)
     } else {
         tracing::warn!(client_id = %presented.client_id, "client authentication failed");
-        Ok(Err(TokenError::invalid_client(
+        Err(TokenError::invalid_client(
             "unknown client or wrong credentials",
-        )))
+        ))
     }
 }

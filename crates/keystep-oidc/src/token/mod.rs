@@ -84,8 +84,15 @@ pub async fn post_token(request: ClientRequest) -> Result<HttpResponse, TokenErr
             "grant_type {grant_type:?} is not supported"
         )));
     }
+    // client_credentials writes nothing (its token is a JWT, no refresh token): a read, which
+    // on SQLite does not queue for the one writer.
+    let transaction = if grant_type == "client_credentials" {
+        Transaction::Read
+    } else {
+        Transaction::Write
+    };
     let body = request
-        .run(Transaction::Write, move |cx, conn| {
+        .run(transaction, move |cx, conn| {
             if let Err(e) = check_resource(cx, conn)? {
                 return Ok(Err(e));
             }
