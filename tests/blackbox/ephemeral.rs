@@ -46,6 +46,24 @@ fn put_get_delete() {
 }
 
 #[test]
+fn any_live_is_true_when_one_of_the_keys_holds_a_live_value() {
+    for s in TestStore::all() {
+        let store = &s.store;
+        let name = s.backend;
+        assert!(!store.any_live(&[]).unwrap(), "{name}: none asked");
+        assert!(!store.any_live(&["m1", "m2", "m3"]).unwrap(), "{name}");
+        store.put("m3", b"1", Duration::from_secs(60)).unwrap();
+        assert!(store.any_live(&["m1", "m2", "m3"]).unwrap(), "{name}");
+        assert!(!store.any_live(&["m1", "m2"]).unwrap(), "{name}");
+        store.put("m1", b"1", Duration::from_millis(200)).unwrap();
+        let_pass(&s, Duration::from_millis(200));
+        assert!(!store.any_live(&["m1"]).unwrap(), "{name}: expired");
+        store.delete("m3").unwrap();
+        assert!(!store.any_live(&["m3"]).unwrap(), "{name}: deleted");
+    }
+}
+
+#[test]
 fn values_expire() {
     for s in TestStore::all() {
         let store = &s.store;

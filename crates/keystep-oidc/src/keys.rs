@@ -84,6 +84,8 @@ pub enum VerifyError {
 #[derive(Default)]
 pub struct KeyStore {
     cache: RwLock<Option<Cache>>,
+    /// Access tokens verified with these keys; forgotten when they change.
+    pub verified: crate::verified::VerifiedTokens,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -310,6 +312,7 @@ impl KeyStore {
         if let Ok(mut cache) = self.cache.write() {
             *cache = None;
         }
+        self.verified.clear();
     }
 
     fn keys(
@@ -340,6 +343,17 @@ impl KeyStore {
             .into();
         let keys = Arc::new(keys);
         if let Ok(mut cache) = self.cache.write() {
+            // A key gone since the last load (removed by another process, past its
+            // retention) takes the tokens it verified with it.
+            let kids =
+                |keys: &[Arc<LoadedKey>]| keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
+            let gone = cache.as_ref().is_some_and(|old| {
+                let now_kids = kids(&keys);
+                kids(&old.keys).iter().any(|kid| !now_kids.contains(kid))
+            });
+            if gone {
+                self.verified.clear();
+            }
             *cache = Some(Cache {
                 loaded_at: now,
                 keys: keys.clone(),

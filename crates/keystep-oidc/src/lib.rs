@@ -17,6 +17,7 @@ pub mod revocation;
 pub mod token;
 pub mod tokens;
 pub mod userinfo;
+pub mod verified;
 
 use actix_web::{web, HttpResponse};
 use keystep_core::Services;

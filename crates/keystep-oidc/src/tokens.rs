@@ -325,20 +325,19 @@ pub fn revoke_grant_access_tokens(
 /// True when an access token was revoked: itself, through its grant, or by the end of the
 /// session it was issued in.
 pub fn is_revoked(store: &dyn EphemeralStore, claims: &AccessClaims) -> keystep_core::Result<bool> {
-    let marks = [
+    let marks: Vec<String> = [
         Some(format!("revoked-jti:{}", claims.jti)),
         claims
             .gid
             .as_deref()
             .map(refresh_tokens::family_revoked_mark),
         claims.sid.as_deref().map(sessions::ended_mark),
-    ];
-    for mark in marks.into_iter().flatten() {
-        if store.get(&mark)?.is_some() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let marks: Vec<&str> = marks.iter().map(String::as_str).collect();
+    store.any_live(&marks)
 }
 
 #[cfg(test)]

@@ -15,20 +15,30 @@ use crate::params::{Params, Scopes};
 use crate::tokens::{self, AccessClaims};
 use crate::Oidc;
 
-/// Verifies one of our access tokens: signature, issuer, type, expiry, revocation.
+/// Verifies one of our access tokens: signature, issuer, type, expiry (a signature this node
+/// checked recently is trusted, see [`crate::verified`]), and revocation (every time).
 pub fn verify_access_token(
     services: &Services,
     keys: &KeyStore,
     conn: &mut DbConn,
     token: &str,
 ) -> keystep_core::Result<Option<AccessClaims>> {
-    match keys.verify::<AccessClaims>(services, conn, token, Some("at+jwt"), true) {
-        Ok(claims) if !tokens::is_revoked(services.ephemeral.as_ref(), &claims)? => {
-            Ok(Some(claims))
-        }
-        Ok(_) | Err(VerifyError::Invalid(_)) => Ok(None),
-        Err(VerifyError::Unavailable(e)) => Err(e),
+    let now = services.clock.now();
+    let claims = match keys.verified.get(token, now) {
+        Some(claims) => claims,
+        None => match keys.verify::<AccessClaims>(services, conn, token, Some("at+jwt"), true) {
+            Ok(claims) => {
+                keys.verified.remember(token, &claims, now);
+                claims
+            }
+            Err(VerifyError::Invalid(_)) => return Ok(None),
+            Err(VerifyError::Unavailable(e)) => return Err(e),
+        },
+    };
+    if tokens::is_revoked(services.ephemeral.as_ref(), &claims)? {
+        return Ok(None);
     }
+    Ok(Some(claims))
 }
 
 /// The bearer token of a request: the Authorization header (RFC 6750 §2.1) or, for POST, the

@@ -32,6 +32,17 @@ pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
     /// Reads a live value without consuming it.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
 
+    /// True when any of `keys` holds a live value. Redis answers it in one round trip
+    /// (`EXISTS`), which matters for the revocation marks every token check reads.
+    fn any_live(&self, keys: &[&str]) -> Result<bool> {
+        for key in keys {
+            if self.get(key)?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Reads and removes a live value in one atomic step: of several concurrent takes of one
     /// key, exactly one gets the value.
     fn take(&self, key: &str) -> Result<Option<Vec<u8>>>;

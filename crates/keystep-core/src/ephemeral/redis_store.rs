@@ -82,6 +82,19 @@ impl EphemeralStore for RedisStore {
         conn.get(self.key(key)).map_err(unavailable)
     }
 
+    fn any_live(&self, keys: &[&str]) -> Result<bool> {
+        if keys.is_empty() {
+            return Ok(false);
+        }
+        let mut conn = self.conn()?;
+        let mut exists = redis::cmd("EXISTS");
+        for key in keys {
+            exists.arg(self.key(key));
+        }
+        let count: u64 = exists.query(&mut *conn).map_err(unavailable)?;
+        Ok(count > 0)
+    }
+
     fn take(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let mut conn = self.conn()?;
         redis::cmd("GETDEL")
