@@ -95,6 +95,10 @@ impl Database {
             // No connections opened in the background ahead of need: a process that exits
             // while r2d2 is still connecting crashes inside libpq's GSSAPI teardown.
             .min_idle(Some(0))
+            // A PostgreSQL connection can break (a server restart) and is checked with a round
+            // trip before use; a SQLite one is a file handle that does not, and checking it
+            // cost every request a statement to parse.
+            .test_on_check_out(matches!(target, DatabaseTarget::Postgres(_)))
             .connection_timeout(Duration::from_secs(5))
             .build(DbManager {
                 target: target.clone(),
