@@ -27,6 +27,9 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrati
 /// Serialises migrations of several nodes starting at once against one PostgreSQL.
 const MIGRATION_LOCK: i64 = 0x006b_6579_7374_6570; // "keystep" in ASCII
 
+/// How long a SQLite writer of this process waits for its turn: `busy_timeout`'s 5 seconds.
+const SQLITE_WRITER_WAIT: Duration = Duration::from_secs(5);
+
 /// A pooled connection.
 pub type PooledConn = r2d2::PooledConnection<DbManager>;
 
@@ -72,6 +75,8 @@ impl r2d2::ManageConnection for DbManager {
 pub struct Database {
     pool: r2d2::Pool<DbManager>,
     target: DatabaseTarget,
+    /// SQLite's writers of this process, one at a time (see [`Database::write`]).
+    sqlite_writer: std::sync::Arc<parking_lot::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -107,6 +112,7 @@ impl Database {
         let database = Self {
             pool,
             target: target.clone(),
+            sqlite_writer: std::sync::Arc::default(),
         };
         // Fail at start, not at the first request, when the database cannot be reached.
         database
@@ -134,16 +140,38 @@ impl Database {
     /// waits its turn within `busy_timeout`. Keep `f` short: no password hashing, mail or
     /// network inside, since every other writer waits for it.
     pub fn write<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T>) -> Result<T> {
+        // SQLite lets one writer in at a time; the others poll for the lock with growing
+        // sleeps, and under a few dozen concurrent writers one of them can miss its turn
+        // until `busy_timeout` runs out ("database is locked", a 503). Queueing this
+        // process's writers on a lock first hands the database lock over without polling;
+        // only other processes (the CLI) still wait through `busy_timeout`.
+        // The lock is fair (parking_lot hands it over in turn) and bounded by the same
+        // 5 seconds.
+        let _turn = match self.target {
+            DatabaseTarget::Sqlite(_) => Some(
+                self.sqlite_writer
+                    .try_lock_for(SQLITE_WRITER_WAIT)
+                    .ok_or_else(|| {
+                        Error::DatabaseUnavailable("no turn to write within 5 seconds".into())
+                    })?,
+            ),
+            DatabaseTarget::Postgres(_) => None,
+        };
         let mut conn = self.conn()?;
         write_transaction(&mut conn, f)
     }
 
-    /// Runs `f` in a transaction that only reads. On SQLite (WAL) it is one consistent
-    /// snapshot that never waits for a writer and never holds one up; on PostgreSQL it has the
-    /// default isolation (read committed: each statement sees what was committed before it).
+    /// Runs `f`, which only reads. On SQLite (WAL) it runs in one transaction: one
+    /// consistent snapshot that never waits for a writer and never holds one up. On
+    /// PostgreSQL it runs outside a transaction: at the default isolation (read committed)
+    /// each statement sees what was committed before it began, in a transaction or not, so a
+    /// transaction would add only the round trips of `BEGIN` and `COMMIT`.
     pub fn read<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T>) -> Result<T> {
         let mut conn = self.conn()?;
-        conn.transaction(f)
+        match &mut *conn {
+            DbConn::Postgres(_) => f(&mut conn),
+            DbConn::Sqlite(_) => conn.transaction(f),
+        }
     }
 
     /// Round-trips a trivial query: for `/healthz`.

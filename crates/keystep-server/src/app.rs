@@ -213,7 +213,8 @@ pub fn build_server(services: Services, serve: Serve) -> std::io::Result<Server>
             .wrap_fn(move |req, srv| {
                 let metrics = observed.clone();
                 let started = std::time::Instant::now();
-                let method = req.method().to_string();
+                // A standard method clones without allocating.
+                let method = req.method().clone();
                 let response = actix_web::dev::Service::call(srv, req);
                 async move {
                     let response = response.await?;
@@ -223,7 +224,7 @@ pub fn build_server(services: Services, serve: Serve) -> std::io::Result<Server>
                         .match_pattern()
                         .unwrap_or_else(|| "unmatched".to_owned());
                     metrics.observe(
-                        &method,
+                        method.as_str(),
                         &route,
                         response.status().as_u16(),
                         started.elapsed(),

@@ -14,23 +14,49 @@ struct Series {
     seconds: f64,
 }
 
+/// One route's series, by method and status, sorted.
+type ByRoute = Vec<((String, u16), Series)>;
+
 /// The process's counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), Series>>,
+    /// By route pattern, then by method and status (sorted). Looked up by borrowed strings:
+    /// a request already counted allocates nothing here.
+    requests: Mutex<BTreeMap<String, ByRoute>>,
     operator_writes: AtomicU64,
 }
 
 impl Metrics {
     /// Counts one finished request.
     pub fn observe(&self, method: &str, route: &str, status: u16, took: Duration) {
-        if let Ok(mut requests) = self.requests.lock() {
-            let series = requests
-                .entry((method.to_owned(), route.to_owned(), status))
-                .or_default();
-            series.count += 1;
-            series.seconds += took.as_secs_f64();
-        }
+        let Ok(mut requests) = self.requests.lock() else {
+            return;
+        };
+        let by_route = match requests.get_mut(route) {
+            Some(by_route) => by_route,
+            None => requests.entry(route.to_owned()).or_default(),
+        };
+        let at = by_route.binary_search_by(|((m, s), _)| (m.as_str(), *s).cmp(&(method, status)));
+        let series = match at {
+            Ok(at) => &mut by_route[at].1,
+            Err(at) => {
+                by_route.insert(at, ((method.to_owned(), status), Series::default()));
+                &mut by_route[at].1
+            }
+        };
+        series.count += 1;
+        series.seconds += took.as_secs_f64();
+    }
+
+    /// Every series: method, route, status.
+    fn series(
+        requests: &BTreeMap<String, ByRoute>,
+    ) -> impl Iterator<Item = (&str, &str, u16, &Series)> {
+        requests.iter().flat_map(|(route, by_route)| {
+            by_route.iter().map(move |((method, status), series)| {
+                (method.as_str(), route.as_str(), *status, series)
+            })
+        })
     }
 
     /// Counts writes of operator commands applied to the in-process store.
@@ -50,11 +76,11 @@ impl Metrics {
             Ok(requests) => requests,
             Err(_) => return out,
         };
-        for ((method, route, status), series) in requests.iter() {
+        for (method, route, status, series) in Self::series(&requests) {
             let _ = writeln!(out, "keystep_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {}", escape(route), series.count);
         }
         out.push_str("# HELP keystep_http_request_duration_seconds_total Time spent answering, by method, route pattern and status.\n# TYPE keystep_http_request_duration_seconds_total counter\n");
-        for ((method, route, status), series) in requests.iter() {
+        for (method, route, status, series) in Self::series(&requests) {
             let _ = writeln!(out, "keystep_http_request_duration_seconds_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {:.6}", escape(route), series.seconds);
         }
         out

@@ -102,7 +102,6 @@ impl PasswordHasher {
             pool: HashPool::start(&config.hashing)?,
             dummy_hash: OnceLock::new(),
         };
-        // Made now, so the first unknown-user sign-in costs one hash like every other.
         hasher.dummy_hash();
         Ok(hasher)
     }
@@ -172,13 +171,18 @@ impl PasswordHasher {
             )?;
             Ok::<_, Error>(out)
         })??;
-        let salt = SaltString::encode_b64(&salt).map_err(phc_error)?;
+        self.phc(&salt, &output)
+    }
+
+    /// The PHC string of an argon2id hash with the configured parameters.
+    fn phc(&self, salt: &[u8], output: &[u8]) -> Result<String> {
+        let salt = SaltString::encode_b64(salt).map_err(phc_error)?;
         Ok(PasswordHash {
             algorithm: Algorithm::Argon2id.ident(),
             version: Some(Version::V0x13.into()),
             params: ParamsString::try_from(&self.params).map_err(phc_error)?,
             salt: Some(salt.as_salt()),
-            hash: Some(Output::new(&output).map_err(phc_error)?),
+            hash: Some(Output::new(output).map_err(phc_error)?),
         }
         .to_string())
     }
@@ -236,12 +240,18 @@ impl PasswordHasher {
         }
     }
 
+    /// What an unknown user's password is checked against: a well-formed argon2id hash with
+    /// the configured parameters, a random salt and a random output. Checking a password
+    /// against it costs one full hash, like a real one, and matches no password (that would
+    /// take finding a 256-bit output). Nothing is hashed to make it, so a start allocates no
+    /// hashing area and an operator command does no hashing it does not need.
     fn dummy_hash(&self) -> &str {
         self.dummy_hash.get_or_init(|| {
-            let mut random = [0u8; 24];
-            rand::rng().fill_bytes(&mut random);
-            self.hash_unchecked(&format!("{random:?}"))
-                .unwrap_or_default()
+            let mut salt = [0u8; 16];
+            let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+            rand::rng().fill_bytes(&mut salt);
+            rand::rng().fill_bytes(&mut output);
+            self.phc(&salt, &output).unwrap_or_default()
         })
     }
 

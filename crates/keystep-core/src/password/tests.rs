@@ -33,6 +33,25 @@ fn hash_and_verify() {
 }
 
 #[test]
+fn an_unknown_users_hash_has_the_configured_cost_and_matches_nothing() {
+    let h = hasher(64);
+    let dummy = h.dummy_hash().to_owned();
+    let parsed = PasswordHash::new(&dummy).unwrap();
+    assert!(
+        h.is_current(&parsed),
+        "verifying against it costs what a real hash costs"
+    );
+    assert_eq!(parsed.hash.unwrap().len(), Params::DEFAULT_OUTPUT_LEN);
+    assert_eq!(h.verify("", &dummy).unwrap(), PasswordCheck::Mismatch);
+    assert_eq!(
+        h.verify("correct horse", &dummy).unwrap(),
+        PasswordCheck::Mismatch
+    );
+    h.verify_dummy("correct horse").unwrap();
+    assert_ne!(dummy, hasher(64).dummy_hash(), "random for each process");
+}
+
+#[test]
 fn changed_parameters_ask_for_rehash() {
     let old = hasher(64).hash("correct horse").unwrap();
     let new = hasher(128);
