@@ -133,7 +133,17 @@ impl Case {
                     .get(connection % ctx.refresh_tokens.len().max(1))
                     .ok_or("no refresh token for this connection")?;
                 let token = slot.lock().map_err(|e| e.to_string())?.clone();
-                let rotated = flows::refresh(&ctx, &token).await?;
+                let rotated = match flows::refresh(&ctx, &token).await {
+                    Ok(rotated) => Ok(rotated),
+                    // The failure counts, and the connection goes on with a new family:
+                    // its token may have been spent by a rotation whose answer never came.
+                    Err(e) => {
+                        let tokens = flows::single_sign_on(&ctx, &ctx.session).await?;
+                        let fresh = tokens["refresh_token"].as_str().unwrap_or_default();
+                        *slot.lock().map_err(|e| e.to_string())? = fresh.to_owned();
+                        Err(e)
+                    }
+                }?;
                 *slot.lock().map_err(|e| e.to_string())? = rotated;
                 Ok(())
             }

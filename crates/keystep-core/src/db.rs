@@ -144,10 +144,10 @@ impl Database {
         // sleeps, and under a few dozen concurrent writers one of them can miss its turn
         // until `busy_timeout` runs out ("database is locked", a 503). Queueing this
         // process's writers on a lock first hands the database lock over without polling;
-        // only other processes (the CLI) still wait through `busy_timeout`.
-        // The lock is fair (parking_lot hands it over in turn) and bounded by the same
-        // 5 seconds.
-        let _turn = match self.target {
+        // only other processes (the CLI) still wait through `busy_timeout`. The wait is
+        // bounded by the same 5 seconds, and the lock is released fairly (to the writer that
+        // waited longest), so none is passed over.
+        let turn = match self.target {
             DatabaseTarget::Sqlite(_) => Some(
                 self.sqlite_writer
                     .try_lock_for(SQLITE_WRITER_WAIT)
@@ -157,8 +157,13 @@ impl Database {
             ),
             DatabaseTarget::Postgres(_) => None,
         };
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, f)
+        let written = self
+            .conn()
+            .and_then(|mut conn| write_transaction(&mut conn, f));
+        if let Some(turn) = turn {
+            parking_lot::MutexGuard::unlock_fair(turn);
+        }
+        written
     }
 
     /// Runs `f`, which only reads. On SQLite (WAL) it runs in one transaction: one

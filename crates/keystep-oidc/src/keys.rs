@@ -343,17 +343,6 @@ impl KeyStore {
             .into();
         let keys = Arc::new(keys);
         if let Ok(mut cache) = self.cache.write() {
-            // A key gone since the last load (removed by another process, past its
-            // retention) takes the tokens it verified with it.
-            let kids =
-                |keys: &[Arc<LoadedKey>]| keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
-            let gone = cache.as_ref().is_some_and(|old| {
-                let now_kids = kids(&keys);
-                kids(&old.keys).iter().any(|kid| !now_kids.contains(kid))
-            });
-            if gone {
-                self.verified.clear();
-            }
             *cache = Some(Cache {
                 loaded_at: now,
                 keys: keys.clone(),
@@ -361,6 +350,13 @@ impl KeyStore {
             });
         }
         Ok(Loaded { keys, jwks })
+    }
+
+    /// True when the key `kid` is among the keys loaded less than [`REFRESH_SECONDS`] ago:
+    /// what a remembered verification made with it needs to stay trusted.
+    pub fn has_fresh_key(&self, kid: &str, now: i64) -> bool {
+        self.fresh(now)
+            .is_some_and(|loaded| loaded.keys.iter().any(|k| k.kid == kid))
     }
 
     fn fresh(&self, now: i64) -> Option<Loaded> {

@@ -24,11 +24,17 @@ pub fn verify_access_token(
     token: &str,
 ) -> keystep_core::Result<Option<AccessClaims>> {
     let now = services.clock.now();
-    let claims = match keys.verified.get(token, now) {
+    let remembered = keys
+        .verified
+        .get(token, now, |kid| keys.has_fresh_key(kid, now));
+    let claims = match remembered {
         Some(claims) => claims,
         None => match keys.verify::<AccessClaims>(services, conn, token, Some("at+jwt"), true) {
             Ok(claims) => {
-                keys.verified.remember(token, &claims, now);
+                // verify has read the header already; its kid named a loaded key.
+                if let Some(kid) = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid) {
+                    keys.verified.remember(token, &kid, &claims, now);
+                }
                 claims
             }
             Err(VerifyError::Invalid(_)) => return Ok(None),

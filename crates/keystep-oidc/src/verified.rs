@@ -2,10 +2,10 @@
 //! token. A resource server that introspects the token of every call, or an application
 //! that calls userinfo again, presents one token many times; its ES256 check is the larger
 //! part of such a request, and is done once. An entry lives until the token expires, and at
-//! most [`REMEMBERED_SECONDS`]. All are forgotten when a key goes from the key cache (rotated
-//! here, or found gone at its reload every 30 s), so a key removed by another process is
-//! trusted no longer than before. Revocation is not remembered: it is checked at every
-//! request. At most [`MAX_TOKENS`] are kept; only tokens that verified are, so made-up ones
+//! most [`REMEMBERED_SECONDS`], and is used only while the key that signed it is in the
+//! node's fresh key cache (loaded less than 30 seconds ago): a key removed by another process
+//! is trusted no longer than the key cache trusts it. Revocation is not remembered: it is
+//! checked at every request. At most [`MAX_TOKENS`] are kept; only tokens that verified are, so made-up ones
 //! cannot fill it.
 
 use std::collections::HashMap;
@@ -24,6 +24,8 @@ pub const MAX_TOKENS: usize = 4096;
 #[derive(Debug)]
 struct Entry {
     claims: AccessClaims,
+    /// The key that signed it.
+    kid: String,
     /// Unix seconds: before this, the signature need not be checked again.
     until: i64,
 }
@@ -39,17 +41,23 @@ fn digest(token: &str) -> [u8; 32] {
 }
 
 impl VerifiedTokens {
-    /// The claims of `token` when its signature was checked and it has not expired.
-    pub fn get(&self, token: &str, now: i64) -> Option<AccessClaims> {
+    /// The claims of `token` when its signature was checked, it has not expired, and
+    /// `key_is_fresh` says the key that signed it is still loaded.
+    pub fn get(
+        &self,
+        token: &str,
+        now: i64,
+        key_is_fresh: impl Fn(&str) -> bool,
+    ) -> Option<AccessClaims> {
         let entries = self.entries.read().ok()?;
         entries
             .get(&digest(token))
-            .filter(|entry| now < entry.until)
+            .filter(|entry| now < entry.until && key_is_fresh(&entry.kid))
             .map(|entry| entry.claims.clone())
     }
 
-    /// Remembers that `token`, with `claims`, verified at `now`.
-    pub fn remember(&self, token: &str, claims: &AccessClaims, now: i64) {
+    /// Remembers that `token`, signed by `kid`, with `claims`, verified at `now`.
+    pub fn remember(&self, token: &str, kid: &str, claims: &AccessClaims, now: i64) {
         let until = claims.exp.min(now + REMEMBERED_SECONDS);
         if until <= now {
             return;
@@ -63,6 +71,7 @@ impl VerifiedTokens {
             }
             let entry = Entry {
                 claims: claims.clone(),
+                kid: kid.to_owned(),
                 until,
             };
             entries.insert(digest(token), entry);
@@ -89,33 +98,48 @@ mod tests {
         .unwrap()
     }
 
+    fn loaded(kid: &str) -> bool {
+        kid == "k1"
+    }
+
     #[test]
     fn a_token_is_remembered_until_it_expires_and_thirty_seconds_at_most() {
         let tokens = VerifiedTokens::default();
-        tokens.remember("short", &claims(1_010), 1_000);
-        tokens.remember("long", &claims(5_000), 1_000);
-        assert!(tokens.get("short", 1_009).is_some());
-        assert!(tokens.get("short", 1_010).is_none(), "expired");
-        assert!(tokens.get("long", 1_029).is_some());
+        tokens.remember("short", "k1", &claims(1_010), 1_000);
+        tokens.remember("long", "k1", &claims(5_000), 1_000);
+        assert!(tokens.get("short", 1_009, loaded).is_some());
+        assert!(tokens.get("short", 1_010, loaded).is_none(), "expired");
+        assert!(tokens.get("long", 1_029, loaded).is_some());
         assert!(
-            tokens.get("long", 1_030).is_none(),
+            tokens.get("long", 1_030, loaded).is_none(),
             "checked again after 30 s"
         );
-        assert!(tokens.get("other", 1_000).is_none());
+        assert!(tokens.get("other", 1_000, loaded).is_none());
         tokens.clear();
         assert!(
-            tokens.get("long", 1_001).is_none(),
+            tokens.get("long", 1_001, loaded).is_none(),
             "forgotten with the keys"
+        );
+    }
+
+    #[test]
+    fn a_token_is_trusted_only_while_its_key_is_loaded() {
+        let tokens = VerifiedTokens::default();
+        tokens.remember("t", "k2", &claims(5_000), 1_000);
+        assert!(tokens.get("t", 1_001, |kid| kid == "k2").is_some());
+        assert!(
+            tokens.get("t", 1_001, loaded).is_none(),
+            "its key is gone from the key cache, or the cache is stale"
         );
     }
 
     #[test]
     fn an_expired_token_is_not_remembered_and_the_map_stays_bounded() {
         let tokens = VerifiedTokens::default();
-        tokens.remember("gone", &claims(999), 1_000);
-        assert!(tokens.get("gone", 999).is_none());
+        tokens.remember("gone", "k1", &claims(999), 1_000);
+        assert!(tokens.get("gone", 999, loaded).is_none());
         for n in 0..MAX_TOKENS + 10 {
-            tokens.remember(&format!("t{n}"), &claims(2_000), 1_000);
+            tokens.remember(&format!("t{n}"), "k1", &claims(2_000), 1_000);
         }
         let kept = tokens.entries.read().unwrap().len();
         assert!(kept <= MAX_TOKENS, "{kept}");

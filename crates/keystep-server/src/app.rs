@@ -73,12 +73,16 @@ impl Operator {
         Ok(Self { services, relay })
     }
 
-    /// Hands the command's ephemeral writes to the servers (see
-    /// `keystep_core::ephemeral::relay`); returns how many. With Redis there is nothing to hand
-    /// over: the command wrote the shared store itself.
+    /// Hands over what the command's write transactions did not (see
+    /// `keystep_core::ephemeral::relay`); returns how many writes the command handed over in
+    /// all. With Redis there is nothing to hand over: the command wrote the shared store
+    /// itself.
     pub fn finish(&self) -> keystep_core::Result<usize> {
         match &self.relay {
-            Some(relay) => relay.flush(&self.services.db),
+            Some(relay) => {
+                relay.flush(&self.services.db)?;
+                Ok(relay.handed_over())
+            }
             None => Ok(0),
         }
     }

@@ -345,17 +345,22 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-/// Runs an operator command, then hands its ephemeral writes to the running server (see
-/// [`crate::app::Operator`]). Even a command that failed may have committed a step (an
-/// ended session) whose marks the server must get.
+/// Runs an operator command, then hands over the ephemeral writes its transactions did not
+/// (see [`crate::app::Operator`]), even when it failed. When both fail, the command's error
+/// is returned and the hand-over's is printed.
 fn operate(
     config: Config,
     command: impl FnOnce(&Services, &mut std::io::StdoutLock<'static>) -> Result<(), CliError>,
 ) -> Result<(), CliError> {
     let operator = crate::app::Operator::open(config, Arc::new(SystemClock))?;
     let done = command(&operator.services, &mut std::io::stdout().lock());
-    let relayed = operator.finish().map_err(CliError::from);
-    done.and(relayed.map(drop))
+    match (done, operator.finish()) {
+        (Err(e), Err(relay)) => {
+            eprintln!("error: could not hand the running server what the command ended: {relay}");
+            Err(e)
+        }
+        (done, relayed) => done.and(relayed.map(drop).map_err(CliError::from)),
+    }
 }
 
 /// The first line of standard input, without its line ending. Only the line ending is

@@ -20,11 +20,17 @@ use crate::cli::{CliError, ClientAdd};
 
 /// A short write transaction (on SQLite it takes the write lock first, so a CLI command and
 /// running servers queue for it instead of failing). Hash passwords before, never inside.
+/// What the command wrote to an ephemeral store that servers cannot see is handed over in
+/// the same transaction (see `keystep_core::ephemeral::relay`).
 fn in_transaction<T>(
     services: &Services,
     f: impl FnOnce(&mut DbConn) -> keystep_core::Result<T>,
 ) -> Result<T, CliError> {
-    Ok(services.db.write(f)?)
+    Ok(services.db.write(|conn| {
+        let done = f(conn)?;
+        services.ephemeral.hand_over(conn)?;
+        Ok(done)
+    })?)
 }
 
 /// A read-only transaction.

@@ -1,7 +1,8 @@
 //! Operator commands against a running `keystep serve`, each its own process as an operator
-//! runs them, on SQLite with the in-process store (no Redis): what `keystep user disable`
-//! ends reaches the server through the database, so the person's live access tokens stop
-//! working at introspection and userinfo within about a second, not when they expire.
+//! runs them, on SQLite with the in-process store (no Redis): the sessions `keystep user
+//! passwd` ends reach the server through the database, so the person's live access tokens
+//! stop working at introspection and userinfo within about a second, not when they expire.
+//! (The person stays active, so only the ended session can refuse the token.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
@@ -16,7 +17,7 @@ use common::{cli, free_port, serve, REDIRECT_URI};
 const PASSWORD: &str = "correct horse battery";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_operator_disabling_a_person_ends_their_live_access_tokens_on_the_running_server() {
+async fn an_operator_setting_a_password_ends_the_live_access_tokens_on_the_running_server() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("keystep.db").display());
     let port = free_port();
@@ -47,12 +48,13 @@ async fn an_operator_disabling_a_person_ends_their_live_access_tokens_on_the_run
     };
     assert!(active().await, "live before");
 
-    cli(dir.path(), port, &db, "user disable ada", "");
+    let passwd = "user passwd ada --password-stdin";
+    cli(dir.path(), port, &db, passwd, "a new and longer passphrase");
     let started = Instant::now();
     while active().await {
         assert!(
             started.elapsed() < Duration::from_secs(5),
-            "the access token still introspects as active 5 s after the disable"
+            "the access token still introspects as active 5 s after the new password"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

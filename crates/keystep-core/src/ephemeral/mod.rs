@@ -65,6 +65,13 @@ pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
     /// Checks the store answers: for `/healthz`.
     fn ping(&self) -> Result<()>;
 
+    /// Writes to the database, in `conn`'s transaction, what this store owes servers that
+    /// cannot see it, and returns how many writes: only an operator command's relayed store
+    /// owes any ([`relay`]). Called at the end of each of a command's write transactions.
+    fn hand_over(&self, _conn: &mut crate::db::DbConn) -> Result<usize> {
+        Ok(0)
+    }
+
     /// True when only this process sees the store (memory): another process, an operator
     /// command, reaches a server's store only through the relay ([`relay`]).
     fn is_process_local(&self) -> bool {

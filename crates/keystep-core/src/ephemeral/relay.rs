@@ -43,6 +43,7 @@ pub struct RelayedStore {
     local: MemoryStore,
     clock: Arc<dyn Clock>,
     pending: Mutex<Vec<Relayed>>,
+    handed_over: std::sync::atomic::AtomicUsize,
 }
 
 impl RelayedStore {
@@ -52,6 +53,7 @@ impl RelayedStore {
             local: MemoryStore::new(clock.clone()),
             clock,
             pending: Mutex::new(Vec::new()),
+            handed_over: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -69,40 +71,65 @@ impl RelayedStore {
         Ok(())
     }
 
-    /// Writes what this command put and deleted to the relay table, in order, in one
-    /// transaction, and drops rows whose values have expired; returns how many it wrote. A
-    /// command that wrote nothing writes nothing (`client list` stays a reader).
-    /// Called once the command is done, committed or not: a mark for a session that a failed
-    /// transaction kept refuses its tokens early, never the other way round.
-    pub fn flush(&self, db: &Database) -> Result<usize> {
-        let pending =
-            std::mem::take(&mut *self.pending.lock().map_err(|_| {
-                Error::EphemeralUnavailable("the relay's lock is poisoned".to_owned())
-            })?);
+    fn take_pending(&self) -> Result<Vec<Relayed>> {
+        let mut pending = self
+            .pending
+            .lock()
+            .map_err(|_| Error::EphemeralUnavailable("the relay's lock is poisoned".to_owned()))?;
+        Ok(std::mem::take(&mut *pending))
+    }
+
+    /// Writes what the command put and deleted so far to the relay table, in order, in the
+    /// transaction of `conn` (the command's own, so its marks commit with the change they
+    /// belong to, or not at all), and drops rows whose values have expired. Returns how
+    /// many it wrote.
+    pub fn hand_over_in(&self, conn: &mut DbConn) -> Result<usize> {
+        let pending = self.take_pending()?;
         if pending.is_empty() {
             return Ok(0);
         }
+        // Ids are drawn from a sequence before commit; holding the table until the commit
+        // makes them commit in order, so a follower that saw id n has seen every id below.
+        // (SQLite has one writer: its ids commit in order anyway.)
+        if let DbConn::Postgres(pg) = conn {
+            pg.batch_execute("LOCK TABLE ephemeral_relay IN EXCLUSIVE MODE")?;
+        }
         let now = self.clock.now_millis();
-        db.write(|conn| {
-            // Ids are drawn from a sequence before commit; holding the table while writing
-            // makes them commit in order, so a follower that saw id n has seen every id below.
-            // (SQLite has one writer: its ids commit in order anyway.)
-            if let DbConn::Postgres(pg) = conn {
-                pg.batch_execute("LOCK TABLE ephemeral_relay IN EXCLUSIVE MODE")?;
-            }
-            diesel::delete(ephemeral_relay::table.filter(ephemeral_relay::expires_at.le(now)))
+        diesel::delete(ephemeral_relay::table.filter(ephemeral_relay::expires_at.le(now)))
+            .execute(conn)?;
+        for write in &pending {
+            diesel::insert_into(ephemeral_relay::table)
+                .values((
+                    ephemeral_relay::store_key.eq(&write.key),
+                    ephemeral_relay::value.eq(write.value.as_deref()),
+                    ephemeral_relay::expires_at.eq(write.expires_at_ms),
+                ))
                 .execute(conn)?;
-            for write in &pending {
-                diesel::insert_into(ephemeral_relay::table)
-                    .values((
-                        ephemeral_relay::store_key.eq(&write.key),
-                        ephemeral_relay::value.eq(write.value.as_deref()),
-                        ephemeral_relay::expires_at.eq(write.expires_at_ms),
-                    ))
-                    .execute(conn)?;
-            }
-            Ok(pending.len())
-        })
+        }
+        self.handed_over
+            .fetch_add(pending.len(), std::sync::atomic::Ordering::Relaxed);
+        Ok(pending.len())
+    }
+
+    /// Hands over, in a transaction of its own, what is left when the command ends: writes
+    /// made outside a write transaction, or in one that failed after them (a mark for a
+    /// session that lives on refuses its tokens early, never the other way round). A
+    /// command that left nothing writes nothing (`client list` stays a reader).
+    pub fn flush(&self, db: &Database) -> Result<usize> {
+        let left = self
+            .pending
+            .lock()
+            .map_err(|_| Error::EphemeralUnavailable("the relay's lock is poisoned".to_owned()))?
+            .len();
+        if left == 0 {
+            return Ok(0);
+        }
+        db.write(|conn| self.hand_over_in(conn))
+    }
+
+    /// How many writes this store has handed over in all.
+    pub fn handed_over(&self) -> usize {
+        self.handed_over.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -139,6 +166,10 @@ impl EphemeralStore for RelayedStore {
 
     fn ping(&self) -> Result<()> {
         Ok(())
+    }
+
+    fn hand_over(&self, conn: &mut DbConn) -> Result<usize> {
+        self.hand_over_in(conn)
     }
 }
 
@@ -224,17 +255,25 @@ mod tests {
             .put("ended:s1", b"1", Duration::from_secs(60))
             .unwrap();
         command.delete("attempts:ada").unwrap();
+        // Put, then deleted in the same command: the server ends without it.
+        command
+            .put("code:x", b"1", Duration::from_secs(60))
+            .unwrap();
+        command.delete("code:x").unwrap();
         assert_eq!(command.get("ended:s1").unwrap(), Some(b"1".to_vec()));
         assert_eq!(
             server.get("ended:s1").unwrap(),
             None,
             "not before the flush"
         );
-        assert_eq!(command.flush(&db).unwrap(), 2);
-        assert_eq!(command.flush(&db).unwrap(), 0, "flushed once");
+        // Handed over in the command's own transaction, as `keystep` does; nothing is left.
+        assert_eq!(db.write(|conn| command.hand_over(conn)).unwrap(), 4);
+        assert_eq!(command.flush(&db).unwrap(), 0, "handed over once");
+        assert_eq!(command.handed_over(), 4);
 
         clock.advance(Duration::from_secs(20));
-        assert_eq!(follower.apply_new(&db, &server, clock.as_ref()).unwrap(), 2);
+        assert_eq!(follower.apply_new(&db, &server, clock.as_ref()).unwrap(), 4);
+        assert_eq!(server.get("code:x").unwrap(), None);
         assert_eq!(server.get("ended:s1").unwrap(), Some(b"1".to_vec()));
         assert_eq!(server.get("attempts:ada").unwrap(), None);
         let left = server.ttl("ended:s1").unwrap().unwrap();

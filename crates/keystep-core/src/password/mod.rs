@@ -9,8 +9,6 @@
 //! wait in a bounded queue and, past it or past `password.hashing.max_wait_ms`, get
 //! [`Error::Busy`].
 
-use std::sync::OnceLock;
-
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Params, Version};
 use rand::RngCore;
@@ -73,7 +71,7 @@ pub struct PasswordHasher {
     params: Params,
     min_length: usize,
     pool: HashPool,
-    dummy_hash: OnceLock<String>,
+    dummy_hash: String,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -96,13 +94,15 @@ impl PasswordHasher {
     pub fn new(config: &PasswordConfig) -> Result<Self> {
         let params =
             argon2_params(&config.argon2).map_err(|e| Error::invalid("password.argon2", e))?;
-        let hasher = Self {
+        let mut hasher = Self {
             params,
             min_length: config.min_length,
             pool: HashPool::start(&config.hashing)?,
-            dummy_hash: OnceLock::new(),
+            dummy_hash: String::new(),
         };
-        hasher.dummy_hash();
+        // Made at start, so a hash that cannot be made stops the start instead of letting
+        // unknown names be refused faster than known ones.
+        hasher.dummy_hash = hasher.make_dummy_hash()?;
         Ok(hasher)
     }
 
@@ -245,14 +245,16 @@ impl PasswordHasher {
     /// against it costs one full hash, like a real one, and matches no password (that would
     /// take finding a 256-bit output). Nothing is hashed to make it, so a start allocates no
     /// hashing area and an operator command does no hashing it does not need.
+    fn make_dummy_hash(&self) -> Result<String> {
+        let mut salt = [0u8; 16];
+        let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        rand::rng().fill_bytes(&mut salt);
+        rand::rng().fill_bytes(&mut output);
+        self.phc(&salt, &output)
+    }
+
     fn dummy_hash(&self) -> &str {
-        self.dummy_hash.get_or_init(|| {
-            let mut salt = [0u8; 16];
-            let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
-            rand::rng().fill_bytes(&mut salt);
-            rand::rng().fill_bytes(&mut output);
-            self.phc(&salt, &output).unwrap_or_default()
-        })
+        &self.dummy_hash
     }
 
     fn is_current(&self, parsed: &PasswordHash<'_>) -> bool {
