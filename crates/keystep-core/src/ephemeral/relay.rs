@@ -64,19 +64,18 @@ impl RelayedStore {
             value: value.map(<[u8]>::to_vec),
             expires_at_ms: self.clock.now_millis().saturating_add(ttl_ms),
         };
-        self.pending
-            .lock()
-            .map_err(|_| Error::EphemeralUnavailable("the relay's lock is poisoned".to_owned()))?
-            .push(relayed);
+        self.pending()?.push(relayed);
         Ok(())
     }
 
-    fn take_pending(&self) -> Result<Vec<Relayed>> {
-        let mut pending = self
-            .pending
+    fn pending(&self) -> Result<std::sync::MutexGuard<'_, Vec<Relayed>>> {
+        self.pending
             .lock()
-            .map_err(|_| Error::EphemeralUnavailable("the relay's lock is poisoned".to_owned()))?;
-        Ok(std::mem::take(&mut *pending))
+            .map_err(|_| Error::EphemeralUnavailable("the relay's lock is poisoned".to_owned()))
+    }
+
+    fn take_pending(&self) -> Result<Vec<Relayed>> {
+        Ok(std::mem::take(&mut *self.pending()?))
     }
 
     /// Writes what the command put and deleted so far to the relay table, in order, in the
@@ -116,12 +115,7 @@ impl RelayedStore {
     /// session that lives on refuses its tokens early, never the other way round). A
     /// command that left nothing writes nothing (`client list` stays a reader).
     pub fn flush(&self, db: &Database) -> Result<usize> {
-        let left = self
-            .pending
-            .lock()
-            .map_err(|_| Error::EphemeralUnavailable("the relay's lock is poisoned".to_owned()))?
-            .len();
-        if left == 0 {
+        if self.pending()?.is_empty() {
             return Ok(0);
         }
         db.write(|conn| self.hand_over_in(conn))
