@@ -1,8 +1,10 @@
 //! Signing keys: the one module that owns key material and `kid`s. Keys are generated at
 //! first start (RSA-2048 for RS256, P-256 for ES256), their private parts sealed by the secret
-//! box and stored in the database, so every node signs with the same keys. Signing goes
-//! through jsonwebtoken's aws-lc-rs backend (constant-time); never the `rsa` crate
-//! (RUSTSEC-2023-0071). Each node caches the keys and re-reads them every 30 seconds, so a
+//! box and stored in the database, so every node signs with the same keys. Signing uses
+//! aws-lc-rs key pairs (constant-time), parsed once when the keys are loaded: jsonwebtoken's
+//! `encode` parses and checks the private key again at every signature, which made an RS256
+//! signature cost twice what it does; verifying goes through jsonwebtoken. Never the `rsa`
+//! crate (RUSTSEC-2023-0071). Each node caches the keys and re-reads them every 30 seconds, so a
 //! rotation reaches every node without a restart. A rotation publishes the new keys at once
 //! but signs with them only after `tokens.signing_key_delay_seconds` (relying parties cache
 //! the JWKS, and a token signed by a key they have not seen yet would be refused); the old
@@ -12,11 +14,14 @@
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use aws_lc_rs::signature::{
+    EcdsaKeyPair, KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256,
+};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use keystep_core::db::DbConn;
 use keystep_core::signing_keys::{self, StoredKey};
 use keystep_core::{Error, Services};
@@ -34,7 +39,7 @@ const REFRESH_SECONDS: i64 = 30;
 struct LoadedKey {
     kid: String,
     alg: Algorithm,
-    encoding: EncodingKey,
+    signer: Signer,
     decoding: DecodingKey,
     jwk: Value,
     created_at: i64,
@@ -48,6 +53,60 @@ impl LoadedKey {
         self.signs_from.is_none_or(|from| from <= now)
             && self.retired_at.is_none_or(|until| until > now)
     }
+}
+
+/// A private key parsed once, ready to sign.
+enum Signer {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+}
+
+impl Signer {
+    fn from_pkcs8(alg: Algorithm, der: &[u8]) -> Result<Self, Error> {
+        match alg {
+            Algorithm::RS256 => RsaKeyPair::from_pkcs8(der)
+                .map(Self::Rsa)
+                .map_err(|e| key_error(&format!("stored RSA key: {e}"))),
+            _ => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                .map(Self::Ec)
+                .map_err(|e| key_error(&format!("stored EC key: {e}"))),
+        }
+    }
+
+    /// The signature over `message`: RSASSA-PKCS1-v1_5 with SHA-256 (RS256), or ECDSA P-256
+    /// with SHA-256 as the fixed-width `R || S` that RFC 7518 §3.4 requires (ES256).
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
+        let rng = SystemRandom::new();
+        match self {
+            Self::Rsa(pair) => {
+                let mut signature = vec![0; pair.public_modulus_len()];
+                pair.sign(&RSA_PKCS1_SHA256, &rng, message, &mut signature)
+                    .map_err(|_| key_error("RSA signing failed"))?;
+                Ok(signature)
+            }
+            Self::Ec(pair) => pair
+                .sign(&rng, message)
+                .map(|signature| signature.as_ref().to_vec())
+                .map_err(|_| key_error("EC signing failed")),
+        }
+    }
+}
+
+/// The JWS Compact Serialization (RFC 7515 §7.1) of `claims` under `header`, signed.
+fn compact_jws<T: Serialize>(
+    header: &Header,
+    claims: &T,
+    signer: &Signer,
+) -> Result<String, Error> {
+    let part = |value: Vec<u8>| b64(&value);
+    let json = |e: serde_json::Error| key_error(&format!("serialising a token: {e}"));
+    let mut jws = part(serde_json::to_vec(header).map_err(json)?);
+    jws.push('.');
+    jws.push_str(&part(serde_json::to_vec(claims).map_err(json)?));
+    let signature = signer.sign(jws.as_bytes())?;
+    jws.push('.');
+    jws.push_str(&b64(&signature));
+    Ok(jws)
 }
 
 struct Cache {
@@ -174,17 +233,6 @@ fn parse_alg(name: &str) -> Option<Algorithm> {
     }
 }
 
-fn pem(label: &str, der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in body.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
-}
-
 fn load(services: &Services, stored: &StoredKey) -> Result<LoadedKey, Error> {
     let alg = parse_alg(&stored.alg).ok_or_else(|| key_error("unknown algorithm in store"))?;
     let der = services
@@ -193,24 +241,16 @@ fn load(services: &Services, stored: &StoredKey) -> Result<LoadedKey, Error> {
     let jwk: Value = serde_json::from_str(&stored.public_jwk)
         .map_err(|_| key_error("stored JWK is not JSON"))?;
     let field = |name: &str| jwk[name].as_str().unwrap_or_default().to_owned();
-    let (encoding, decoding) = match alg {
-        Algorithm::RS256 => (
-            // jsonwebtoken takes PKCS#8 RSA keys through its PEM reader.
-            EncodingKey::from_rsa_pem(pem("PRIVATE KEY", &der).as_bytes())
-                .map_err(|e| key_error(&e.to_string()))?,
-            DecodingKey::from_rsa_components(&field("n"), &field("e"))
-                .map_err(|e| key_error(&e.to_string()))?,
-        ),
-        _ => (
-            EncodingKey::from_ec_der(&der),
-            DecodingKey::from_ec_components(&field("x"), &field("y"))
-                .map_err(|e| key_error(&e.to_string()))?,
-        ),
-    };
+    let signer = Signer::from_pkcs8(alg, &der)?;
+    let decoding = match alg {
+        Algorithm::RS256 => DecodingKey::from_rsa_components(&field("n"), &field("e")),
+        _ => DecodingKey::from_ec_components(&field("x"), &field("y")),
+    }
+    .map_err(|e| key_error(&e.to_string()))?;
     Ok(LoadedKey {
         kid: stored.kid.clone(),
         alg,
-        encoding,
+        signer,
         decoding,
         jwk,
         created_at: stored.created_at,
@@ -393,7 +433,7 @@ impl KeyStore {
         let mut header = Header::new(alg);
         header.kid = Some(key.kid.clone());
         header.typ = Some(typ.to_owned());
-        jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|e| key_error(&e.to_string()))
+        compact_jws(&header, claims, &key.signer)
     }
 
     /// The JWKS document, serialised: active keys and retired keys still within their
@@ -499,16 +539,13 @@ mod tests {
                 retired_at: None,
                 signs_from: None,
             };
-            let encoding = match alg {
-                Algorithm::RS256 => {
-                    EncodingKey::from_rsa_pem(pem("PRIVATE KEY", &pkcs8).as_bytes()).unwrap()
-                }
-                _ => EncodingKey::from_ec_der(&pkcs8),
-            };
-            let token = jsonwebtoken::encode(
-                &Header::new(alg),
+            let signer = Signer::from_pkcs8(alg, &pkcs8).unwrap();
+            let mut header = Header::new(alg);
+            header.kid = Some(stored.kid.clone());
+            let token = compact_jws(
+                &header,
                 &json!({"iss": "x", "exp": 4_000_000_000u64}),
-                &encoding,
+                &signer,
             )
             .unwrap();
             let v: Value = serde_json::from_str(&stored.public_jwk).unwrap();
@@ -524,10 +561,19 @@ mod tests {
                 )
                 .unwrap(),
             };
+            // jsonwebtoken, which did not sign it, reads and verifies it.
             let mut validation = Validation::new(alg);
             validation.set_issuer(&["x"]);
+            let verified = jsonwebtoken::decode::<Value>(&token, &decoding, &validation).unwrap();
+            assert_eq!(verified.header.kid.as_deref(), Some(stored.kid.as_str()));
+            assert_eq!(verified.claims["iss"], "x");
+            // A changed payload no longer verifies.
+            let mut parts: Vec<&str> = token.split('.').collect();
+            let forged = b64(br#"{"iss":"y","exp":4000000000}"#);
+            parts[1] = &forged;
             assert!(
-                jsonwebtoken::decode::<Value>(&token, &decoding, &validation).is_ok(),
+                jsonwebtoken::decode::<Value>(&parts.join("."), &decoding, &Validation::new(alg))
+                    .is_err(),
                 "{alg:?}"
             );
         }
