@@ -3,11 +3,14 @@
 //! the right one (a fast wrong answer is an error, not a result).
 
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde_json::Value;
 
 use crate::flows::{self, Jar};
+use crate::load::Done;
 use crate::server::{Client, Person};
+use crate::totp::{self, TotpPeople};
 
 /// What every case needs: HTTP clients, the server, the registered clients and person, and
 /// the tokens and session made for them at the start.
@@ -36,6 +39,9 @@ pub struct Context {
     pub user_access_token: String,
     /// One refresh token per connection, each its own family, rotated at every refresh.
     pub refresh_tokens: Vec<Mutex<String>>,
+    /// People with an authenticator bound, for the sign-in with TOTP (empty when that case
+    /// does not run).
+    pub totp_people: TotpPeople,
 }
 
 /// A case.
@@ -57,12 +63,14 @@ pub enum Case {
     SingleSignOn,
     /// A whole sign-in with the password in a new browser (argon2id at the configured cost).
     PasswordSignIn,
+    /// A whole sign-in with the password and a TOTP code.
+    TotpSignIn,
 }
 
 impl Case {
     /// Every case, in the order they run: the sign-ins last, so the memory after them is the
     /// peak of the run.
-    pub const ALL: [Case; 8] = [
+    pub const ALL: [Case; 9] = [
         Case::Discovery,
         Case::Jwks,
         Case::ClientCredentials,
@@ -71,6 +79,7 @@ impl Case {
         Case::Refresh,
         Case::SingleSignOn,
         Case::PasswordSignIn,
+        Case::TotpSignIn,
     ];
 
     /// Its name on the command line and in the report.
@@ -84,6 +93,7 @@ impl Case {
             Case::Refresh => "refresh",
             Case::SingleSignOn => "sso",
             Case::PasswordSignIn => "password_sign_in",
+            Case::TotpSignIn => "totp_sign_in",
         }
     }
 
@@ -93,8 +103,21 @@ impl Case {
     }
 
     /// Sends one request (or walks one flow) from connection `connection` and checks the
-    /// answer.
-    pub async fn run(self, ctx: Arc<Context>, connection: usize) -> Result<(), String> {
+    /// answer. Only the sign-in with TOTP may wait first (for a person with an unused code),
+    /// never past `deadline`.
+    pub async fn run(
+        self,
+        ctx: Arc<Context>,
+        connection: usize,
+        deadline: Instant,
+    ) -> Result<Done, String> {
+        if self == Case::TotpSignIn {
+            return totp_sign_in(&ctx, deadline).await;
+        }
+        self.run_at_once(&ctx, connection).await.map(|()| Done::NOW)
+    }
+
+    async fn run_at_once(self, ctx: &Context, connection: usize) -> Result<(), String> {
         match self {
             Case::Discovery => {
                 let url = format!("{}/.well-known/openid-configuration", ctx.issuer);
@@ -107,7 +130,7 @@ impl Case {
                 answer_has(has_keys, "keys", &keys)
             }
             Case::ClientCredentials => {
-                let tokens = json_of(client_credentials(&ctx)).await?;
+                let tokens = json_of(client_credentials(ctx)).await?;
                 answer_has(tokens["access_token"].is_string(), "access_token", &tokens)
             }
             Case::Introspection => {
@@ -133,12 +156,12 @@ impl Case {
                     .get(connection % ctx.refresh_tokens.len().max(1))
                     .ok_or("no refresh token for this connection")?;
                 let token = slot.lock().map_err(|e| e.to_string())?.clone();
-                let rotated = match flows::refresh(&ctx, &token).await {
+                let rotated = match flows::refresh(ctx, &token).await {
                     Ok(rotated) => Ok(rotated),
                     // The failure counts, and the connection goes on with a new family:
                     // its token may have been spent by a rotation whose answer never came.
                     Err(e) => {
-                        let tokens = flows::single_sign_on(&ctx, &ctx.session).await?;
+                        let tokens = flows::single_sign_on(ctx, &ctx.session).await?;
                         let fresh = tokens["refresh_token"].as_str().unwrap_or_default();
                         *slot.lock().map_err(|e| e.to_string())? = fresh.to_owned();
                         Err(e)
@@ -147,16 +170,43 @@ impl Case {
                 *slot.lock().map_err(|e| e.to_string())? = rotated;
                 Ok(())
             }
-            Case::SingleSignOn => flows::single_sign_on(&ctx, &ctx.session).await.map(drop),
+            Case::SingleSignOn => flows::single_sign_on(ctx, &ctx.session).await.map(drop),
             Case::PasswordSignIn => {
                 let person = ctx
                     .people
                     .get(connection % ctx.people.len().max(1))
                     .ok_or("no person for this connection")?;
-                flows::password_sign_in(&ctx, person).await.map(drop)
+                flows::password_sign_in(ctx, person).await.map(drop)
             }
+            Case::TotpSignIn => Err("the sign-in with TOTP waits for its person".into()),
         }
     }
+}
+
+/// A sign-in with TOTP by the first person whose next code is valid now, waiting (until
+/// `deadline` at most) for one when every code up to the next time step has been used.
+async fn totp_sign_in(ctx: &Context, deadline: Instant) -> Result<Done, String> {
+    let started = Instant::now();
+    let (mut person, step) = loop {
+        let (unix, step) = totp::now();
+        match ctx.totp_people.take(step, unix) {
+            Ok(taken) => break taken,
+            Err(wait) => {
+                let now = Instant::now();
+                if now + wait >= deadline {
+                    tokio::time::sleep(deadline.saturating_duration_since(now)).await;
+                    return Ok(Done::TimeUp);
+                }
+                tokio::time::sleep(wait).await;
+            }
+        }
+    };
+    let waited = started.elapsed();
+    let outcome = flows::totp_sign_in(ctx, &person, step).await;
+    // Sent, so spent, whatever the answer was.
+    person.last_step = step;
+    ctx.totp_people.give_back(person);
+    outcome.map(|()| Done::Answered { waited })
 }
 
 /// The client's token request (the API scope it is registered for).

@@ -5,6 +5,26 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// What a request (or flow) whose answer was right came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Done {
+    /// Answered. `waited` is how long it first waited for the benchmark itself (a person
+    /// with an unused code), which is not the server's latency and is left out of it.
+    Answered {
+        /// Time spent before the first request went out.
+        waited: Duration,
+    },
+    /// Nothing was sent: the time was up while it waited.
+    TimeUp,
+}
+
+impl Done {
+    /// Answered, without waiting.
+    pub const NOW: Done = Done::Answered {
+        waited: Duration::ZERO,
+    };
+}
+
 /// What one run of a case came to.
 #[derive(Debug, Default)]
 pub struct Sample {
@@ -18,6 +38,8 @@ pub struct Sample {
     pub latencies_us: Vec<u32>,
     /// How long the run took.
     pub elapsed: Duration,
+    /// Time the connections waited for the benchmark itself, all together.
+    pub waited: Duration,
 }
 
 impl Sample {
@@ -33,11 +55,12 @@ impl Sample {
 }
 
 /// Runs `request` from `connections` tasks for `duration`. Each call is one request (or one
-/// flow) of the connection numbered by its argument, and says whether its answer was right.
+/// flow) of the connection numbered by its first argument, given the run's deadline, and
+/// says whether its answer was right.
 pub async fn drive<F, Fut>(connections: usize, duration: Duration, request: F) -> Sample
 where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), String>> + Send,
+    F: Fn(usize, Instant) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Done, String>> + Send,
 {
     let request = Arc::new(request);
     let started = Instant::now();
@@ -49,13 +72,18 @@ where
             let mut sample = Sample::default();
             while Instant::now() < deadline {
                 let sent = Instant::now();
-                let outcome = request(connection).await;
-                let took = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
+                let outcome = request(connection, deadline).await;
+                let took = sent.elapsed();
                 match outcome {
-                    Ok(()) => {
+                    Ok(Done::Answered { waited }) => {
                         sample.ok += 1;
-                        sample.latencies_us.push(took);
+                        sample.waited += waited;
+                        let took = took.saturating_sub(waited).as_micros();
+                        sample
+                            .latencies_us
+                            .push(u32::try_from(took).unwrap_or(u32::MAX));
                     }
+                    Ok(Done::TimeUp) => {}
                     Err(e) => {
                         sample.errors += 1;
                         if sample.first_errors.len() < 3 {
@@ -73,6 +101,7 @@ where
             Ok(sample) => {
                 total.ok += sample.ok;
                 total.errors += sample.errors;
+                total.waited += sample.waited;
                 total.latencies_us.extend(sample.latencies_us);
                 for e in sample.first_errors {
                     if total.first_errors.len() < 5 {

@@ -8,8 +8,10 @@
 mod cases;
 mod flows;
 mod load;
+mod reference;
 mod report;
 mod server;
+mod totp;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +21,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::cases::{Case, Context};
-use crate::report::Row;
+use crate::report::{Report, Row};
 use crate::server::{Backing, Server};
 
 /// Why the benchmark could not run.
@@ -66,9 +68,13 @@ struct Args {
     #[arg(long, default_value_t = 32)]
     connections: usize,
     /// Only these cases (repeat): discovery, jwks, client_credentials, introspection,
-    /// userinfo, refresh, sso, password_sign_in.
+    /// userinfo, refresh, sso, password_sign_in, totp_sign_in.
     #[arg(long = "case", value_name = "CASE")]
     cases: Vec<String>,
+    /// People bound to an authenticator for totp_sign_in. Each can sign in with a new code
+    /// about once per 30-second time step; when all have, connections wait for the next.
+    #[arg(long, default_value_t = 300)]
+    totp_people: usize,
     /// PostgreSQL for the server (else SQLite in its temporary data directory).
     #[arg(long, env = "KEYSTEP_BENCH_DATABASE_URL")]
     database_url: Option<String>,
@@ -84,9 +90,12 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     match run(&args).await {
-        Ok(rows) => {
-            print!("{}", report::table(&rows));
-            if rows.iter().any(|r| r.errors > 0) {
+        Ok(report) => {
+            print!("{}", report::table(&report.cases));
+            if let Some(line) = report::comparison(&report) {
+                print!("{line}");
+            }
+            if report.cases.iter().any(|r| r.errors > 0) {
                 eprintln!("keystep-bench: some requests failed (see above)");
                 return ExitCode::FAILURE;
             }
@@ -99,7 +108,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(args: &Args) -> Result<Vec<Row>, BenchError> {
+async fn run(args: &Args) -> Result<Report, BenchError> {
     let cases = if args.cases.is_empty() {
         Case::ALL.to_vec()
     } else {
@@ -141,6 +150,7 @@ async fn run(args: &Args) -> Result<Vec<Row>, BenchError> {
         session: flows::Jar::default(),
         user_access_token: String::new(),
         refresh_tokens: Vec::new(),
+        totp_people: totp::TotpPeople::default(),
     };
     let tokens = cases::json_of(cases::client_credentials(&ctx))
         .await
@@ -164,12 +174,15 @@ async fn run(args: &Args) -> Result<Vec<Row>, BenchError> {
             .push(std::sync::Mutex::new(string_at(&tokens, "refresh_token")?));
     }
     let ctx = Arc::new(ctx);
+    if cases.contains(&Case::TotpSignIn) {
+        bind_authenticators(&server, &ctx, args.totp_people).await?;
+    }
 
     let mut rows = Vec::new();
     for case in cases {
         let request = {
             let ctx = Arc::clone(&ctx);
-            move |connection| case.run(Arc::clone(&ctx), connection)
+            move |connection, deadline| case.run(Arc::clone(&ctx), connection, deadline)
         };
         if args.warmup > 0 {
             load::drive(
@@ -185,6 +198,14 @@ async fn run(args: &Args) -> Result<Vec<Row>, BenchError> {
         let cpu = server.cpu_time()?.saturating_sub(cpu_before);
         for e in &sample.first_errors {
             eprintln!("{}: {e}", case.name());
+        }
+        if sample.waited > Duration::from_millis(500) {
+            eprintln!(
+                "{}: connections waited {:.1} s in all for a person with an unused code \
+                 (not counted as latency; --totp-people sets how many there are)",
+                case.name(),
+                sample.waited.as_secs_f64()
+            );
         }
         let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
         rows.push(Row {
@@ -203,11 +224,61 @@ async fn run(args: &Args) -> Result<Vec<Row>, BenchError> {
             peak_rss_mib: mib(server.peak_resident_bytes()?),
         });
     }
+    let signed_in = rows.iter().any(|r| r.case.ends_with("_sign_in"));
+    let libargon2 = if signed_in {
+        // On a thread of its own, whose CPU time is the measure, while the server idles.
+        let measured = tokio::task::spawn_blocking(|| reference::measure(Duration::from_secs(3)))
+            .await
+            .map_err(|e| BenchError::Setup(e.to_string()))?;
+        measured
+            .map_err(|e| eprintln!("keystep-bench: no libargon2 comparison: {e}"))
+            .ok()
+    } else {
+        None
+    };
+    let report = Report {
+        cases: rows,
+        libargon2,
+    };
     if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&rows).map_err(std::io::Error::other)?;
+        let json = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;
         std::fs::write(path, json)?;
     }
-    Ok(rows)
+    Ok(report)
+}
+
+/// `count` people, registered through the CLI, each signed in to /u where they bind an
+/// authenticator with the code mailed to them, as a person would.
+async fn bind_authenticators(
+    server: &Server,
+    ctx: &Arc<Context>,
+    count: usize,
+) -> Result<(), BenchError> {
+    let setup = |e: String| BenchError::Setup(format!("binding authenticators: {e}"));
+    let names: Vec<String> = (0..count).map(|n| format!("bench-totp-{n}")).collect();
+    let people = server.add_people(&names, 4)?;
+    let mailbox = Arc::new(totp::Mailbox::new(server.outbox()));
+    for group in people.chunks(16) {
+        let mut binds = tokio::task::JoinSet::new();
+        for person in group.iter().cloned() {
+            let (ctx, mailbox) = (Arc::clone(ctx), Arc::clone(&mailbox));
+            binds.spawn(async move {
+                let mut jar = flows::sign_in_to_u(&ctx, &person).await?;
+                let (secret, step) =
+                    flows::bind_totp(&ctx, &mut jar, &mailbox, &person.email).await?;
+                ctx.totp_people.give_back(totp::TotpPerson {
+                    person,
+                    secret,
+                    last_step: step,
+                });
+                Ok::<_, String>(())
+            });
+        }
+        while let Some(bound) = binds.join_next().await {
+            bound.map_err(|e| setup(e.to_string()))?.map_err(setup)?;
+        }
+    }
+    Ok(())
 }
 
 /// The string at `key` of a token response set up for the cases.

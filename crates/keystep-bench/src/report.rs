@@ -26,6 +26,34 @@ pub struct Row {
     pub peak_rss_mib: f64,
 }
 
+/// Everything a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The cases, in the order they ran.
+    pub cases: Vec<Row>,
+    /// libargon2 at the default cost in the same run, when a sign-in case ran and the
+    /// library was there.
+    pub libargon2: Option<crate::reference::Libargon2>,
+}
+
+/// What the sign-in rows come to beside libargon2's rate (each sign-in is one verification).
+pub fn comparison(report: &Report) -> Option<String> {
+    let lib = report.libargon2.as_ref()?;
+    let mut out = format!(
+        "libargon2 ({}) at the same cost: {:.1} hashes per CPU-second",
+        lib.library, lib.per_cpu_second
+    );
+    for row in report.cases.iter().filter(|r| r.case.ends_with("_sign_in")) {
+        out.push_str(&format!(
+            "; {} {:.0} %",
+            row.case,
+            100.0 * row.per_server_cpu_second / lib.per_cpu_second
+        ));
+    }
+    out.push('\n');
+    Some(out)
+}
+
 /// The table.
 pub fn table(rows: &[Row]) -> String {
     let mut out = format!(

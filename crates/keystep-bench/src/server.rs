@@ -44,6 +44,8 @@ pub struct Person {
     pub username: String,
     /// Their password.
     pub password: String,
+    /// Their mail address.
+    pub email: String,
 }
 
 fn free_port() -> Result<u16, BenchError> {
@@ -171,18 +173,49 @@ impl Server {
         let person = Person {
             username: username.to_owned(),
             password: "bench correct horse battery".to_owned(),
+            email: format!("{username}@bench.example"),
         };
-        let email = format!("{username}@bench.example");
         let args = [
             "user",
             "add",
             username,
             "--email",
-            &email,
+            &person.email,
             "--password-stdin",
         ];
         self.cli(&args, Some(&person.password))?;
         Ok(person)
+    }
+
+    /// Registers `names` as [`Server::add_person`] does, `at_once` commands at a time.
+    pub fn add_people(&self, names: &[String], at_once: usize) -> Result<Vec<Person>, BenchError> {
+        let chunk = names.len().div_ceil(at_once.max(1)).max(1);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = names
+                .chunks(chunk)
+                .map(|names| {
+                    scope.spawn(move || {
+                        names
+                            .iter()
+                            .map(|name| self.add_person(name))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                })
+                .collect();
+            let mut people = Vec::with_capacity(names.len());
+            for worker in workers {
+                let added = worker
+                    .join()
+                    .map_err(|_| BenchError::Setup("a provisioning thread failed".into()))??;
+                people.extend(added);
+            }
+            Ok(people)
+        })
+    }
+
+    /// Where the server writes its mails (it has no SMTP relay): the people's mailboxes.
+    pub fn outbox(&self) -> PathBuf {
+        self.data_dir.path().join("outbox")
     }
 
     /// Registers a confidential client through `keystep client add … --json`.
@@ -211,11 +244,7 @@ impl Server {
     /// The server's CPU time so far (user and system), from `/proc/PID/stat`.
     pub fn cpu_time(&self) -> Result<Duration, BenchError> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        let ticks =
-            cpu_ticks(&stat).ok_or_else(|| BenchError::Setup("unreadable /proc stat".into()))?;
-        Ok(Duration::from_secs_f64(
-            ticks as f64 / clock_ticks_per_second(),
-        ))
+        cpu_time_of(&stat).ok_or_else(|| BenchError::Setup("unreadable /proc stat".into()))
     }
 
     /// The server's resident memory in bytes, from `/proc/PID/status`.
@@ -257,6 +286,14 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
     let fields: Vec<&str> = after.split_whitespace().collect();
     let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
     Some(field(11)? + field(12)?)
+}
+
+/// The CPU time a `/proc/…/stat` line counts.
+pub fn cpu_time_of(stat: &str) -> Option<Duration> {
+    let ticks = cpu_ticks(stat)?;
+    Some(Duration::from_secs_f64(
+        ticks as f64 / clock_ticks_per_second(),
+    ))
 }
 
 /// `getconf CLK_TCK` (the unit of `/proc` CPU times); 100, Linux's, when it cannot be read.
