@@ -1,9 +1,10 @@
 //! Faults while serving: the ephemeral store's Redis or the PostgreSQL server goes away and
 //! comes back. keystep answers a clear 503 (a page, or the spec's JSON error) within its pool
 //! timeout, never hangs or crashes, and serves again as soon as the dependency is back,
-//! without a restart. Each test starts its own private server on a free port, so the shared
-//! ones are never disturbed; a machine without `redis-server` or PostgreSQL's `initdb` skips
-//! the test and says so.
+//! without a restart. The tests that stop a server start a private one on a free port, so
+//! the shared ones are never disturbed; a machine without `redis-server` or PostgreSQL's
+//! `initdb` skips them and says so. The test of dropped connections ends only the
+//! connections to its own database on the shared PostgreSQL.
 
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -333,4 +334,49 @@ async fn postgres_restarted_while_serving_is_a_503_and_keystep_recovers_without_
         200,
         "serves again once PostgreSQL is back"
     );
+}
+
+/// The Status of `/healthz`, which runs a query on a pooled connection.
+async fn health(w: &World) -> u16 {
+    w.browser()
+        .get(&w.server.url("/healthz"))
+        .await
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn postgres_connections_dropped_by_the_server_cost_at_most_one_failed_request() {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    let Some(admin_url) = keystep_tests::postgres_url() else {
+        return;
+    };
+    let database = TestDatabase::postgres(&admin_url);
+    let name = url::Url::parse(&database.url).unwrap().path()[1..].to_owned();
+    let w = World::new(Stack {
+        name: "postgres+memory",
+        database,
+        redis_url: None,
+    });
+    // Queries have just succeeded, so the pool hands its connections out without a check.
+    assert_eq!(sign_in_and_exchange(&w).await, 200);
+    assert_eq!(health(&w).await, 200);
+
+    // The server drops every connection of keystep's (as a restart or an administrator does).
+    let mut admin = PgConnection::establish(&admin_url).unwrap();
+    diesel::sql_query(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    ))
+    .execute(&mut admin)
+    .unwrap();
+
+    // The first request may meet a dropped connection (a 503, never a hang or a 500); it
+    // makes the pool check its connections again, so every request after it is served.
+    let first = health(&w).await;
+    assert!(first == 200 || first == 503, "{first}");
+    for n in 0..5 {
+        assert_eq!(health(&w).await, 200, "request {n} after the first");
+    }
+    assert_eq!(sign_in_and_exchange(&w).await, 200);
 }

@@ -3,7 +3,9 @@
 //! `database_url` ([`DatabaseTarget`]); everything above this module writes one query path.
 //! Connections are blocking: callers run on a blocking pool, never on an async worker.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::{Connection, ConnectionError, PgConnection, SqliteConnection};
@@ -33,10 +35,79 @@ const SQLITE_WRITER_WAIT: Duration = Duration::from_secs(5);
 /// A pooled connection.
 pub type PooledConn = r2d2::PooledConnection<DbManager>;
 
+/// A PostgreSQL connection is checked with a round trip before use unless a query on the
+/// pool succeeded this recently and none has failed since [`SUSPECT_FOR`].
+const TRUSTED_AFTER_SUCCESS: Duration = Duration::from_secs(2);
+/// How long after a failed query every checkout is checked again.
+const SUSPECT_FOR: Duration = Duration::from_secs(5);
+
+/// Whether the pool's PostgreSQL connections can be handed out unchecked: a connection
+/// breaks when the server restarts or drops it, and checking each one at checkout (`SELECT
+/// 1`) cost every request a round trip. While queries keep succeeding, the server is
+/// evidently there; a failure (or a quiet spell, after which a connection may have been
+/// dropped) turns the checks back on, so a broken connection is found and replaced at its
+/// next checkout, as before.
+#[derive(Debug)]
+struct PoolHealth {
+    started: Instant,
+    /// Milliseconds since `started` of the last query that succeeded (0: none yet).
+    last_success_ms: AtomicU64,
+    /// Milliseconds since `started` until which connections are checked (0: none).
+    suspect_until_ms: AtomicU64,
+}
+
+impl PoolHealth {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            last_success_ms: AtomicU64::new(0),
+            suspect_until_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn succeeded(&self) {
+        self.last_success_ms
+            .store(self.now_ms().max(1), Ordering::Relaxed);
+    }
+
+    fn failed(&self) {
+        let until = self.now_ms().saturating_add(millis(SUSPECT_FOR));
+        self.suspect_until_ms.fetch_max(until, Ordering::Relaxed);
+    }
+
+    /// True when a connection may be handed out without a round trip.
+    fn trusted(&self) -> bool {
+        let now = self.now_ms();
+        let last = self.last_success_ms.load(Ordering::Relaxed);
+        last != 0
+            && now.saturating_sub(last) < millis(TRUSTED_AFTER_SUCCESS)
+            && now >= self.suspect_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// Notes what a use of a connection came to: a database error (which a dropped
+    /// connection gives) makes the pool suspect; anything else shows the server is there.
+    fn record<T>(&self, outcome: &Result<T>) {
+        match outcome {
+            Err(Error::Database(diesel::result::Error::DatabaseError(..)))
+            | Err(Error::DatabaseUnavailable(_)) => self.failed(),
+            Err(_) | Ok(_) => self.succeeded(),
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Opens connections for the pool, building the variant from the target.
 #[derive(Debug)]
 pub struct DbManager {
     target: DatabaseTarget,
+    health: Arc<PoolHealth>,
 }
 
 impl r2d2::ManageConnection for DbManager {
@@ -61,8 +132,16 @@ impl r2d2::ManageConnection for DbManager {
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectionError> {
-        conn.batch_execute("SELECT 1")
-            .map_err(ConnectionError::CouldntSetupConfiguration)
+        if self.health.trusted() {
+            return Ok(());
+        }
+        let checked = conn
+            .batch_execute("SELECT 1")
+            .map_err(ConnectionError::CouldntSetupConfiguration);
+        if checked.is_ok() {
+            self.health.succeeded();
+        }
+        checked
     }
 
     fn has_broken(&self, _conn: &mut DbConn) -> bool {
@@ -77,6 +156,7 @@ pub struct Database {
     target: DatabaseTarget,
     /// SQLite's writers of this process, one at a time (see [`Database::write`]).
     sqlite_writer: std::sync::Arc<parking_lot::Mutex<()>>,
+    health: Arc<PoolHealth>,
 }
 
 impl std::fmt::Debug for Database {
@@ -95,24 +175,31 @@ impl Database {
                     .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
             }
         }
+        let health = Arc::new(PoolHealth::new());
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             // No connections opened in the background ahead of need: a process that exits
             // while r2d2 is still connecting crashes inside libpq's GSSAPI teardown.
             .min_idle(Some(0))
             // A PostgreSQL connection can break (a server restart) and is checked with a round
-            // trip before use; a SQLite one is a file handle that does not, and checking it
-            // cost every request a statement to parse.
+            // trip before use when the pool has reason to doubt it ([`PoolHealth`]); a SQLite
+            // one is a file handle that does not, and checking it cost every request a
+            // statement to parse.
             .test_on_check_out(matches!(target, DatabaseTarget::Postgres(_)))
+            // A connection idle this long is closed (checked every 30 s), so none lies in the
+            // pool long enough for a firewall or proxy to drop it unnoticed.
+            .idle_timeout(Some(Duration::from_secs(60)))
             .connection_timeout(Duration::from_secs(5))
             .build(DbManager {
                 target: target.clone(),
+                health: health.clone(),
             })
             .map_err(|e| Error::DatabaseUnavailable(format!("{target}: {e}")))?;
         let database = Self {
             pool,
             target: target.clone(),
             sqlite_writer: std::sync::Arc::default(),
+            health,
         };
         // Fail at start, not at the first request, when the database cannot be reached.
         database
@@ -160,6 +247,7 @@ impl Database {
         let written = self
             .conn()
             .and_then(|mut conn| write_transaction(&mut conn, f));
+        self.health.record(&written);
         if let Some(turn) = turn {
             parking_lot::MutexGuard::unlock_fair(turn);
         }
@@ -172,17 +260,21 @@ impl Database {
     /// each statement sees what was committed before it began, in a transaction or not, so a
     /// transaction would add only the round trips of `BEGIN` and `COMMIT`.
     pub fn read<T>(&self, f: impl FnOnce(&mut DbConn) -> Result<T>) -> Result<T> {
-        let mut conn = self.conn()?;
-        match &mut *conn {
+        let read = self.conn().and_then(|mut conn| match &mut *conn {
             DbConn::Postgres(_) => f(&mut conn),
             DbConn::Sqlite(_) => conn.transaction(f),
-        }
+        });
+        self.health.record(&read);
+        read
     }
 
     /// Round-trips a trivial query: for `/healthz`.
     pub fn ping(&self) -> Result<()> {
-        let mut conn = self.conn()?;
-        conn.batch_execute("SELECT 1").map_err(Error::Database)
+        let pinged = self
+            .conn()
+            .and_then(|mut conn| conn.batch_execute("SELECT 1").map_err(Error::Database));
+        self.health.record(&pinged);
+        pinged
     }
 
     /// Applies the pending embedded migrations of this backend and returns their versions.
@@ -266,4 +358,33 @@ pub(crate) fn is_unique_violation(error: &diesel::result::Error) -> bool {
         error,
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_trusted_only_right_after_a_success_and_not_after_a_failure() {
+        let health = PoolHealth::new();
+        assert!(!health.trusted(), "nothing has succeeded yet");
+        health.record::<()>(&Ok(()));
+        assert!(health.trusted());
+        // A query that reached the database and was answered (no row) shows it is there.
+        health.record::<()>(&Err(Error::SessionNotFound));
+        assert!(health.trusted());
+        // A database error, as a dropped connection gives, turns the checks back on, and a
+        // success right after does not end them.
+        health.record::<()>(&Err(Error::DatabaseUnavailable("gone".into())));
+        assert!(!health.trusted());
+        health.record::<()>(&Ok(()));
+        assert!(!health.trusted(), "still suspect for {SUSPECT_FOR:?}");
+        // A quiet spell: the last success is too old to vouch for an idle connection.
+        let long_ago = PoolHealth {
+            started: Instant::now() - TRUSTED_AFTER_SUCCESS - Duration::from_millis(10),
+            last_success_ms: AtomicU64::new(1),
+            suspect_until_ms: AtomicU64::new(0),
+        };
+        assert!(!long_ago.trusted());
+    }
 }
