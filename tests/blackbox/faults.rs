@@ -362,10 +362,11 @@ async fn postgres_connections_dropped_by_the_server_cost_at_most_one_failed_requ
     assert_eq!(sign_in_and_exchange(&w).await, 200);
     assert_eq!(health(&w).await, 200);
 
-    // The server drops every connection of keystep's (as a restart or an administrator does).
+    // The server drops every connection of keystep's (as a restart or an administrator does),
+    // and has ended them when the call returns (the timeout makes it wait, PostgreSQL 14+).
     let mut admin = PgConnection::establish(&admin_url).unwrap();
     diesel::sql_query(format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
          WHERE datname = '{name}' AND pid <> pg_backend_pid()"
     ))
     .execute(&mut admin)

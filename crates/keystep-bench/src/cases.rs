@@ -195,7 +195,9 @@ async fn totp_sign_in(ctx: &Context, deadline: Instant) -> Result<Done, String> 
                 let now = Instant::now();
                 if now + wait >= deadline {
                     tokio::time::sleep(deadline.saturating_duration_since(now)).await;
-                    return Ok(Done::TimeUp);
+                    return Ok(Done::TimeUp {
+                        waited: started.elapsed(),
+                    });
                 }
                 tokio::time::sleep(wait).await;
             }
@@ -205,7 +207,7 @@ async fn totp_sign_in(ctx: &Context, deadline: Instant) -> Result<Done, String> 
     let outcome = flows::totp_sign_in(ctx, &person, step).await;
     // Sent, so spent, whatever the answer was.
     person.last_step = step;
-    ctx.totp_people.give_back(person);
+    ctx.totp_people.put_back(person);
     outcome.map(|()| Done::Answered { waited })
 }
 

@@ -15,7 +15,10 @@ pub enum Done {
         waited: Duration,
     },
     /// Nothing was sent: the time was up while it waited.
-    TimeUp,
+    TimeUp {
+        /// How long it waited.
+        waited: Duration,
+    },
 }
 
 impl Done {
@@ -83,7 +86,7 @@ where
                             .latencies_us
                             .push(u32::try_from(took).unwrap_or(u32::MAX));
                     }
-                    Ok(Done::TimeUp) => {}
+                    Ok(Done::TimeUp { waited }) => sample.waited += waited,
                     Err(e) => {
                         sample.errors += 1;
                         if sample.first_errors.len() < 3 {

@@ -56,14 +56,24 @@ pub struct TotpPerson {
 /// The people of the case, waiting their turn.
 #[derive(Debug, Default)]
 pub struct TotpPeople {
-    queue: Mutex<VecDeque<TotpPerson>>,
+    queue: Mutex<Queue>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    waiting: VecDeque<TotpPerson>,
+    /// Signing in on a connection right now.
+    out: usize,
 }
 
 impl TotpPeople {
     #[cfg(test)]
     fn new(people: Vec<TotpPerson>) -> Self {
         Self {
-            queue: Mutex::new(people.into()),
+            queue: Mutex::new(Queue {
+                waiting: people.into(),
+                out: 0,
+            }),
         }
     }
 
@@ -73,14 +83,16 @@ impl TotpPeople {
     pub fn take(&self, step: u64, unix: f64) -> Result<(TotpPerson, u64), Duration> {
         let mut queue = self.queue.lock().map_err(|_| Duration::from_secs(1))?;
         let usable = |p: &TotpPerson| (p.last_step + 1).max(step);
-        if let Some(at) = queue.iter().position(|p| usable(p) <= step + 1) {
-            if let Some(person) = queue.remove(at) {
+        if let Some(at) = queue.waiting.iter().position(|p| usable(p) <= step + 1) {
+            if let Some(person) = queue.waiting.remove(at) {
+                queue.out += 1;
                 let code_step = usable(&person);
                 return Ok((person, code_step));
             }
         }
-        if queue.is_empty() {
-            // Everyone is signing in on another connection right now.
+        if queue.out > 0 {
+            // Someone signing in on another connection may come back with a code left in
+            // this step (one who used the current step's has the next one's).
             return Err(Duration::from_millis(20));
         }
         // Everyone has used the codes up to the next step: wait for the next step to begin.
@@ -88,10 +100,19 @@ impl TotpPeople {
         Err(Duration::from_secs_f64((next - unix).max(0.0) + 0.05))
     }
 
-    /// Puts `person` back at the end of the queue.
+    /// Puts `person` back at the end of the queue: one bound just now, or one taken with
+    /// [`Self::take`].
     pub fn give_back(&self, person: TotpPerson) {
         if let Ok(mut queue) = self.queue.lock() {
-            queue.push_back(person);
+            queue.waiting.push_back(person);
+        }
+    }
+
+    /// Puts back `person`, taken with [`Self::take`].
+    pub fn put_back(&self, person: TotpPerson) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.out = queue.out.saturating_sub(1);
+            queue.waiting.push_back(person);
         }
     }
 }
@@ -144,10 +165,13 @@ impl Mailbox {
             let Ok(raw) = std::fs::read_to_string(&path) else {
                 continue;
             };
-            // A mail is written whole before it is renamed into place; one without both
-            // parts is read again next time.
+            // A mail being written may be read half-way: one without its code is read again
+            // next time, unless it has ended (a multipart mail ends with its closing MIME
+            // boundary) and so is a notice without a code.
             if let (Some(to), Some(code)) = (recipient(&raw), confirmation_code(&raw)) {
                 codes.insert(to, code);
+                seen.insert(path);
+            } else if raw.trim_end().ends_with("--") {
                 seen.insert(path);
             }
         }
@@ -209,8 +233,17 @@ mod tests {
         let people = TotpPeople::new(vec![person(101), person(100)]);
         // At step 100 the one who used 101 has no code left (102 is beyond the window);
         // the one who used 100 has 101's.
-        let (taken, step) = people.take(100, 3000.0).unwrap();
+        let (mut taken, step) = people.take(100, 3000.0).unwrap();
         assert_eq!((taken.person.username.as_str(), step), ("p100", 101));
+        // While they sign in, the others are asked again soon: they may come back with a
+        // code left.
+        assert_eq!(
+            people.take(100, 3000.0).unwrap_err(),
+            Duration::from_millis(20)
+        );
+        taken.last_step = step;
+        people.put_back(taken);
+        // Back, with every code up to step 101 used: wait for step 101 to begin.
         let wait = people.take(100, 3000.0).unwrap_err();
         assert!(wait > Duration::from_secs(29) && wait < Duration::from_secs(31));
         // A step later the first one's next code is valid.
@@ -223,7 +256,7 @@ mod tests {
 
     #[test]
     fn mails_give_their_recipient_and_code() {
-        let raw = "From: keystep <noreply@localhost>\r\nTo: bench-totp-3@bench.example\r\nSubject: x\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nHello,\r\nYour confirmation code is: 042=\r\n917. It expires.\r\n";
+        let raw = "From: keystep <noreply@localhost>\r\nTo: bench-totp-3@bench.example\r\nSubject: x\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nHello,\r\nYour confirmation code is: 042=\r\n917. It expires.\r\n--b--\r\n";
         assert_eq!(
             recipient(raw).as_deref(),
             Some("bench-totp-3@bench.example")

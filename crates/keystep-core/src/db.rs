@@ -88,13 +88,20 @@ impl PoolHealth {
             && now >= self.suspect_until_ms.load(Ordering::Relaxed)
     }
 
-    /// Notes what a use of a connection came to: a database error (which a dropped
-    /// connection gives) makes the pool suspect; anything else shows the server is there.
+    /// Notes what a use of a connection came to: an error a dropped connection gives (diesel
+    /// reports a connection whose status went bad as `ClosedConnection`, and a failed send as
+    /// `Unknown`) or no connection at all makes the pool suspect; a success shows the server
+    /// is there. Other errors (a constraint, a missing row, the use case's own) say neither.
     fn record<T>(&self, outcome: &Result<T>) {
+        use diesel::result::{DatabaseErrorKind, Error as DieselError};
         match outcome {
-            Err(Error::Database(diesel::result::Error::DatabaseError(..)))
+            Ok(_) => self.succeeded(),
+            Err(Error::Database(DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::Unknown,
+                _,
+            )))
             | Err(Error::DatabaseUnavailable(_)) => self.failed(),
-            Err(_) | Ok(_) => self.succeeded(),
+            Err(_) => {}
         }
     }
 }
@@ -144,8 +151,22 @@ impl r2d2::ManageConnection for DbManager {
         checked
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// A connection left inside a transaction (its rollback failed), or whose transaction
+    /// state is in error, is not handed out again.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        let depth = match conn {
+            DbConn::Postgres(c) => {
+                <PgConnection as Connection>::TransactionManager::transaction_manager_status_mut(c)
+                    .transaction_depth()
+            }
+            DbConn::Sqlite(c) => {
+                <SqliteConnection as Connection>::TransactionManager::transaction_manager_status_mut(
+                    c,
+                )
+                .transaction_depth()
+            }
+        };
+        !matches!(depth, Ok(None))
     }
 }
 
@@ -186,9 +207,12 @@ impl Database {
             // one is a file handle that does not, and checking it cost every request a
             // statement to parse.
             .test_on_check_out(matches!(target, DatabaseTarget::Postgres(_)))
-            // A connection idle this long is closed (checked every 30 s), so none lies in the
-            // pool long enough for a firewall or proxy to drop it unnoticed.
-            .idle_timeout(Some(Duration::from_secs(60)))
+            // A PostgreSQL connection idle this long is closed (checked every 30 s), so none
+            // lies in the pool long enough for a firewall or proxy to drop it unnoticed. A
+            // SQLite one stays: reopening it would only redo its settings.
+            .idle_timeout(
+                matches!(target, DatabaseTarget::Postgres(_)).then_some(Duration::from_secs(60)),
+            )
             .connection_timeout(Duration::from_secs(5))
             .build(DbManager {
                 target: target.clone(),
@@ -370,7 +394,7 @@ mod tests {
         assert!(!health.trusted(), "nothing has succeeded yet");
         health.record::<()>(&Ok(()));
         assert!(health.trusted());
-        // A query that reached the database and was answered (no row) shows it is there.
+        // An error of the use case's own says nothing either way.
         health.record::<()>(&Err(Error::SessionNotFound));
         assert!(health.trusted());
         // A database error, as a dropped connection gives, turns the checks back on, and a

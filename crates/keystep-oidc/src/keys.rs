@@ -67,9 +67,10 @@ impl Signer {
             Algorithm::RS256 => RsaKeyPair::from_pkcs8(der)
                 .map(Self::Rsa)
                 .map_err(|e| key_error(&format!("stored RSA key: {e}"))),
-            _ => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+            Algorithm::ES256 => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
                 .map(Self::Ec)
                 .map_err(|e| key_error(&format!("stored EC key: {e}"))),
+            other => Err(key_error(&format!("unsupported algorithm {other:?}"))),
         }
     }
 
@@ -542,6 +543,7 @@ mod tests {
             let signer = Signer::from_pkcs8(alg, &pkcs8).unwrap();
             let mut header = Header::new(alg);
             header.kid = Some(stored.kid.clone());
+            header.typ = Some("at+jwt".to_owned());
             let token = compact_jws(
                 &header,
                 &json!({"iss": "x", "exp": 4_000_000_000u64}),
@@ -566,6 +568,8 @@ mod tests {
             validation.set_issuer(&["x"]);
             let verified = jsonwebtoken::decode::<Value>(&token, &decoding, &validation).unwrap();
             assert_eq!(verified.header.kid.as_deref(), Some(stored.kid.as_str()));
+            assert_eq!(verified.header.typ.as_deref(), Some("at+jwt"));
+            assert_eq!(verified.header.alg, alg);
             assert_eq!(verified.claims["iss"], "x");
             // A changed payload no longer verifies.
             let mut parts: Vec<&str> = token.split('.').collect();
