@@ -241,7 +241,8 @@ pub fn answer_has(holds: bool, what: &str, answer: &Value) -> Result<(), String>
     }
 }
 
-fn cut(text: &str) -> &str {
+/// The first 200 characters of `text`, for an error message.
+pub fn cut(text: &str) -> &str {
     let end = text
         .char_indices()
         .nth(200)

@@ -8,7 +8,7 @@ use serde_json::Value;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
-use crate::cases::{answer_has, json_of, Context};
+use crate::cases::{answer_has, cut, json_of, Context};
 use crate::server::Person;
 use crate::totp::{self, Mailbox, TotpPerson};
 
@@ -130,15 +130,19 @@ fn element_text<'a>(html: &'a str, id: &str) -> Result<&'a str, String> {
     Ok(html[start..start + end].trim())
 }
 
-/// GETs the page at `url` as the browser holding `jar`; its HTML, which must come with 200.
-async fn page(ctx: &Context, jar: &mut Jar, url: &str) -> Result<String, String> {
-    let response = get(ctx, jar, url).await?;
+/// The HTML of `response`, which must have come with 200; `what` names it in the error.
+async fn html_of(response: reqwest::Response, what: &str) -> Result<String, String> {
     let status = response.status();
     let html = response.text().await.map_err(|e| e.to_string())?;
     if status != reqwest::StatusCode::OK {
-        return Err(format!("{url}: HTTP {status}"));
+        return Err(format!("{what}: HTTP {status}: {}", cut(&html)));
     }
     Ok(html)
+}
+
+/// GETs the page at `url` as the browser holding `jar`; its HTML.
+async fn page(ctx: &Context, jar: &mut Jar, url: &str) -> Result<String, String> {
+    html_of(get(ctx, jar, url).await?, url).await
 }
 
 /// POSTs `form` to `path` of the server as the browser holding `jar`, keeping what it sets.
@@ -167,17 +171,7 @@ async fn post_for_page(
     path: &str,
     form: &[(&str, &str)],
 ) -> Result<String, String> {
-    let response = post(ctx, jar, path, form).await?;
-    let status = response.status();
-    let html = response.text().await.map_err(|e| e.to_string())?;
-    if status != reqwest::StatusCode::OK {
-        return Err(format!("POST {path}: HTTP {status}: {}", cut(&html)));
-    }
-    Ok(html)
-}
-
-fn cut(text: &str) -> String {
-    text.chars().take(200).collect()
+    html_of(post(ctx, jar, path, form).await?, &format!("POST {path}")).await
 }
 
 /// Follows the browser's redirects (at most 4) until one leads back to the relying party;

@@ -296,15 +296,19 @@ pub fn cpu_time_of(stat: &str) -> Option<Duration> {
     ))
 }
 
-/// `getconf CLK_TCK` (the unit of `/proc` CPU times); 100, Linux's, when it cannot be read.
+/// `getconf CLK_TCK` (the unit of `/proc` CPU times), asked once; 100, Linux's, when it
+/// cannot be read.
 fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 #[cfg(test)]

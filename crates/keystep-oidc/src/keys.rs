@@ -99,11 +99,10 @@ fn compact_jws<T: Serialize>(
     claims: &T,
     signer: &Signer,
 ) -> Result<String, Error> {
-    let part = |value: Vec<u8>| b64(&value);
     let json = |e: serde_json::Error| key_error(&format!("serialising a token: {e}"));
-    let mut jws = part(serde_json::to_vec(header).map_err(json)?);
+    let mut jws = b64(&serde_json::to_vec(header).map_err(json)?);
     jws.push('.');
-    jws.push_str(&part(serde_json::to_vec(claims).map_err(json)?));
+    jws.push_str(&b64(&serde_json::to_vec(claims).map_err(json)?));
     let signature = signer.sign(jws.as_bytes())?;
     jws.push('.');
     jws.push_str(&b64(&signature));
