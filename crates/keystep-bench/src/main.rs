@@ -31,6 +31,8 @@ pub enum BenchError {
     Setup(String),
     /// The operating system.
     Io(std::io::Error),
+    /// A SIGINT or SIGTERM ended the run.
+    Stopped,
 }
 
 impl std::fmt::Display for BenchError {
@@ -38,6 +40,7 @@ impl std::fmt::Display for BenchError {
         match self {
             Self::Setup(message) => f.write_str(message),
             Self::Io(e) => write!(f, "{e}"),
+            Self::Stopped => f.write_str("stopped by a signal; the server was stopped too"),
         }
     }
 }
@@ -89,23 +92,63 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args).await {
+    // Stopped by a signal, the run is dropped where it stands, and the server with it (its
+    // drop stops the child): no keystep is left running on the port.
+    let outcome = tokio::select! {
+        outcome = run(&args) => outcome,
+        signal = stop_signal() => Err(signal),
+    };
+    match outcome {
         Ok(report) => {
             print!("{}", report::table(&report.cases));
             if let Some(line) = report::comparison(&report) {
                 print!("{line}");
             }
+            let mut failed = false;
             if report.cases.iter().any(|r| r.errors > 0) {
                 eprintln!("keystep-bench: some requests failed (see above)");
-                return ExitCode::FAILURE;
+                failed = true;
             }
-            ExitCode::SUCCESS
+            for row in report.cases.iter().filter(|r| r.requests == 0) {
+                eprintln!(
+                    "keystep-bench: {} answered no request in the measured time{}",
+                    row.case,
+                    if row.case == Case::TotpSignIn.name() {
+                        " (every code was used: raise --totp-people or --seconds)"
+                    } else {
+                        ""
+                    }
+                );
+                failed = true;
+            }
+            if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(e) => {
             eprintln!("keystep-bench: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Resolves at the first SIGINT or SIGTERM, as the error the run ends with.
+async fn stop_signal() -> BenchError {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without signal handlers the run goes on as it would have without this.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    BenchError::Stopped
 }
 
 async fn run(args: &Args) -> Result<Report, BenchError> {
