@@ -309,7 +309,7 @@ async fn bind_authenticators(
                 let mut jar = flows::sign_in_to_u(&ctx, &person).await?;
                 let (secret, step) =
                     flows::bind_totp(&ctx, &mut jar, &mailbox, &person.email).await?;
-                ctx.totp_people.give_back(totp::TotpPerson {
+                ctx.totp_people.add(totp::TotpPerson {
                     person,
                     secret,
                     last_step: step,

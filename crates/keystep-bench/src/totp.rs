@@ -100,9 +100,9 @@ impl TotpPeople {
         Err(Duration::from_secs_f64((next - unix).max(0.0) + 0.05))
     }
 
-    /// Puts `person` back at the end of the queue: one bound just now, or one taken with
-    /// [`Self::take`].
-    pub fn give_back(&self, person: TotpPerson) {
+    /// Adds `person`, bound just now, at the end of the queue. One taken with [`Self::take`]
+    /// goes back through [`Self::put_back`], which also counts it in again.
+    pub fn add(&self, person: TotpPerson) {
         if let Ok(mut queue) = self.queue.lock() {
             queue.waiting.push_back(person);
         }
