@@ -12,6 +12,7 @@ mod ephemeral;
 mod faults;
 mod language;
 mod login;
+mod methods;
 mod mfa;
 mod nodes;
 mod oidc;

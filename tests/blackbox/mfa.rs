@@ -15,13 +15,13 @@ use keystep_tests::browser::{
 use keystep_tests::Stack;
 use serde_json::Value;
 
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
 fn authorize_url(w: &World, client_id: &str, extra: &[(&str, &str)]) -> String {
     w.authorize_url(client_id, extra)
 }
 
-fn jwt_claims(token: &str) -> Value {
+pub(crate) fn jwt_claims(token: &str) -> Value {
     let part = token.split('.').nth(1).unwrap();
     serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -36,7 +36,7 @@ fn location(response: &reqwest::Response) -> String {
 }
 
 /// Signs in with the password from `url`; returns where keystep sends the browser next.
-async fn password_step(w: &World, browser: &Browser, url: &str) -> Redirect {
+pub(crate) async fn password_step(w: &World, browser: &Browser, url: &str) -> Redirect {
     let to_login = browser.authorize(url).await;
     assert!(
         to_login.location.contains("/login?interaction="),
@@ -108,7 +108,7 @@ async fn asks_for_the_password_again(w: &World, browser: &Browser, interaction: 
     assert!(back.param("code").is_none(), "{why}");
 }
 
-async fn exchange_public(w: &World, client: &str, code: &str) -> Value {
+pub(crate) async fn exchange_public(w: &World, client: &str, code: &str) -> Value {
     let response = w
         .post_form(
             "/oidc/token",
@@ -237,7 +237,7 @@ async fn a_client_that_requires_mfa_leads_through_enrollment() {
         let bound = w
             .outbox()
             .into_iter()
-            .find(|m| m.contains("Two-step verification is on"))
+            .find(|m| m.contains("A second step was added"))
             .expect("a mail says MFA was bound");
         assert!(
             bound.contains("Contact your administrator at once"),

@@ -1,7 +1,8 @@
 //! End-to-end tests in a real browser: Debian's Chromium driven through chromedriver
 //! (WebDriver, with fantoccini). A person signs in from the demo relying party, binds MFA in
 //! /u with a code computed from the shown secret, signs out through /oidc/session/end, signs in
-//! again with TOTP, uses a recovery code, removes MFA, and ends a session. Every page passes
+//! again with TOTP, uses a recovery code, removes MFA, and ends a session; another turns on
+//! codes by mail (codes read from the outbox) and signs in with one. Every page passes
 //! axe-core with no serious or critical violation, and screenshots are saved to
 //! `target/screenshots/` (the good ones are in docs/).
 //!
@@ -185,6 +186,17 @@ async fn follow(client: &Client, link_text: &str) {
     click_and_wait(client, link).await;
 }
 
+/// The overview's word for two-step verification: "On" or "Off".
+async fn mfa_status(client: &Client) -> String {
+    client
+        .find(Locator::Id("mfa-status"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 async fn text(client: &Client) -> String {
     client
         .find(Locator::Css("body"))
@@ -239,10 +251,10 @@ async fn a_person_binds_uses_and_removes_mfa_in_a_real_browser() {
     // The user center: bind MFA.
     client.goto(&server.url("/u")).await.unwrap();
     assert_eq!(path(&client).await, "/u");
-    assert!(text(&client).await.contains("Not bound"));
+    assert_eq!(mfa_status(&client).await, "Off");
     screenshot(&client, "u-overview").await;
     check_accessibility(&client, "u overview").await;
-    follow(&client, "Set up two-step verification").await;
+    follow(&client, "Add an authenticator app").await;
     check_accessibility(&client, "u bind (mail)").await;
     submit(&client).await;
     fill(
@@ -283,7 +295,7 @@ async fn a_person_binds_uses_and_removes_mfa_in_a_real_browser() {
     screenshot(&client, "recovery-codes").await;
     check_accessibility(&client, "recovery codes").await;
     follow(&client, "I have saved them").await;
-    assert!(text(&client).await.contains("Bound"));
+    assert_eq!(mfa_status(&client).await, "On");
     screenshot(&client, "u-bound").await;
 
     // Sign out through RP-initiated logout (with confirmation).
@@ -315,7 +327,7 @@ async fn a_person_binds_uses_and_removes_mfa_in_a_real_browser() {
     // Sign out and in again with a recovery code.
     follow(&client, "Sign out").await;
     sign_in_from_demo(&client, &server, &password).await;
-    follow(&client, "Use a recovery code instead").await;
+    follow(&client, "A recovery code").await;
     check_accessibility(&client, "recovery code").await;
     fill(&client, "recovery_code", &codes[0]).await;
     submit(&client).await;
@@ -365,7 +377,7 @@ async fn a_person_binds_uses_and_removes_mfa_in_a_real_browser() {
     fill(&client, "code", &totp_code(&secret, server.clock.now())).await;
     submit(&client).await;
     assert_eq!(path(&client).await, "/u?done=removed");
-    assert!(text(&client).await.contains("Not bound"));
+    assert_eq!(mfa_status(&client).await, "Off");
 
     client.goto(&server.url("/u/log")).await.unwrap();
     screenshot(&client, "u-log").await;
@@ -374,7 +386,7 @@ async fn a_person_binds_uses_and_removes_mfa_in_a_real_browser() {
     assert!(
         log.contains("Two-step verification turned off")
             && log.contains("Recovery code used")
-            && log.contains("Authenticator app set up"),
+            && log.contains("Second step added · Authenticator app"),
         "{log}"
     );
     // The event's code stays on its row for operators.
@@ -401,6 +413,65 @@ async fn page_lang(client: &Client) -> String {
 /// Sign-in, step-up and the user center, once in English and once in Simplified Chinese
 /// chosen with the language switch; every page passes axe-core in both, and the screenshots
 /// of both go to `target/screenshots/` (`en-…`, `zh-CN-…`).
+#[tokio::test]
+async fn a_person_turns_on_codes_by_mail_and_signs_in_with_one() {
+    let Some(driver) = start_driver() else { return };
+    let (server, password) = TestServer::start_demo(Stack::all().remove(0));
+    let client = browser(&driver, 1280).await;
+    client.goto(&server.url("/u")).await.unwrap();
+    fill(&client, "username", "demo").await;
+    fill(&client, "password", &password).await;
+    submit(&client).await;
+    assert_eq!(path(&client).await, "/u");
+
+    // Turn codes by mail on: the mailbox first, with a code from the outbox.
+    follow(&client, "Get codes by mail").await;
+    check_accessibility(&client, "u codes by mail").await;
+    submit(&client).await;
+    fill(
+        &client,
+        "email_code",
+        &server.mailed_code("by mail, at this address"),
+    )
+    .await;
+    screenshot(&client, "u-email-method").await;
+    check_accessibility(&client, "u codes by mail (code)").await;
+    submit(&client).await;
+    let codes = client
+        .find_all(Locator::Css("#recovery-codes code"))
+        .await
+        .unwrap();
+    assert_eq!(codes.len(), 10, "the first method brings recovery codes");
+    follow(&client, "I have saved them").await;
+    assert_eq!(mfa_status(&client).await, "On");
+    assert!(text(&client).await.contains("Codes by mail"));
+    screenshot(&client, "u-methods").await;
+    check_accessibility(&client, "u overview with a method").await;
+
+    // Sign in from the demo application: the password, then a mailed code.
+    client.goto(&server.url("/oidc/session/end")).await.unwrap();
+    submit(&client).await;
+    sign_in_from_demo(&client, &server, &password).await;
+    assert!(
+        path(&client).await.starts_with("/login/mfa?interaction="),
+        "{}",
+        path(&client).await
+    );
+    check_accessibility(&client, "second factor by mail").await;
+    submit(&client).await;
+    assert!(
+        path(&client).await.contains("sent=1"),
+        "{}",
+        path(&client).await
+    );
+    screenshot(&client, "second-factor-email").await;
+    check_accessibility(&client, "second factor by mail (sent)").await;
+    fill(&client, "code", &server.mailed_code("finish signing in")).await;
+    submit(&client).await;
+    assert_eq!(path(&client).await, "/demo");
+    assert!(text(&client).await.contains("aal2"));
+}
+
 #[tokio::test]
 async fn sign_in_step_up_and_the_user_center_in_english_and_chinese() {
     let Some(driver) = start_driver() else { return };

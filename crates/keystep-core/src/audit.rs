@@ -35,10 +35,14 @@ pub enum AuditKind {
     SecondFactorLocked,
     /// A recovery code was used (detail: how many remain).
     RecoveryCodeUsed,
-    /// A TOTP authenticator was bound (or replaced).
+    /// A second-factor method was bound, or the authenticator replaced (detail: method).
     MfaEnrolled,
     /// Second factors were removed (by the person, or by an operator's reset).
     MfaRemoved,
+    /// One second-factor method was removed while others remain (detail: method).
+    MfaMethodRemoved,
+    /// The person chose the method their sign-ins offer first (detail: method).
+    MfaPreferredChanged,
     /// Recovery codes were generated anew.
     RecoveryCodesRegenerated,
     /// A person who lost both factors filed a reset request.
@@ -57,7 +61,7 @@ pub enum AuditKind {
 
 impl AuditKind {
     /// Every kind, for tables that must name each (the security log's words).
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 21] = [
         Self::UserCreated,
         Self::UserDisabled,
         Self::PasswordChanged,
@@ -70,6 +74,8 @@ impl AuditKind {
         Self::RecoveryCodeUsed,
         Self::MfaEnrolled,
         Self::MfaRemoved,
+        Self::MfaMethodRemoved,
+        Self::MfaPreferredChanged,
         Self::RecoveryCodesRegenerated,
         Self::MfaResetRequested,
         Self::MfaResetDecided,
@@ -94,6 +100,8 @@ impl AuditKind {
             Self::RecoveryCodeUsed => "recovery_code_used",
             Self::MfaEnrolled => "mfa_enrolled",
             Self::MfaRemoved => "mfa_removed",
+            Self::MfaMethodRemoved => "mfa_method_removed",
+            Self::MfaPreferredChanged => "mfa_preferred_changed",
             Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             Self::MfaResetRequested => "mfa_reset_requested",
             Self::MfaResetDecided => "mfa_reset_decided",

@@ -41,6 +41,12 @@ pub enum CodePurpose {
     ResetSecondFactor,
     /// Binding an authenticator in the user center.
     BindAuthenticator,
+    /// Turning on codes by mail in the user center.
+    BindEmail,
+    /// The second step of a sign-in, by mailed code.
+    SignIn,
+    /// A change to the sign-in settings in the user center, by mailed code.
+    ConfirmChange,
 }
 
 /// Why an operator removed a person's second factors.
@@ -74,8 +80,21 @@ pub enum Notice {
         /// How long it lives.
         minutes: u64,
     },
-    /// An authenticator was bound (or replaced).
-    SecondFactorBound,
+    /// A second-factor method was bound (or an authenticator replaced).
+    SecondFactorBound {
+        /// The method's stored name (`totp`, `email`).
+        method: &'static str,
+    },
+    /// One second-factor method was removed; others remain.
+    MethodRemoved {
+        /// The method's stored name.
+        method: &'static str,
+    },
+    /// The person chose the method their sign-ins offer first.
+    PreferredMethodChanged {
+        /// The method's stored name.
+        method: &'static str,
+    },
     /// The person turned two-step verification off.
     SecondFactorRemoved,
     /// Too many wrong second-factor codes in a day: the second factor is locked for the rest
@@ -97,7 +116,9 @@ impl Notice {
     pub fn name(&self) -> &'static str {
         match self {
             Self::ConfirmationCode { .. } => "confirmation_code",
-            Self::SecondFactorBound => "second_factor_bound",
+            Self::SecondFactorBound { .. } => "second_factor_bound",
+            Self::MethodRemoved { .. } => "method_removed",
+            Self::PreferredMethodChanged { .. } => "preferred_method_changed",
             Self::SecondFactorRemoved => "second_factor_removed",
             Self::SecondFactorLocked => "second_factor_locked",
             Self::ResetByOperator { .. } => "reset_by_operator",

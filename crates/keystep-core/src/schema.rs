@@ -113,6 +113,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    second_factor_methods (user_id, method) {
+        user_id -> Text,
+        method -> Text,
+        phone -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    second_factor_preferences (user_id) {
+        user_id -> Text,
+        method -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
     recovery_codes (id) {
         id -> Text,
         user_id -> Text,
@@ -146,6 +163,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     signing_keys,
     totp_bindings,
+    second_factor_methods,
+    second_factor_preferences,
     recovery_codes,
     mfa_reset_requests
 );

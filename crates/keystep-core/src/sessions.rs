@@ -99,15 +99,32 @@ impl Session {
         }
     }
 
-    /// The `amr` values (RFC 8176) for tokens issued now: `pwd`, plus `otp` and `mfa` while
-    /// the second factor counts.
+    /// The `amr` values (RFC 8176) for tokens issued now: `pwd`, plus, while the second factor
+    /// counts, the value of the method that proved it ([`second_factor_amr`]) and `mfa`.
     pub fn amr(&self, now: i64, lifetimes: &SessionLifetimes) -> Vec<String> {
         let mut amr = vec!["pwd".to_owned()];
         if self.aal(now, lifetimes) == Aal::Aal2 {
-            amr.push("otp".to_owned());
+            let method = self.second_factor_method.as_deref().unwrap_or_default();
+            amr.push(second_factor_amr(method).to_owned());
             amr.push("mfa".to_owned());
         }
         amr
+    }
+}
+
+/// The `amr` value (RFC 8176 §2) of a second-factor method, by its stored name. RFC 8176 keeps
+/// codes delivered to the person apart from one-time passwords they hold: `sms` ("confirmation
+/// using SMS text message") and `tel` beside `otp`. A mailed code is delivered too, and has no
+/// registered value, so it is `email`, after `sms`: calling it `otp` would tell a relying party
+/// that the person's own device (or their list of recovery codes) made it, when it proves only
+/// access to a mailbox, often also the password-reset channel. RFC 8176 lets parties agree on
+/// further values; `mfa` beside it says "a second factor" to a party that knows no more. TOTP
+/// and recovery codes are `otp`.
+pub fn second_factor_amr(method: &str) -> &'static str {
+    match method {
+        "email" => "email",
+        "sms" => "sms",
+        _ => "otp",
     }
 }
 
@@ -288,4 +305,21 @@ pub fn sweep_expired(
     let tokens = diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.le(now)))
         .execute(conn)?;
     Ok((sessions, tokens))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_method_has_its_amr_value() {
+        for (method, amr) in [
+            ("totp", "otp"),
+            ("recovery_code", "otp"),
+            ("email", "email"),
+            ("sms", "sms"),
+        ] {
+            assert_eq!(second_factor_amr(method), amr, "{method}");
+        }
+    }
 }

@@ -19,6 +19,9 @@ use crate::method::{Method, Verification};
 pub struct CodeAttempt<'a> {
     /// Whose.
     pub user_id: &'a str,
+    /// The session the code is entered in: a mailed code belongs to the session it was sent
+    /// for.
+    pub session_id: &'a str,
     /// What they typed.
     pub code: &'a str,
     /// The methods this form accepts, tried in order.
@@ -91,7 +94,13 @@ pub fn check_code(
     // a shoulder), so the audit event says so too.
     let mut replayed = false;
     for &method in attempt.methods {
-        match method.verify(services, conn, attempt.user_id, attempt.code)? {
+        match method.verify(
+            services,
+            conn,
+            attempt.user_id,
+            attempt.session_id,
+            attempt.code,
+        )? {
             Verification::Accepted {
                 recovery_codes_left,
             } => {
@@ -193,6 +202,7 @@ mod tests {
     fn check(t: &TestServices, user: &User, code: &str, methods: &[Method]) -> CodeCheck {
         let attempt = CodeAttempt {
             user_id: &user.id,
+            session_id: "s",
             code,
             methods,
             client_id: None,
@@ -320,6 +330,7 @@ mod tests {
             &signed_in.session.id,
             &CodeAttempt {
                 user_id: &ada.id,
+                session_id: &signed_in.session.id,
                 code: &code,
                 methods: &[Method::Totp],
                 client_id: None,

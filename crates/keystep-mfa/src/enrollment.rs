@@ -1,6 +1,7 @@
 //! Binding a TOTP authenticator: a new secret waits (sealed) in the ephemeral store until the
 //! person proves their app has it by entering one code; only then is it stored, replacing any
-//! earlier one (which keeps working until this moment), and ten recovery codes are made.
+//! earlier one (which keeps working until this moment); when it is the person's first method,
+//! ten recovery codes are made (a person who holds one already keeps theirs).
 //!
 //! Two routes lead here. At sign-in ([`Route::SignIn`]), when a sign-in needs aal2 and the
 //! person has none, only a person with no second factor may bind one. In the user center
@@ -142,10 +143,10 @@ pub fn start(
 /// What confirming came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Confirmation {
-    /// Bound; the new recovery codes, to show once.
+    /// Bound; the new recovery codes when this is the person's first method, to show once.
     Bound {
-        /// Ten codes.
-        recovery_codes: Vec<String>,
+        /// Ten codes, or none when the person held a method already (their codes stay).
+        recovery_codes: Option<Vec<String>>,
     },
     /// The code does not match the new secret.
     Wrong,
@@ -170,8 +171,14 @@ fn confirm(
     let Some(step) = totp::matching_step(&generator, code, services.clock.now()) else {
         return Ok(Confirmation::Wrong);
     };
+    // Recovery codes come with the first method; adding or replacing one keeps them.
+    let first = !factors::status(conn, user_id)?.has_method();
     totp::bind(services, conn, user_id, &secret, step)?;
-    let recovery_codes = recovery::regenerate(services, conn, user_id)?;
+    let recovery_codes = if first {
+        Some(recovery::regenerate(services, conn, user_id)?)
+    } else {
+        None
+    };
     services.ephemeral.delete(&key(subject))?;
     Ok(Confirmation::Bound { recovery_codes })
 }
@@ -198,8 +205,8 @@ pub struct Completion<'a> {
 pub enum Completed {
     /// Bound: the recovery codes (shown once) and the session's new cookie token.
     Bound {
-        /// Ten codes.
-        recovery_codes: Vec<String>,
+        /// Ten new codes for a person's first method; none when they held one already.
+        recovery_codes: Option<Vec<String>>,
         /// The upgraded session's token.
         token: String,
     },
@@ -239,7 +246,8 @@ pub fn complete(services: &Services, c: &Completion<'_>) -> keystep_core::Result
         audit::record(
             conn,
             clock,
-            &NewAuditEvent::by_user(AuditKind::MfaEnrolled, &c.user.id, c.device, c.client_id),
+            &NewAuditEvent::by_user(AuditKind::MfaEnrolled, &c.user.id, c.device, c.client_id)
+                .with_detail(serde_json::json!({"method": Method::Totp.as_str()})),
         )?;
         Ok(Completed::Bound {
             recovery_codes,
@@ -247,7 +255,9 @@ pub fn complete(services: &Services, c: &Completion<'_>) -> keystep_core::Result
         })
     })?;
     if matches!(completed, Completed::Bound { .. }) {
-        let bound = Notice::SecondFactorBound;
+        let bound = Notice::SecondFactorBound {
+            method: Method::Totp.as_str(),
+        };
         services.notify_after_commit(c.user, &bound, c.device.lang);
     }
     Ok(completed)
@@ -388,7 +398,7 @@ mod tests {
         else {
             panic!("not bound");
         };
-        assert_eq!(recovery_codes.len(), recovery::COUNT);
+        assert_eq!(recovery_codes.map(|c| c.len()), Some(recovery::COUNT));
         let status = t.read(|conn| factors::status(conn, &ada.id));
         assert!(status.totp_bound_at.is_some());
         assert!(t.outbox().pop().unwrap().contains("second_factor_bound"));

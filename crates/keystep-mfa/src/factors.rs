@@ -1,15 +1,18 @@
-//! A person's second factors as a whole: which are bound, removing all of them, and the
-//! attempt throttle that guards every second-factor guess (counted in the ephemeral store,
+//! A person's second factors as a whole: which methods they hold and which they prefer,
+//! adding and removing stored methods, removing all of them, and the attempt throttle that guards every second-factor guess (counted in the ephemeral store,
 //! so every node sees the same count).
 
 use std::time::Duration;
 
+use diesel::prelude::*;
 use keystep_core::db::DbConn;
 use keystep_core::mail::Notice;
+use keystep_core::schema::{second_factor_methods, second_factor_preferences};
 use keystep_core::throttle::{Attempt, Limit, Throttle};
 use keystep_core::users::User;
 use keystep_core::Services;
 
+use crate::method::{Method, CHOOSABLE};
 use crate::{recovery, totp};
 
 /// The second factors of a person.
@@ -17,28 +20,185 @@ use crate::{recovery, totp};
 pub struct Status {
     /// When the TOTP authenticator was bound, if it is.
     pub totp_bound_at: Option<i64>,
+    /// When mailed codes were turned on, if they are.
+    pub email_bound_at: Option<i64>,
     /// Unused recovery codes.
     pub recovery_codes_left: i64,
+    /// The method the person chose to be offered first, if they chose one they still hold.
+    pub preferred: Option<Method>,
 }
 
 impl Status {
+    /// No second factor at all.
+    pub const NONE: Self = Self {
+        totp_bound_at: None,
+        email_bound_at: None,
+        recovery_codes_left: 0,
+        preferred: None,
+    };
+
+    /// When `method` was bound, if it is (recovery codes have no date here).
+    pub fn bound_at(&self, method: Method) -> Option<i64> {
+        match method {
+            Method::Totp => self.totp_bound_at,
+            Method::EmailCode => self.email_bound_at,
+            Method::RecoveryCode => None,
+        }
+    }
+
+    /// The methods the person holds, recovery codes aside: the preferred one first, then in
+    /// keystep's order ([`CHOOSABLE`]).
+    pub fn methods(&self) -> Vec<Method> {
+        let mut held: Vec<Method> = CHOOSABLE
+            .into_iter()
+            .filter(|m| self.bound_at(*m).is_some())
+            .collect();
+        if let Some(at) = self
+            .preferred
+            .and_then(|p| held.iter().position(|m| *m == p))
+        {
+            let preferred = held.remove(at);
+            held.insert(0, preferred);
+        }
+        held
+    }
+
+    /// True when the person holds a method other than recovery codes.
+    pub fn has_method(&self) -> bool {
+        CHOOSABLE.iter().any(|m| self.bound_at(*m).is_some())
+    }
+
     /// True when the person can pass a second-factor check.
     pub fn has_second_factor(&self) -> bool {
-        self.totp_bound_at.is_some() || self.recovery_codes_left > 0
+        self.has_method() || self.recovery_codes_left > 0
+    }
+
+    /// The method a second-factor step offers first: the preferred one, else the first held;
+    /// recovery codes when they are all that is left.
+    pub fn offered(&self) -> Option<Method> {
+        self.methods()
+            .first()
+            .copied()
+            .or((self.recovery_codes_left > 0).then_some(Method::RecoveryCode))
+    }
+
+    /// The methods a code from the person may be for when any of theirs will do (the user
+    /// center's checks before a change): every held method, and recovery codes when
+    /// `with_recovery_codes`.
+    pub fn accepted(&self, with_recovery_codes: bool) -> Vec<Method> {
+        let mut methods = self.methods();
+        if with_recovery_codes {
+            methods.push(Method::RecoveryCode);
+        }
+        methods
     }
 }
 
 /// A person's second factors.
 pub fn status(conn: &mut DbConn, user_id: &str) -> keystep_core::Result<Status> {
-    Ok(Status {
+    let stored: Vec<(String, i64)> = second_factor_methods::table
+        .filter(second_factor_methods::user_id.eq(user_id))
+        .select((
+            second_factor_methods::method,
+            second_factor_methods::created_at,
+        ))
+        .load(conn)?;
+    let stored_at = |method: Method| {
+        stored
+            .iter()
+            .find(|(name, _)| name == method.as_str())
+            .map(|(_, at)| *at)
+    };
+    let preferred: Option<String> = second_factor_preferences::table
+        .find(user_id)
+        .select(second_factor_preferences::method)
+        .first(conn)
+        .optional()?;
+    let mut status = Status {
         totp_bound_at: totp::find(conn, user_id)?.map(|b| b.created_at),
+        email_bound_at: stored_at(Method::EmailCode),
         recovery_codes_left: recovery::remaining(conn, user_id)?,
-    })
+        preferred: None,
+    };
+    // A preference for a method since removed is no preference.
+    status.preferred = preferred
+        .as_deref()
+        .and_then(Method::parse)
+        .filter(|m| status.bound_at(*m).is_some());
+    Ok(status)
 }
 
-/// Removes the TOTP binding and every recovery code.
+/// Records that the person holds `method` (a stored one: mailed or SMS codes), with its sealed
+/// phone number for SMS. Holding it already changes nothing.
+pub fn add_stored(
+    services: &Services,
+    conn: &mut DbConn,
+    user_id: &str,
+    method: Method,
+    phone: Option<&str>,
+) -> keystep_core::Result<()> {
+    diesel::delete(
+        second_factor_methods::table
+            .filter(second_factor_methods::user_id.eq(user_id))
+            .filter(second_factor_methods::method.eq(method.as_str())),
+    )
+    .execute(conn)?;
+    diesel::insert_into(second_factor_methods::table)
+        .values((
+            second_factor_methods::user_id.eq(user_id),
+            second_factor_methods::method.eq(method.as_str()),
+            second_factor_methods::phone.eq(phone),
+            second_factor_methods::created_at.eq(services.clock.now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Removes one method of the person (not recovery codes: they go with the last method).
+/// Returns whether they held it.
+pub fn remove_method(
+    conn: &mut DbConn,
+    user_id: &str,
+    method: Method,
+) -> keystep_core::Result<bool> {
+    let removed = match method {
+        Method::Totp => totp::unbind(conn, user_id)?,
+        Method::EmailCode => diesel::delete(
+            second_factor_methods::table
+                .filter(second_factor_methods::user_id.eq(user_id))
+                .filter(second_factor_methods::method.eq(method.as_str())),
+        )
+        .execute(conn)?,
+        Method::RecoveryCode => 0,
+    };
+    Ok(removed > 0)
+}
+
+/// Makes `method` the one offered first at sign-in.
+pub fn set_preferred(
+    services: &Services,
+    conn: &mut DbConn,
+    user_id: &str,
+    method: Method,
+) -> keystep_core::Result<()> {
+    diesel::delete(second_factor_preferences::table.find(user_id)).execute(conn)?;
+    diesel::insert_into(second_factor_preferences::table)
+        .values((
+            second_factor_preferences::user_id.eq(user_id),
+            second_factor_preferences::method.eq(method.as_str()),
+            second_factor_preferences::updated_at.eq(services.clock.now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Removes every method, every recovery code and the preference: two-step verification is
+/// off.
 pub fn remove_all(conn: &mut DbConn, user_id: &str) -> keystep_core::Result<()> {
     totp::unbind(conn, user_id)?;
+    diesel::delete(second_factor_methods::table.filter(second_factor_methods::user_id.eq(user_id)))
+        .execute(conn)?;
+    diesel::delete(second_factor_preferences::table.find(user_id)).execute(conn)?;
     recovery::remove_all(conn, user_id)?;
     Ok(())
 }

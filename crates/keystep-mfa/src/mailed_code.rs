@@ -1,5 +1,6 @@
 //! A 6-digit code mailed to the person, to prove they hold their mailbox: before filing a
-//! lost-device request, and before binding an authenticator in the user center. Each code is
+//! lost-device request, before binding a method in the user center, and as a second factor
+//! ([`crate::email`]). Each code is
 //! tied to one flow (`subject`), single use (taken atomically), valid ten minutes, kept only
 //! as a keyed hash; sends and wrong guesses are both limited through the ephemeral store.
 
@@ -84,7 +85,11 @@ pub fn send(
     sends.record_failure(&user.id)?;
     let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
     let mac = services.secret_box.mac(MAC_PURPOSE, code.as_bytes());
-    store.put(&key(subject), mac.as_bytes(), TTL)?;
+    // The code's own end travels with it: the store's expiry is only a bound on what it
+    // keeps, and keeps to the wall clock (Redis) while keystep's clock decides.
+    let expires_at = services.clock.now() + i64::try_from(TTL.as_secs()).unwrap_or(i64::MAX);
+    let stored = format!("{mac}.{expires_at}");
+    store.put(&key(subject), stored.as_bytes(), TTL)?;
     let notice = Notice::ConfirmationCode {
         code,
         purpose,
@@ -109,6 +114,30 @@ pub enum CodeCheck {
     LockedForTheDay(i64),
 }
 
+/// Takes the code mailed for `subject` when `code` is it (spaces and other non-digits
+/// ignored). Taking makes it single use even when two submissions race; the callers count
+/// the guess first.
+pub(crate) fn take_matching(
+    services: &Services,
+    subject: &str,
+    code: &str,
+) -> keystep_core::Result<bool> {
+    let store = services.ephemeral.as_ref();
+    let digits: String = code.chars().filter(char::is_ascii_digit).collect();
+    let stored = store.get(&key(subject))?;
+    let presented = services.secret_box.mac(MAC_PURPOSE, digits.as_bytes());
+    let now = services.clock.now();
+    let matches = stored.is_some_and(|stored| {
+        let stored = String::from_utf8_lossy(&stored);
+        let Some((mac, expires_at)) = stored.rsplit_once('.') else {
+            return false;
+        };
+        let live = expires_at.parse::<i64>().is_ok_and(|at| now < at);
+        keystep_core::opaque::constant_time_eq(mac, &presented) && live
+    });
+    Ok(matches && store.take(&key(subject))?.is_some())
+}
+
 /// Checks (and spends) the code mailed for `subject`. Guesses are limited per flow (five
 /// per code's lifetime), per person and day (`mfa.max_failures_per_day`), and per address
 /// together with second-factor codes (`mfa.max_failures_per_ip`).
@@ -118,7 +147,6 @@ pub fn check(
     by: Guesser<'_>,
     code: &str,
 ) -> keystep_core::Result<CodeCheck> {
-    let store = services.ephemeral.as_ref();
     if let Some(until) = by
         .ip
         .map(|ip| crate::factors::ip_locked_until(services, ip))
@@ -138,14 +166,7 @@ pub fn check(
         Attempt::Allowed { last, .. } => last,
         Attempt::Locked { until } => return Ok(CodeCheck::Locked(until)),
     };
-    let digits: String = code.chars().filter(char::is_ascii_digit).collect();
-    let expected = store.get(&key(subject))?;
-    let presented = services.secret_box.mac(MAC_PURPOSE, digits.as_bytes());
-    let matches = expected.is_some_and(|e| {
-        keystep_core::opaque::constant_time_eq(&String::from_utf8_lossy(&e), &presented)
-    });
-    // Taking the code makes it single use even if two submissions race.
-    if matches && store.take(&key(subject))?.is_some() {
+    if take_matching(services, subject, code)? {
         guesses.reset(subject)?;
         daily.reset(by.user_id)?;
         return Ok(CodeCheck::Accepted);

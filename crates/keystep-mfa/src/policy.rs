@@ -73,10 +73,7 @@ mod tests {
     use super::*;
     use crate::stepup::Refusal;
 
-    const NONE: Status = Status {
-        totp_bound_at: None,
-        recovery_codes_left: 0,
-    };
+    const NONE: Status = Status::NONE;
     /// The default configuration with `change` made.
     fn config(change: fn(&mut MfaConfig)) -> MfaConfig {
         let mut config = MfaConfig::default();
@@ -95,10 +92,11 @@ mod tests {
     const BOUND: Status = Status {
         totp_bound_at: Some(1),
         recovery_codes_left: 10,
+        ..Status::NONE
     };
     const ONLY_CODES: Status = Status {
-        totp_bound_at: None,
         recovery_codes_left: 2,
+        ..Status::NONE
     };
 
     fn session(password_verified_at: i64) -> Session {

@@ -138,6 +138,15 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show one user: their account and their second-factor methods (never a secret, a
+    /// code or a number in full).
+    Show {
+        /// Username.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Disable a user: they can no longer sign in.
     Disable {
         /// Username.
@@ -302,6 +311,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     )
                 }
                 UserCommand::List { json } => commands::user_list(services, stdout, json),
+                UserCommand::Show { name, json } => {
+                    commands::user_show(services, stdout, &name, json)
+                }
                 UserCommand::Disable { name } => commands::user_disable(services, stdout, &name),
                 UserCommand::Passwd {
                     name,

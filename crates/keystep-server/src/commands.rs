@@ -122,6 +122,66 @@ pub fn user_list(services: &Services, out: &mut impl Write, as_json: bool) -> Re
     Ok(())
 }
 
+/// `keystep user show`
+pub fn user_show(
+    services: &Services,
+    out: &mut impl Write,
+    name: &str,
+    as_json: bool,
+) -> Result<(), CliError> {
+    let (user, status) = reading(services, |conn| {
+        let user = users::find_by_username(conn, name)?
+            .ok_or_else(|| Error::UserNotFound(name.to_owned()))?;
+        let status = keystep_mfa::factors::status(conn, &user.id)?;
+        Ok((user, status))
+    })?;
+    let methods: Vec<_> = status
+        .methods()
+        .into_iter()
+        .map(|m| (m, status.bound_at(m).unwrap_or_default()))
+        .collect();
+    if as_json {
+        let methods: Vec<_> = methods
+            .iter()
+            .enumerate()
+            .map(|(i, (m, at))| json!({"method": m.as_str(), "bound_at": at, "preferred": i == 0}))
+            .collect();
+        return print_json(
+            out,
+            &json!({
+                "id": user.id,
+                "username": user.username,
+                "email": user.email,
+                "display_name": user.display_name,
+                "disabled": user.disabled,
+                "created_at": user.created_at,
+                "two_step": status.has_method(),
+                "methods": methods,
+                "recovery_codes_left": status.recovery_codes_left,
+            }),
+        );
+    }
+    let state = if user.disabled { "disabled" } else { "active" };
+    writeln!(out, "username:        {}", user.username)?;
+    writeln!(out, "id:              {}", user.id)?;
+    writeln!(out, "email:           {}", user.email)?;
+    writeln!(out, "name:            {}", user.display_name)?;
+    writeln!(out, "status:          {state}")?;
+    let on = if status.has_method() { "on" } else { "off" };
+    writeln!(out, "two-step:        {on}")?;
+    for (i, (method, at)) in methods.iter().enumerate() {
+        let preferred = if i == 0 { " (preferred)" } else { "" };
+        writeln!(
+            out,
+            "  method:        {} since {}{preferred}",
+            method.as_str(),
+            keystep_core::clock::utc_minute(*at)
+        )?;
+    }
+    writeln!(out, "recovery codes:  {} left", status.recovery_codes_left)?;
+    Ok(())
+}
+
 /// `keystep user disable`
 pub fn user_disable(services: &Services, out: &mut impl Write, name: &str) -> Result<(), CliError> {
     let user = in_transaction(services, |conn| {

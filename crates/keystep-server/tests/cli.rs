@@ -668,3 +668,57 @@ fn mfa_reset_and_requests() {
         assert!(outbox >= 2, "the person is mailed at approval and at reset");
     });
 }
+
+#[test]
+fn user_show_lists_the_methods_without_secrets() {
+    on_every_stack(|stack, dir| {
+        add_ada(stack, dir);
+        let out = keystep(stack, dir, "user show ada", "");
+        assert_ok(&out);
+        assert!(
+            stdout(&out).contains("two-step:        off"),
+            "{}",
+            stdout(&out)
+        );
+        assert_fails_with(
+            &keystep(stack, dir, "user show nobody", ""),
+            "no user named",
+        );
+
+        let services = keystep_core::Services::open(
+            stack.config(dir.join("data")),
+            std::sync::Arc::new(keystep_core::clock::SystemClock),
+        )
+        .unwrap();
+        let secret = keystep_mfa::totp::new_secret();
+        {
+            let mut conn = services.db.conn().unwrap();
+            let user = keystep_core::users::find_by_username(&mut conn, "ada")
+                .unwrap()
+                .unwrap();
+            keystep_mfa::totp::bind(&services, &mut conn, &user.id, &secret, 0).unwrap();
+            let email = keystep_mfa::method::Method::EmailCode;
+            keystep_mfa::factors::add_stored(&services, &mut conn, &user.id, email, None).unwrap();
+            keystep_mfa::factors::set_preferred(&services, &mut conn, &user.id, email).unwrap();
+            keystep_mfa::recovery::regenerate(&services, &mut conn, &user.id).unwrap();
+        }
+        let out = keystep(stack, dir, "user show ada", "");
+        assert_ok(&out);
+        let text = stdout(&out);
+        assert!(text.contains("two-step:        on"), "{text}");
+        assert!(text.contains("method:        email since") && text.contains("(preferred)"));
+        assert!(text.contains("method:        totp since"));
+        assert!(text.contains("recovery codes:  10 left"));
+        let base32 = keystep_mfa::totp::secret_text(&secret);
+        assert!(!text.contains(&base32), "no secret");
+
+        let out = keystep(stack, dir, "user show ada --json", "");
+        assert_ok(&out);
+        let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(shown["two_step"], true);
+        assert_eq!(shown["methods"][0]["method"], "email");
+        assert_eq!(shown["methods"][0]["preferred"], true);
+        assert_eq!(shown["methods"][1]["method"], "totp");
+        assert_eq!(shown["recovery_codes_left"], 10);
+    });
+}

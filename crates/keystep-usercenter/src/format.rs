@@ -1,25 +1,7 @@
 //! How times and devices read on the pages.
 
-/// "2026-11-24 14:05 UTC" for a Unix time.
-pub fn date_time(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let of_day = unix.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        of_day / 3600,
-        (of_day % 3600) / 60
-    )
-}
+/// "2026-11-24 14:05 UTC" for a Unix time (the CLI prints the same).
+pub use keystep_core::clock::utc_minute as date_time;
 
 /// "14:05" for a Unix time, in UTC (the messages add "UTC").
 pub fn time_of_day(unix: i64) -> String {

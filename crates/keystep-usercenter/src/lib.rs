@@ -34,11 +34,11 @@ fn current_code_page(path: &str, action: CodeAction) -> actix_web::Resource {
 
 /// Registers the pages' routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    use account::{bind, log, overview, password, reauth, sessions};
+    use account::{bind, email_method, log, overview, password, reauth, sessions};
     use login::{code, enroll, lost};
     cfg.route(paths::LOGIN, web::get().to(login::password::get_login))
         .route(paths::LOGIN, web::post().to(login::password::post_login))
-        .service(code_page(paths::LOGIN_MFA, code::CodePage::Authenticator))
+        .service(code_page(paths::LOGIN_MFA, code::CodePage::Method))
         .service(code_page(paths::LOGIN_RECOVERY, code::CodePage::Recovery))
         .route(paths::LOGIN_ENROLL, web::get().to(enroll::get_enroll))
         .route(paths::LOGIN_ENROLL, web::post().to(enroll::post_enroll))
@@ -49,6 +49,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(paths::U_REAUTH, web::post().to(reauth::post_reauth))
         .route(paths::U_BIND, web::get().to(bind::get_bind))
         .route(paths::U_BIND, web::post().to(bind::post_bind))
+        .route(
+            paths::U_EMAIL_METHOD,
+            web::get().to(email_method::get_email_method),
+        )
+        .route(
+            paths::U_EMAIL_METHOD,
+            web::post().to(email_method::post_email_method),
+        )
+        .route(
+            paths::U_PREFERRED,
+            web::post().to(email_method::post_preferred),
+        )
         .service(current_code_page(paths::U_REMOVE, CodeAction::Remove))
         .service(current_code_page(
             paths::U_RECOVERY_CODES,

@@ -24,8 +24,12 @@ pub const U: &str = "/u";
 pub const U_REAUTH: &str = "/u/reauth";
 /// Binding or replacing the authenticator.
 pub const U_BIND: &str = "/u/mfa/bind";
-/// Turning two-step verification off.
+/// Turning two-step verification off, or (`?method=`) removing one method.
 pub const U_REMOVE: &str = "/u/mfa/remove";
+/// Turning on codes by mail.
+pub const U_EMAIL_METHOD: &str = "/u/mfa/email";
+/// Choosing the method sign-ins offer first.
+pub const U_PREFERRED: &str = "/u/mfa/preferred";
 /// New recovery codes.
 pub const U_RECOVERY_CODES: &str = "/u/recovery-codes";
 /// Changing the password.

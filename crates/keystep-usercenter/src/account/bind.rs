@@ -30,19 +30,17 @@ pub struct BindForm {
     pub code: String,
 }
 
-/// Sends the visitor to the current factor or the password first, when needed.
-fn guard(state: &AppState, visitor: &Visitor) -> Result<(), PageError> {
+/// Sends the visitor to the current factor or the password first, when needed, to come back
+/// to `here` (a page that adds a method).
+pub(super) fn guard(state: &AppState, visitor: &Visitor, here: &str) -> Result<(), PageError> {
     if policy::replacing_needs_current_factor(visitor.level(state), &visitor.factors) {
         return Err(PageError::SeeOther(paths::with_next(
             paths::LOGIN_MFA,
-            paths::U_BIND,
+            here,
         )));
     }
     if !policy::password_is_recent(&visitor.signed_in.session, state.services.clock.now()) {
-        return Err(PageError::SeeOther(paths::with_next(
-            paths::U_REAUTH,
-            paths::U_BIND,
-        )));
+        return Err(PageError::SeeOther(paths::with_next(paths::U_REAUTH, here)));
     }
     Ok(())
 }
@@ -61,7 +59,7 @@ fn in_account(visitor: &Visitor) -> BindingPage<'_> {
 
 /// `GET /u/mfa/bind`
 pub async fn get_bind(page: Page, visitor: Visitor) -> Result<HttpResponse, PageError> {
-    guard(&page, &visitor)?;
+    guard(&page, &visitor, paths::U_BIND)?;
     binding_page(&page, &in_account(&visitor), Shown::ok(false)).await
 }
 
@@ -71,7 +69,7 @@ pub async fn post_bind(
     visitor: Visitor,
     CsrfForm(form): CsrfForm<BindForm>,
 ) -> Result<HttpResponse, PageError> {
-    guard(&page, &visitor)?;
+    guard(&page, &visitor, paths::U_BIND)?;
     let completion = Binding {
         route: Route::UserCenter,
         code: form.code,

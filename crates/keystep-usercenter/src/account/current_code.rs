@@ -1,12 +1,18 @@
 //! The changes a current second factor unlocks in the user center, on one page shape each:
-//! `/u/mfa/remove` turns two-step verification off after an authenticator or recovery code
-//! ([`keystep_mfa::manage::turn_off`]); `/u/recovery-codes` makes ten new recovery codes after
-//! an authenticator code ([`keystep_mfa::manage::new_recovery_codes`]).
+//! `/u/mfa/remove` turns two-step verification off, or with `method=` removes one method
+//! ([`keystep_mfa::manage::turn_off`], [`keystep_mfa::manage::remove_method`]), after a code
+//! of any method the person holds or a recovery code; `/u/recovery-codes` makes ten new
+//! recovery codes after a code of a method ([`keystep_mfa::manage::new_recovery_codes`]). A
+//! person with codes by mail can have one mailed from the page.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use keystep_core::config::MfaPolicyConfig;
-use keystep_mfa::manage::{self, CodeRefused};
+use keystep_core::mail::CodePurpose;
+use keystep_mfa::email;
+use keystep_mfa::mailed_code::Sent;
+use keystep_mfa::manage::{self, CodeRefused, CurrentCode, Removed};
+use keystep_mfa::method::Method;
 use keystep_web::csrf::CsrfForm;
 use keystep_web::page::{self, Page, PageError};
 use keystep_web::{paths, run_blocking};
@@ -20,76 +26,129 @@ use crate::login::enroll::recovery_codes_page;
 /// A form that asks for a current code.
 #[derive(Debug, Deserialize)]
 pub struct CurrentCodeForm {
-    /// An authenticator code (or, where accepted, a recovery code).
+    /// A code of one of the person's methods (or, where accepted, a recovery code).
     #[serde(default)]
     pub code: String,
+    /// The one method to remove (`/u/mfa/remove`); none: all of them.
+    #[serde(default)]
+    pub method: String,
+    /// `send`: mail a code instead of checking one.
+    #[serde(default)]
+    pub action: String,
+}
+
+/// `?method=…` on `/u/mfa/remove`.
+#[derive(Debug, Deserialize)]
+pub struct RemoveQuery {
+    /// The one method to remove.
+    #[serde(default)]
+    pub method: String,
 }
 
 /// Which page asks for the current code: the route's data (see `crate::routes`), so both share
 /// their handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeAction {
-    /// Turning two-step verification off.
+    /// Turning two-step verification off, or removing one method.
     Remove,
     /// New recovery codes.
     Regenerate,
 }
 
-/// The page asking for a current code before `action`.
-pub fn code_page(
-    page: &Page,
-    action: CodeAction,
-    status: StatusCode,
-    error: Option<String>,
-) -> HttpResponse {
-    let say = |key| say(page, key, &[]);
-    let context = match action {
-        CodeAction::Remove => json!({
-            "heading": say("remove.heading"),
-            "body": say("remove.body"),
-            "label": say("remove.code"),
-            "submit": say("remove.submit"),
-            "action": paths::U_REMOVE,
-            "mandatory": page.services.config.mfa.policy == MfaPolicyConfig::Required,
-            "destructive": true,
-            "error": error,
-        }),
-        CodeAction::Regenerate => json!({
-            "heading": say("regenerate.heading"),
-            "body": say("regenerate.body"),
-            "label": say("mfa.code"),
-            "submit": say("regenerate.submit"),
-            "action": paths::U_RECOVERY_CODES,
-            "mandatory": false,
-            "destructive": false,
-            "error": error,
-        }),
-    };
-    render(page, status, "u_code", context)
+/// The method a removal names, if it names one the person holds.
+fn named(visitor: &Visitor, name: &str) -> Option<Method> {
+    Method::parse(name).filter(|m| *m != Method::RecoveryCode && m.is_held(&visitor.factors))
 }
 
-/// The code page again after a refused code.
-pub fn refused(page: &Page, action: CodeAction, refusal: CodeRefused) -> HttpResponse {
-    match refusal {
-        CodeRefused::Locked { until } => {
-            let message = say(page, "mfa.locked", &[("time", &time_of_day(until))]);
-            let shown = code_page(page, action, StatusCode::TOO_MANY_REQUESTS, Some(message));
-            page::retry_after(shown, page.services.clock.now(), until)
-        }
-        CodeRefused::Wrong => {
-            let message = say(page, "remove.wrong", &[]);
-            code_page(page, action, StatusCode::UNAUTHORIZED, Some(message))
+/// The page asking for a current code before `action` (on `method` alone, when removing one).
+struct CodePage<'a> {
+    visitor: &'a Visitor,
+    action: CodeAction,
+    method: Option<Method>,
+}
+
+impl CodePage<'_> {
+    fn render(&self, page: &Page, status: StatusCode, note: Note) -> HttpResponse {
+        let say = |key: &str| say(page, key, &[]);
+        let factors = &self.visitor.factors;
+        // Removing the last method turns two-step verification off.
+        let last = self.method.is_some_and(|m| factors.methods() == [m]);
+        let (error, notice) = match note {
+            Note::None => (None, None),
+            Note::Error(e) => (Some(e), None),
+            Note::Notice(n) => (None, Some(n)),
+        };
+        let mut context = match (self.action, self.method) {
+            (CodeAction::Remove, Some(method)) if !last => json!({
+                "heading": say(&format!("remove.method_heading_{}", method.as_str())),
+                "body": say("remove.method_body"),
+                "label": say("remove.code"),
+                "submit": say("remove.method_submit"),
+                "action": paths::U_REMOVE,
+                "mandatory": false,
+            }),
+            (CodeAction::Remove, _) => json!({
+                "heading": say("remove.heading"),
+                "body": say("remove.body"),
+                "label": say("remove.code"),
+                "submit": say("remove.submit"),
+                "action": paths::U_REMOVE,
+                "mandatory": page.services.config.mfa.policy == MfaPolicyConfig::Required,
+            }),
+            (CodeAction::Regenerate, _) => json!({
+                "heading": say("regenerate.heading"),
+                "body": say("regenerate.body"),
+                "label": say("regenerate.code"),
+                "submit": say("regenerate.submit"),
+                "action": paths::U_RECOVERY_CODES,
+                "mandatory": false,
+            }),
+        };
+        context["destructive"] = json!(self.action == CodeAction::Remove);
+        context["method"] = json!(self.method.map(Method::as_str).unwrap_or_default());
+        context["can_mail"] = json!(factors.email_bound_at.is_some());
+        context["email"] = json!(email::masked_address(&self.visitor.signed_in.user.email));
+        context["error"] = json!(error);
+        context["notice"] = json!(notice);
+        render(page, status, "u_code", context)
+    }
+
+    /// The page again after a refused code.
+    fn refused(&self, page: &Page, refusal: CodeRefused) -> HttpResponse {
+        match refusal {
+            CodeRefused::Locked { until } => {
+                let message = say(page, "mfa.locked", &[("time", &time_of_day(until))]);
+                let shown = self.render(page, StatusCode::TOO_MANY_REQUESTS, Note::Error(message));
+                page::retry_after(shown, page.services.clock.now(), until)
+            }
+            CodeRefused::Wrong => {
+                let message = say(page, "remove.wrong", &[]);
+                self.render(page, StatusCode::UNAUTHORIZED, Note::Error(message))
+            }
         }
     }
+}
+
+/// A line above the form.
+enum Note {
+    None,
+    Error(String),
+    Notice(String),
 }
 
 /// `GET /u/mfa/remove`, `GET /u/recovery-codes`
 pub async fn get_code_page(
     page: Page,
     action: web::Data<CodeAction>,
-    _visitor: Visitor,
+    visitor: Visitor,
+    query: web::Query<RemoveQuery>,
 ) -> HttpResponse {
-    code_page(&page, **action, StatusCode::OK, None)
+    let shown = CodePage {
+        visitor: &visitor,
+        action: **action,
+        method: named(&visitor, &query.method),
+    };
+    shown.render(&page, StatusCode::OK, Note::None)
 }
 
 /// `POST /u/mfa/remove`, `POST /u/recovery-codes`
@@ -100,26 +159,82 @@ pub async fn post_code_page(
     CsrfForm(form): CsrfForm<CurrentCodeForm>,
 ) -> Result<HttpResponse, PageError> {
     let action = **action;
+    let method = named(&visitor, &form.method);
+    let shown = CodePage {
+        visitor: &visitor,
+        action,
+        method,
+    };
+    if form.action == "send" && visitor.factors.email_bound_at.is_some() {
+        return mail_code(&page, &shown).await;
+    }
     let user = visitor.signed_in.user.clone();
+    let session_id = visitor.signed_in.session.id.clone();
     let origin = page.origin().in_lang(lang(&page));
-    let outcome = run_blocking(&page, move |services| match action {
-        CodeAction::Remove => {
-            Ok(manage::turn_off(services, &user, &form.code, origin.device())?.map(|()| None))
-        }
-        CodeAction::Regenerate => {
-            Ok(manage::new_recovery_codes(services, &user, &form.code, origin.device())?.map(Some))
-        }
+    let outcome = run_blocking(&page, move |services| {
+        let current = CurrentCode {
+            user: &user,
+            session_id: &session_id,
+            code: &form.code,
+            device: origin.device(),
+        };
+        Ok(match (action, method) {
+            (CodeAction::Remove, Some(method)) => {
+                manage::remove_method(services, &current, method)?.map(Done::Removed)
+            }
+            (CodeAction::Remove, None) => {
+                manage::turn_off(services, &current)?.map(|()| Done::Removed(Removed::Everything))
+            }
+            (CodeAction::Regenerate, _) => {
+                manage::new_recovery_codes(services, &current)?.map(Done::Codes)
+            }
+        })
     })
     .await?;
     Ok(match outcome {
-        Ok(None) => page::see_other(&page, &format!("{}?done=removed", paths::U)),
-        Ok(Some(codes)) => recovery_codes_page(
+        Ok(Done::Removed(Removed::Everything)) => {
+            page::see_other(&page, &format!("{}?done=removed", paths::U))
+        }
+        Ok(Done::Removed(_)) => {
+            page::see_other(&page, &format!("{}?done=method_removed", paths::U))
+        }
+        Ok(Done::Codes(codes)) => recovery_codes_page(
             &page,
             &lang(&page),
             &visitor.signed_in.user.username,
             &codes,
             page.url(paths::U),
         ),
-        Err(refusal) => refused(&page, action, refusal),
+        Err(refusal) => shown.refused(&page, refusal),
+    })
+}
+
+/// What a change behind a current code came to.
+enum Done {
+    Removed(Removed),
+    Codes(Vec<String>),
+}
+
+/// Mails the visitor a code to type here, and shows the page again with a notice.
+async fn mail_code(page: &Page, shown: &CodePage<'_>) -> Result<HttpResponse, PageError> {
+    let signed_in = &shown.visitor.signed_in;
+    let (session_id, user) = (signed_in.session.id.clone(), signed_in.user.clone());
+    let lang = lang(page);
+    let sent = run_blocking(page, move |services| {
+        let purpose = CodePurpose::ConfirmChange;
+        email::send_code(services, &session_id, &user, purpose, Some(&lang))
+    })
+    .await?;
+    Ok(match sent {
+        Sent::Sent => {
+            let to = email::masked_address(&signed_in.user.email);
+            let notice = say(page, "bind.sent", &[("email", &to)]);
+            shown.render(page, StatusCode::OK, Note::Notice(notice))
+        }
+        Sent::TooMany { until } => {
+            let message = say(page, "mail_limit.too_many", &[]);
+            let refused = shown.render(page, StatusCode::TOO_MANY_REQUESTS, Note::Error(message));
+            page::retry_after(refused, page.services.clock.now(), until)
+        }
     })
 }

@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use keystep_core::audit;
+use keystep_mfa::method::Method;
 use keystep_web::page::{Page, PageError};
 use keystep_web::run_read;
 use serde_json::{json, Value};
@@ -29,7 +30,15 @@ pub async fn get_log(page: Page, visitor: Visitor) -> Result<HttpResponse, PageE
                 _ => "-".into(),
             };
             // The name operators grep for stays on the row; people read the catalogue's words.
-            let label = say_here(&format!("log_event.{}", e.event), &[]);
+            let mut label = say_here(&format!("log_event.{}", e.event), &[]);
+            // Which method, for the events about one (added, removed, preferred, used).
+            let method = serde_json::from_str::<Value>(&e.detail)
+                .ok()
+                .and_then(|d| d.get("method")?.as_str().and_then(Method::parse));
+            if let Some(method) = method {
+                let name = say_here(&format!("method_name.{}", method.as_str()), &[]);
+                label = format!("{label} · {name}");
+            }
             json!({"when": date_time(e.occurred_at), "event": e.event, "label": label, "from": from})
         })
         .collect();

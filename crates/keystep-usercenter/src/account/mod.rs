@@ -6,6 +6,7 @@
 
 pub mod bind;
 pub mod current_code;
+pub mod email_method;
 pub mod log;
 pub mod overview;
 pub mod password;
@@ -48,7 +49,7 @@ impl Visitor {
 /// The user-center page to come back to after a sign-in step.
 fn return_path(path: &str) -> &str {
     match path {
-        paths::U_REAUTH => paths::U,
+        paths::U_REAUTH | paths::U_PREFERRED => paths::U,
         paths::U_SESSIONS_END | paths::U_OFFLINE_REVOKE => paths::U_SESSIONS,
         other => other,
     }
@@ -64,13 +65,7 @@ async fn visit(req: HttpRequest) -> Result<Visitor, PageError> {
     .await?;
     let (current, factors) = match found {
         Some((signed_in, factors)) => (Some(signed_in), factors),
-        None => (
-            None,
-            Status {
-                totp_bound_at: None,
-                recovery_codes_left: 0,
-            },
-        ),
+        None => (None, Status::NONE),
     };
     let level = current.as_ref().map(|s| {
         s.session.aal(

@@ -1,13 +1,15 @@
-//! `GET /u`: who is signed in, whether two-step verification is on, recovery codes left, the
-//! last sign-in, and a notice after an action.
+//! `GET /u`: who is signed in, whether two-step verification is on, the person's methods
+//! (each with its date, "preferred" or a way to prefer it, and removal), the methods they may
+//! add, recovery codes left, the last sign-in, and a notice after an action.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use keystep_core::audit::{self, AuditKind};
+use keystep_mfa::method::{Method, CHOOSABLE};
 use keystep_web::page::{Page, PageError};
-use keystep_web::run_read;
+use keystep_web::{paths, run_read};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{render, say, Visitor};
 use crate::format::date_time;
@@ -18,6 +20,12 @@ use crate::format::date_time;
 pub enum Done {
     /// An authenticator was bound.
     Bound,
+    /// Codes by mail were turned on.
+    EmailBound,
+    /// One method was removed.
+    MethodRemoved,
+    /// The preferred method changed.
+    Preferred,
     /// Two-step verification was turned off.
     Removed,
 }
@@ -51,16 +59,48 @@ pub async fn get_overview(
     .await?;
     let notice = query.done.map(|done| match done {
         Done::Bound => say(&page, "bind.done", &[]),
+        Done::EmailBound => say(&page, "email_method.done", &[]),
+        Done::MethodRemoved => say(&page, "remove.method_done", &[]),
+        Done::Preferred => say(&page, "u.preferred_done", &[]),
         Done::Removed => say(&page, "remove.done", &[]),
     });
     let user = &visitor.signed_in.user;
+    let factors = &visitor.factors;
+    let held = factors.methods();
+    let methods: Vec<Value> = held
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            json!({
+                "method": m.as_str(),
+                "name": say(&page, &format!("method_name.{}", m.as_str()), &[]),
+                "since": factors.bound_at(*m).map(date_time),
+                // The first is the one sign-ins offer first, chosen or not.
+                "preferred": i == 0,
+                "choosable": held.len() > 1,
+                "replace_href": (*m == Method::Totp).then_some(paths::U_BIND),
+            })
+        })
+        .collect();
+    let addable: Vec<Value> = CHOOSABLE
+        .iter()
+        .filter(|m| !m.is_held(factors))
+        .map(|m| {
+            let href = match m {
+                Method::EmailCode => paths::U_EMAIL_METHOD,
+                _ => paths::U_BIND,
+            };
+            json!({"href": href, "method": m.as_str(), "label": say(&page, &format!("u.add_{}", m.as_str()), &[])})
+        })
+        .collect();
     let context = json!({
         "name": user.display_name,
         "username": user.username,
         "email": user.email,
-        "bound": visitor.factors.totp_bound_at.is_some(),
-        "bound_since": visitor.factors.totp_bound_at.map(date_time),
-        "codes_left": visitor.factors.recovery_codes_left,
+        "bound": factors.has_method(),
+        "methods": methods,
+        "addable": addable,
+        "codes_left": factors.recovery_codes_left,
         "last_sign_in": last_sign_in.map(date_time),
         "notice": notice,
     });

@@ -1,16 +1,22 @@
-//! The second step of a sign-in: the authenticator code (`/login/mfa`) or a recovery code
-//! (`/login/recovery`), for the person the password step signed in. A right code upgrades
+//! The second step of a sign-in, for the person the password step signed in: a code of one
+//! of their methods (`/login/mfa`: the preferred one first, `?method=` for another — an
+//! authenticator code, or a code mailed on request) or a recovery code (`/login/recovery`).
+//! Each page lists the person's other methods ("use another method"). A right code upgrades
 //! the session to aal2 under a new token ([`keystep_mfa::check::step_up`]).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use keystep_core::mail::CodePurpose;
 use keystep_mfa::check::{self, CodeAttempt, CodeCheck};
+use keystep_mfa::email;
+use keystep_mfa::factors::{self, Status};
+use keystep_mfa::mailed_code::Sent;
 use keystep_mfa::method::Method;
 use keystep_web::cookies::{self, CookieKind};
 use keystep_web::page::{self, Page, PageError};
-use keystep_web::run_blocking;
+use keystep_web::{paths, run_blocking, run_read};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{say, step_page, Flow, FlowFields, Step, StepFields, StepForm};
 use crate::format::time_of_day;
@@ -21,7 +27,13 @@ pub struct CodeForm {
     /// The flow.
     #[serde(flatten)]
     pub flow: FlowFields,
-    /// An authenticator code (`/login/mfa`).
+    /// The method the code is for (`/login/mfa`): `totp` or `email`.
+    #[serde(default)]
+    pub method: String,
+    /// `send`: mail a code (the method is `email`); otherwise the code is checked.
+    #[serde(default)]
+    pub action: String,
+    /// A code of the method (`/login/mfa`).
     #[serde(default)]
     pub code: String,
     /// A recovery code (`/login/recovery`).
@@ -35,56 +47,97 @@ impl StepFields for CodeForm {
     }
 }
 
+/// `?method=…&sent=1` on `/login/mfa`.
+#[derive(Debug, Default, Deserialize)]
+pub struct MethodQuery {
+    /// The method to show; the person's preferred one when absent or not theirs.
+    #[serde(default)]
+    pub method: String,
+    /// A code was just mailed.
+    #[serde(default)]
+    pub sent: Option<String>,
+}
+
 /// Which of the two pages: the route's data (see `crate::routes`), so both share their
 /// handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodePage {
-    /// `/login/mfa`: a code from the authenticator app.
-    Authenticator,
+    /// `/login/mfa`: a code of one of the person's methods.
+    Method,
     /// `/login/recovery`: a recovery code.
     Recovery,
 }
 
-impl CodePage {
-    fn template(self) -> &'static str {
-        match self {
-            Self::Authenticator => "mfa",
-            Self::Recovery => "recovery",
+/// What a code page shows: which method, for whom, and what else they hold.
+struct Shown<'a> {
+    step: &'a Step,
+    factors: Status,
+    method: Method,
+    /// A code was just mailed (mailed codes only).
+    sent: bool,
+}
+
+impl Shown<'_> {
+    fn template(&self) -> &'static str {
+        match self.method {
+            Method::RecoveryCode => "recovery",
+            _ => "mfa",
         }
     }
 
-    fn method(self) -> Method {
-        match self {
-            Self::Authenticator => Method::Totp,
-            Self::Recovery => Method::RecoveryCode,
+    fn wrong_key(&self) -> &'static str {
+        match self.method {
+            Method::RecoveryCode => "recovery.wrong",
+            Method::EmailCode => "mfa.wrong_email",
+            Method::Totp => "mfa.wrong",
         }
     }
 
-    fn wrong_key(self) -> &'static str {
-        match self {
-            Self::Authenticator => "mfa.wrong",
-            Self::Recovery => "recovery.wrong",
+    /// The person's other ways, each a link to its page; recovery codes always among them.
+    fn others(&self, page: &Page) -> Vec<Value> {
+        let flow = &self.step.flow;
+        let query = flow.query();
+        let mut others: Vec<Value> = self
+            .factors
+            .methods()
+            .into_iter()
+            .filter(|m| *m != self.method)
+            .map(|m| {
+                let href = format!("{}?method={}&{query}", paths::LOGIN_MFA, m.as_str());
+                let label = say(page, flow, &format!("mfa.use_{}", m.as_str()), &[]);
+                json!({"href": href, "label": label, "method": m.as_str()})
+            })
+            .collect();
+        if self.method != Method::RecoveryCode {
+            let href = format!("{}?{query}", paths::LOGIN_RECOVERY);
+            let label = say(page, flow, "mfa.use_recovery_code", &[]);
+            others.push(json!({"href": href, "label": label, "method": "recovery_code"}));
         }
+        others
     }
 
-    /// The field of the form this page's code is in.
-    fn code(self, form: &CodeForm) -> String {
-        match self {
-            Self::Authenticator => form.code.clone(),
-            Self::Recovery => form.recovery_code.clone(),
-        }
+    fn render(&self, page: &Page, status: StatusCode, error: Option<String>) -> HttpResponse {
+        let user = &self.step.signed_in.user;
+        let context = json!({
+            "account": user.username,
+            "method": self.method.as_str(),
+            "email": email::masked_address(&user.email),
+            "sent": self.sent,
+            "others": self.others(page),
+            "error": error,
+        });
+        step_page(page, &self.step.flow, status, self.template(), context)
     }
 }
 
-fn code_page(
-    page: &Page,
-    step: &Step,
-    which: CodePage,
-    status: StatusCode,
-    error: Option<String>,
-) -> HttpResponse {
-    let context = json!({"account": step.signed_in.user.username, "error": error});
-    step_page(page, &step.flow, status, which.template(), context)
+/// The method a request for `/login/mfa` shows: the one asked for when the person holds it,
+/// else the one their second step offers first ([`Status::offered`]); an authenticator code
+/// for a person who holds nothing (every code is then wrong).
+fn chosen(status: &Status, asked: &str) -> Method {
+    Method::parse(asked)
+        .filter(|m| *m != Method::RecoveryCode && m.is_held(status))
+        .or(status.offered())
+        .unwrap_or(Method::Totp)
 }
 
 /// Refuses a relying party's sign-in that the protocol did not send to the second factor: a
@@ -99,14 +152,41 @@ fn in_order(step: &Step) -> Result<(), PageError> {
     }
 }
 
+async fn factors_of(page: &Page, step: &Step) -> Result<Status, PageError> {
+    let user_id = step.signed_in.user.id.clone();
+    Ok(run_read(page, move |_, conn| factors::status(conn, &user_id)).await?)
+}
+
+/// The method a page shows: recovery codes on `/login/recovery`, else [`chosen`].
+fn method_page(which: CodePage, status: &Status, asked: &str) -> Method {
+    match which {
+        CodePage::Recovery => Method::RecoveryCode,
+        CodePage::Method => chosen(status, asked),
+    }
+}
+
 /// `GET /login/mfa`, `GET /login/recovery`
 pub async fn get_code(
     page: Page,
     which: web::Data<CodePage>,
     step: Step,
+    query: web::Query<MethodQuery>,
 ) -> Result<HttpResponse, PageError> {
     in_order(&step)?;
-    Ok(code_page(&page, &step, **which, StatusCode::OK, None))
+    let factors = factors_of(&page, &step).await?;
+    let method = method_page(**which, &factors, &query.method);
+    if **which == CodePage::Method && method == Method::RecoveryCode {
+        // Recovery codes are all the person has left.
+        let to = format!("{}?{}", paths::LOGIN_RECOVERY, step.flow.query());
+        return Ok(page::see_other(&page, &to));
+    }
+    let shown = Shown {
+        step: &step,
+        factors,
+        method,
+        sent: query.sent.is_some() && method == Method::EmailCode,
+    };
+    Ok(shown.render(&page, StatusCode::OK, None))
 }
 
 /// `POST /login/mfa`, `POST /login/recovery`
@@ -116,17 +196,25 @@ pub async fn post_code(
     StepForm { step, form }: StepForm<CodeForm>,
 ) -> Result<HttpResponse, PageError> {
     in_order(&step)?;
-    let which = **which;
+    let factors = factors_of(&page, &step).await?;
+    let method = method_page(**which, &factors, &form.method);
+    if method == Method::EmailCode && form.action == "send" {
+        return send_email_code(&page, &step, factors).await;
+    }
     let session_id = step.signed_in.session.id.clone();
     let user = step.signed_in.user.clone();
     let client_id = step.flow.client_id();
-    let code = which.code(&form);
+    let code = match method {
+        Method::RecoveryCode => form.recovery_code.clone(),
+        _ => form.code.clone(),
+    };
     let origin = page.origin().in_lang(step.flow.lang(&page));
     let (check, token) = run_blocking(&page, move |services| {
-        let methods = [which.method()];
+        let methods = [method];
         let device = origin.device();
         let attempt = CodeAttempt {
             user_id: &user.id,
+            session_id: &session_id,
             code: &code,
             methods: &methods,
             client_id: client_id.as_deref(),
@@ -137,17 +225,22 @@ pub async fn post_code(
         Ok((check, token))
     })
     .await?;
-    let refused = |status, message| code_page(&page, &step, which, status, Some(message));
+    let shown = Shown {
+        step: &step,
+        factors,
+        method,
+        sent: method == Method::EmailCode,
+    };
     let mut response = match check {
         CodeCheck::Locked { until, .. } => {
             let time = time_of_day(until);
             let message = say(&page, &step.flow, "mfa.locked", &[("time", &time)]);
-            let shown = refused(StatusCode::TOO_MANY_REQUESTS, message);
-            return Ok(page::retry_after(shown, page.services.clock.now(), until));
+            let refused = shown.render(&page, StatusCode::TOO_MANY_REQUESTS, Some(message));
+            return Ok(page::retry_after(refused, page.services.clock.now(), until));
         }
         CodeCheck::Wrong => {
-            let message = say(&page, &step.flow, which.wrong_key(), &[]);
-            return Ok(refused(StatusCode::UNAUTHORIZED, message));
+            let message = say(&page, &step.flow, shown.wrong_key(), &[]);
+            return Ok(shown.render(&page, StatusCode::UNAUTHORIZED, Some(message)));
         }
         CodeCheck::Verified {
             recovery_codes_left: Some(left),
@@ -159,6 +252,50 @@ pub async fn post_code(
         let _ = response.add_cookie(&cookies::build(CookieKind::Session, token, page.https));
     }
     Ok(response)
+}
+
+/// Mails a code for this sign-in's second step, then shows the code field (after a redirect,
+/// so a reload does not mail again); too many sends in a short time is the page with a notice.
+async fn send_email_code(
+    page: &Page,
+    step: &Step,
+    factors: Status,
+) -> Result<HttpResponse, PageError> {
+    let session_id = step.signed_in.session.id.clone();
+    let user = step.signed_in.user.clone();
+    let lang = step.flow.lang(page);
+    let sent = run_blocking(page, move |services| {
+        email::send_code(
+            services,
+            &session_id,
+            &user,
+            CodePurpose::SignIn,
+            Some(&lang),
+        )
+    })
+    .await?;
+    match sent {
+        Sent::Sent => {
+            let to = format!(
+                "{}?method={}&sent=1&{}",
+                paths::LOGIN_MFA,
+                Method::EmailCode.as_str(),
+                step.flow.query()
+            );
+            Ok(page::see_other(page, &to))
+        }
+        Sent::TooMany { until } => {
+            let shown = Shown {
+                step,
+                factors,
+                method: Method::EmailCode,
+                sent: true,
+            };
+            let message = say(page, &step.flow, "mail_limit.too_many", &[]);
+            let refused = shown.render(page, StatusCode::TOO_MANY_REQUESTS, Some(message));
+            Ok(page::retry_after(refused, page.services.clock.now(), until))
+        }
+    }
 }
 
 /// After a recovery code: how many are left, a warning when few are, and the way on.

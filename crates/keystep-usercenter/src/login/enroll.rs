@@ -365,7 +365,7 @@ pub async fn complete_binding(
             let bound = Bound {
                 lang: binding.lang,
                 account: &signed_in.user.username,
-                recovery_codes: &recovery_codes,
+                recovery_codes: recovery_codes.as_deref(),
                 token,
                 onward: binding.onward,
             };
@@ -382,23 +382,25 @@ pub struct Bound<'a> {
     pub lang: String,
     /// The account name, for the codes' file.
     pub account: &'a str,
-    /// The ten new codes.
-    pub recovery_codes: &'a [String],
+    /// The ten new codes, when this was the person's first method.
+    pub recovery_codes: Option<&'a [String]>,
     /// The upgraded session's token.
     pub token: String,
     /// Where "I have saved them" goes.
     pub onward: String,
 }
 
-/// After a binding: the recovery codes, shown once, and the upgraded session's cookie.
+/// After a binding: the recovery codes, shown once (for a first method; with more, the person
+/// keeps theirs and goes on), and the upgraded session's cookie.
 pub fn bound_page(page: &Page, bound: Bound<'_>) -> HttpResponse {
-    let mut shown = recovery_codes_page(
-        page,
-        &bound.lang,
-        bound.account,
-        bound.recovery_codes,
-        bound.onward,
-    );
+    let mut shown = match bound.recovery_codes {
+        Some(codes) => recovery_codes_page(page, &bound.lang, bound.account, codes, bound.onward),
+        // `onward` is a full URL already.
+        None => HttpResponse::SeeOther()
+            .insert_header((actix_web::http::header::LOCATION, bound.onward))
+            .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+            .finish(),
+    };
     let _ = shown.add_cookie(&cookies::build(
         CookieKind::Session,
         bound.token,

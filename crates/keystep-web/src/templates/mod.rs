@@ -32,6 +32,7 @@ pub const TEMPLATES: &[(&str, &str)] = embedded![
     "demo",
     "mfa",
     "recovery",
+    "other_methods",
     "enroll",
     "recovery_codes",
     "lost",
@@ -39,6 +40,7 @@ pub const TEMPLATES: &[(&str, &str)] = embedded![
     "u_overview",
     "u_reauth",
     "u_email",
+    "u_email_method",
     "u_code",
     "u_password",
     "u_sessions",
@@ -48,6 +50,10 @@ pub const TEMPLATES: &[(&str, &str)] = embedded![
     "mail/confirmation_code.html",
     "mail/second_factor_bound.txt",
     "mail/second_factor_bound.html",
+    "mail/method_removed.txt",
+    "mail/method_removed.html",
+    "mail/preferred_method_changed.txt",
+    "mail/preferred_method_changed.html",
     "mail/second_factor_removed.txt",
     "mail/second_factor_removed.html",
     "mail/second_factor_locked.txt",
@@ -179,6 +185,9 @@ impl Composer for Templates {
                 context["purpose_key"] = json!(match purpose {
                     CodePurpose::ResetSecondFactor => "mail.code_purpose_reset",
                     CodePurpose::BindAuthenticator => "mail.code_purpose_bind",
+                    CodePurpose::BindEmail => "mail.code_purpose_bind_email",
+                    CodePurpose::SignIn => "mail.code_purpose_sign_in",
+                    CodePurpose::ConfirmChange => "mail.code_purpose_confirm",
                 });
                 "mail.code_subject".to_owned()
             }
@@ -187,6 +196,16 @@ impl Composer for Templates {
                     ResetReason::Operator => "mail.reset_reason_operator",
                     ResetReason::RequestApproved => "mail.reset_reason_request_approved",
                 });
+                format!("mail.{name}_subject")
+            }
+            Notice::SecondFactorBound { method }
+            | Notice::MethodRemoved { method }
+            | Notice::PreferredMethodChanged { method } => {
+                let key = format!("method_name.{method}");
+                let method_name = self.messages.format(lang, &key, &[]).ok_or_else(|| {
+                    keystep_core::Error::Mail(format!("mail template {name}: no message {key:?}"))
+                })?;
+                context["method_name"] = json!(method_name);
                 format!("mail.{name}_subject")
             }
             _ => format!("mail.{name}_subject"),

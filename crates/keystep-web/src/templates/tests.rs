@@ -60,11 +60,19 @@ fn every_template_renders() {
     let more = [
         (
             "mfa",
-            json!({"lang": "en", "csrf_token": "t", "interaction": "i", "next": "", "step_query": "interaction=i", "client_name": "Shop", "cancel_href": "/x", "account": "ada", "error": "e"}),
+            json!({"lang": "en", "csrf_token": "t", "interaction": "i", "next": "", "step_query": "interaction=i", "client_name": "Shop", "cancel_href": "/x", "account": "ada", "error": "e", "method": "totp", "email": "a•••@x", "sent": false, "others": [{"href": "/login/mfa?method=email", "label": "A code by mail", "method": "email"}]}),
+        ),
+        (
+            "mfa",
+            json!({"lang": "en", "csrf_token": "t", "interaction": "", "next": "/u", "step_query": "next=%2Fu", "client_name": null, "cancel_href": null, "account": "ada", "error": null, "method": "email", "email": "a•••@x", "sent": false, "others": []}),
+        ),
+        (
+            "mfa",
+            json!({"lang": "en", "csrf_token": "t", "interaction": "i", "next": "", "step_query": "interaction=i", "client_name": "Shop", "cancel_href": "/x", "account": "ada", "error": "e", "method": "email", "email": "a•••@x", "sent": true, "others": [{"href": "/login/recovery", "label": "A recovery code", "method": "recovery_code"}]}),
         ),
         (
             "recovery",
-            json!({"lang": "en", "next": "", "step_query": "", "csrf_token": "t", "interaction": "i", "client_name": null, "cancel_href": null, "error": null}),
+            json!({"lang": "en", "next": "", "step_query": "", "csrf_token": "t", "interaction": "i", "client_name": null, "cancel_href": null, "error": null, "others": [{"href": "/login/mfa?method=totp", "label": "A code from your authenticator app", "method": "totp"}]}),
         ),
         (
             "enroll",
@@ -90,11 +98,23 @@ fn every_template_renders() {
     let account = [
         (
             "u_overview",
-            json!({"lang": "en", "csrf_token": "t", "name": "Ada", "username": "ada", "email": "a@x", "bound": true, "bound_since": "2026-01-01", "codes_left": 9, "last_sign_in": "x", "notice": "n"}),
+            json!({"lang": "en", "csrf_token": "t", "name": "Ada", "username": "ada", "email": "a@x", "bound": true, "codes_left": 9, "last_sign_in": "x", "notice": "n",
+                "methods": [
+                    {"method": "email", "name": "Codes by mail", "since": "2026-01-01", "preferred": true, "choosable": true, "replace_href": null},
+                    {"method": "totp", "name": "Authenticator app", "since": "2026-01-02", "preferred": false, "choosable": true, "replace_href": "/u/mfa/bind"}
+                ],
+                "addable": []}),
         ),
         (
             "u_overview",
-            json!({"lang": "en", "csrf_token": "t", "name": "Ada", "username": "ada", "email": "a@x", "bound": false, "bound_since": null, "codes_left": 0, "last_sign_in": null, "notice": null}),
+            json!({"lang": "en", "csrf_token": "t", "name": "Ada", "username": "ada", "email": "a@x", "bound": true, "codes_left": 10, "last_sign_in": "x", "notice": null,
+                "methods": [{"method": "totp", "name": "Authenticator app", "since": "2026-01-02", "preferred": true, "choosable": false, "replace_href": "/u/mfa/bind"}],
+                "addable": [{"href": "/u/mfa/email", "method": "email", "label": "Get codes by mail"}]}),
+        ),
+        (
+            "u_overview",
+            json!({"lang": "en", "csrf_token": "t", "name": "Ada", "username": "ada", "email": "a@x", "bound": false, "codes_left": 0, "last_sign_in": null, "notice": null, "methods": [],
+                "addable": [{"href": "/u/mfa/bind", "method": "totp", "label": "Add an authenticator app"}, {"href": "/u/mfa/email", "method": "email", "label": "Get codes by mail"}]}),
         ),
         (
             "u_reauth",
@@ -110,7 +130,19 @@ fn every_template_renders() {
         ),
         (
             "u_code",
-            json!({"lang": "en", "csrf_token": "t", "heading": "h", "body": "b", "label": "l", "submit": "s", "action": "/u/mfa/remove", "mandatory": true, "destructive": true, "error": "e"}),
+            json!({"lang": "en", "csrf_token": "t", "heading": "h", "body": "b", "label": "l", "submit": "s", "action": "/u/mfa/remove", "mandatory": true, "destructive": true, "error": "e", "notice": null, "method": "", "can_mail": false, "email": "a•••@x"}),
+        ),
+        (
+            "u_code",
+            json!({"lang": "en", "csrf_token": "t", "heading": "h", "body": "b", "label": "l", "submit": "s", "action": "/u/mfa/remove", "mandatory": false, "destructive": true, "error": null, "notice": "n", "method": "email", "can_mail": true, "email": "a•••@x"}),
+        ),
+        (
+            "u_email_method",
+            json!({"lang": "en", "csrf_token": "t", "email": "a•••@x", "sent": false, "error": null}),
+        ),
+        (
+            "u_email_method",
+            json!({"lang": "en", "csrf_token": "t", "email": "a•••@x", "sent": true, "error": "e"}),
         ),
         (
             "u_password",
@@ -138,7 +170,7 @@ fn every_template_renders() {
     }
     assert_eq!(
         TEMPLATES.len(),
-        34,
+        40,
         "a new template needs a sample here (mails: below)"
     );
 }
@@ -186,7 +218,25 @@ fn every_mail_renders_in_every_language() {
             purpose: CodePurpose::ResetSecondFactor,
             minutes: 10,
         },
-        Notice::SecondFactorBound,
+        Notice::ConfirmationCode {
+            code: "111111".into(),
+            purpose: CodePurpose::BindEmail,
+            minutes: 10,
+        },
+        Notice::ConfirmationCode {
+            code: "222222".into(),
+            purpose: CodePurpose::SignIn,
+            minutes: 10,
+        },
+        Notice::ConfirmationCode {
+            code: "333333".into(),
+            purpose: CodePurpose::ConfirmChange,
+            minutes: 10,
+        },
+        Notice::SecondFactorBound { method: "totp" },
+        Notice::SecondFactorBound { method: "email" },
+        Notice::MethodRemoved { method: "email" },
+        Notice::PreferredMethodChanged { method: "totp" },
         Notice::SecondFactorRemoved,
         Notice::SecondFactorLocked,
         Notice::ResetByOperator {
@@ -204,13 +254,13 @@ fn every_mail_renders_in_every_language() {
                 .compose(&user, notice, lang)
                 .unwrap_or_else(|e| panic!("{} in {lang}: {e}", notice.name()));
             assert_eq!(mail.to, "ada@example.com");
-            assert!(!mail.subject.is_empty() && !mail.subject.contains("mail."));
+            assert!(!mail.subject.is_empty() && !leaks_key(&mail.subject));
             assert!(mail.text.contains("Ada & Co"), "{lang}: {}", mail.text);
             let html = mail.html.unwrap();
             assert!(html.contains("Ada &amp; Co"), "{lang}: escaped in HTML");
             assert!(html.contains(&format!("lang=\"{lang}\"")));
             for part in [&mail.text, &html] {
-                assert!(!part.contains("mail."), "{lang}: a key leaked: {part}");
+                assert!(!leaks_key(part), "{lang}: a key leaked: {part}");
             }
             if let Notice::ConfirmationCode { code, .. } = notice {
                 assert!(mail.text.contains(code.as_str()) && html.contains(code.as_str()));
@@ -219,7 +269,11 @@ fn every_mail_renders_in_every_language() {
     }
     let english = templates.compose(&user, &notices[0], "en").unwrap();
     assert!(english.text.contains("Your confirmation code is: 123456"));
-    let chinese = templates.compose(&user, &notices[2], "zh-CN").unwrap();
+    let bound = notices
+        .iter()
+        .find(|n| n.name() == "second_factor_bound")
+        .unwrap();
+    let chinese = templates.compose(&user, bound, "zh-CN").unwrap();
     assert!(chinese.subject.contains("两步验证"), "{}", chinese.subject);
 }
 
@@ -230,4 +284,11 @@ fn text_is_escaped() {
         .render("login", &json!({"lang": "en", "languages": [], "next": "", "csrf_token": "t", "interaction": "", "client_name": "<script>x</script>", "cancel_href": null, "username": "\"><b>", "error": null}))
         .unwrap();
     assert!(!html.contains("<script>x") && !html.contains("\"><b>"));
+}
+
+/// True when `text` holds what looks like a catalogue key of the mails (`mail.` and a
+/// name), not a sentence that ends in "mail.".
+fn leaks_key(text: &str) -> bool {
+    text.match_indices("mail.")
+        .any(|(at, m)| text[at + m.len()..].starts_with(|c: char| c.is_ascii_lowercase()))
 }

@@ -1,0 +1,2 @@
+DROP TABLE second_factor_preferences;
+DROP TABLE second_factor_methods;
