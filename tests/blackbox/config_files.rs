@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use keystep_core::config::{Config, SecretString, SmtpConfig, SmtpTls};
+use keystep_core::config::{
+    Config, SecretString, SmsHttpConfig, SmsHttpMethod, SmtpConfig, SmtpTls,
+};
 
 fn repo_file(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -29,6 +31,17 @@ fn config_keys() -> BTreeSet<String> {
                 username: Some("x".into()),
                 password: Some(SecretString::new("x")),
                 password_file: Some("x".into()),
+            }),
+        },
+        sms: keystep_core::config::SmsConfig {
+            http: Some(SmsHttpConfig {
+                url: "x".into(),
+                method: SmsHttpMethod::Get,
+                headers: Default::default(),
+                secret_file: Some("x".into()),
+                body: "x".into(),
+                content_type: "x".into(),
+                timeout_seconds: 1,
             }),
         },
         ..Config::default()
@@ -60,7 +73,9 @@ fn flatten(prefix: &str, value: &serde_json::Value, keys: &mut BTreeSet<String>)
 fn every_configuration_key_is_documented() {
     let keys = config_keys();
     assert!(
-        keys.contains("mail.smtp.password_file") && keys.contains("password.argon2.memory_kib")
+        keys.contains("mail.smtp.password_file")
+            && keys.contains("password.argon2.memory_kib")
+            && keys.contains("sms.http.secret_file")
     );
     let docs = std::fs::read_to_string(repo_file("docs/configuration.md")).unwrap();
     let missing: Vec<_> = keys

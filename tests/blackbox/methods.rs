@@ -162,10 +162,14 @@ async fn codes_by_mail_turn_on_in_u_and_sign_a_person_in_at_aal2() {
         assert_eq!(id["acr"], "aal2", "{name}");
         assert_eq!(id["amr"], json!(["pwd", "email", "mfa"]), "{name}");
 
-        // Single use: the code is spent, here too.
+        // Single use: the user center's own sign-in takes a code, and the same code again in
+        // the same session is refused.
         let again = w.browser();
-        let next = password_step(&w, &again, &w.authorize_url("spa", &[])).await;
-        let (shown, _) = mail_me_a_code(&w, &again, &next.location).await;
+        let second = second_step_for_u(&w, &again).await;
+        let (shown, code) = mail_me_a_code(&w, &again, &second).await;
+        let fields = [("method", "email"), ("code", code.as_str())];
+        let accepted = post_step(&w, &again, &shown, &fields).await;
+        assert_eq!(accepted.status(), 303, "{name}");
         let spent = post_step(&w, &again, &shown, &fields).await;
         assert_eq!(spent.status(), 401, "{name}: a spent code is refused");
     }
@@ -279,15 +283,16 @@ async fn mailed_codes_expire_and_are_sent_a_few_at_a_time() {
         let name = stack.name;
         let w = World::new(stack);
         email_only(&w);
-        let browser = w.browser();
-        let second = second_step_for_u(&w, &browser).await;
+        // Two sign-ins of ada's: two codes in one, one in the other.
+        let (first, second) = (w.browser(), w.browser());
+        let first_step = second_step_for_u(&w, &first).await;
+        let second_step = second_step_for_u(&w, &second).await;
+        mail_me_a_code(&w, &first, &first_step).await;
+        let (first_shown, first_code) = mail_me_a_code(&w, &first, &first_step).await;
+        let (second_shown, second_code) = mail_me_a_code(&w, &second, &second_step).await;
         // Three codes in ten minutes, then no more for a while.
-        let mut shown = String::new();
-        for _ in 0..3 {
-            shown = mail_me_a_code(&w, &browser, &second).await.0;
-        }
         let fields = [("method", "email"), ("action", "send")];
-        let capped = post_step(&w, &browser, &second, &fields).await;
+        let capped = post_step(&w, &first, &first_step, &fields).await;
         assert_eq!(capped.status(), 429, "{name}");
         assert!(capped.headers().contains_key("retry-after"), "{name}");
         assert!(capped
@@ -295,10 +300,15 @@ async fn mailed_codes_expire_and_are_sent_a_few_at_a_time() {
             .await
             .unwrap()
             .contains("We already sent you several codes"));
-        let code = w.server.mailed_code(SIGN_IN_MAIL);
-        w.server.clock.advance(Duration::from_secs(11 * 60));
-        let fields = [("method", "email"), ("code", code.as_str())];
-        let expired = post_step(&w, &browser, &shown, &fields).await;
+
+        // Nine minutes on, a code still works; eleven minutes on, one does not.
+        w.server.clock.advance(Duration::from_secs(9 * 60));
+        let fields = [("method", "email"), ("code", second_code.as_str())];
+        let live = post_step(&w, &second, &second_shown, &fields).await;
+        assert_eq!(live.status(), 303, "{name}: live for nine minutes");
+        w.server.clock.advance(Duration::from_secs(2 * 60));
+        let fields = [("method", "email"), ("code", first_code.as_str())];
+        let expired = post_step(&w, &first, &first_shown, &fields).await;
         assert_eq!(expired.status(), 401, "{name}: expired after ten minutes");
     }
 }
@@ -344,17 +354,32 @@ async fn removing_one_method_keeps_the_rest_and_removing_the_last_turns_two_step
         let accepted = post_step(&w, &browser, &next.location, &fields).await;
         browser.authorize(&location(&accepted)).await;
 
-        // Removing the authenticator, proven with a recovery code: mailed codes stay.
-        let page = browser
-            .get(&w.server.url("/u/mfa/remove?method=totp"))
-            .await;
+        // A code by mail proves less than the authenticator: its page offers none, and one
+        // mailed for another removal does not remove it.
+        let page = browser.get(&w.server.url("/u/mfa/remove/totp")).await;
         let page = page.text().await.unwrap();
         assert!(
-            page.contains("Remove the authenticator app"),
+            page.contains("Remove the authenticator app") && !page.contains(r#"id="mail-code""#),
             "{name}: {page}"
         );
-        let fields = [("method", "totp"), ("code", recovery[0].as_str())];
-        let removed = form(&browser, &w, "/u/mfa/remove?method=totp", &fields).await;
+        let email_page = "/u/mfa/remove/email";
+        let page = browser.get(&w.server.url(email_page)).await;
+        let page = page.text().await.unwrap();
+        assert!(page.contains(r#"id="mail-code""#), "{name}: {page}");
+        let sent = form(&browser, &w, email_page, &[("action", "send")]).await;
+        assert_eq!(sent.status(), 200, "{name}");
+        let mailed = w.server.mailed_code("confirm a change");
+        let fields = [("code", mailed.as_str())];
+        let refused = form(&browser, &w, "/u/mfa/remove/totp", &fields).await;
+        assert_eq!(
+            refused.status(),
+            401,
+            "{name}: a mailed code does not remove the app"
+        );
+
+        // Removing the authenticator, proven with a recovery code: mailed codes stay.
+        let fields = [("code", recovery[0].as_str())];
+        let removed = form(&browser, &w, "/u/mfa/remove/totp", &fields).await;
         assert_eq!(removed.status(), 303, "{name}");
         assert!(location(&removed).ends_with("/u?done=method_removed"));
         let left = status(&w);
@@ -364,22 +389,32 @@ async fn removing_one_method_keeps_the_rest_and_removing_the_last_turns_two_step
             .outbox()
             .iter()
             .any(|m| m.contains("A second step was removed")));
+        // A stale page for the removed method changes nothing, and checks no code.
+        assert_eq!(
+            browser
+                .get(&w.server.url("/u/mfa/remove/totp"))
+                .await
+                .status(),
+            404,
+            "{name}: no page for a method not held"
+        );
+        let csrf = hidden_value(&page, "csrf_token").unwrap();
+        let stale = browser
+            .http
+            .post(w.server.url("/u/mfa/remove/totp"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("code", recovery[1].as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), 404, "{name}: not a turn-off");
+        assert_eq!(status(&w).methods(), [Method::EmailCode], "{name}");
 
-        // Removing the last, proven with a code mailed from the page: all of it goes.
-        let path = "/u/mfa/remove?method=email";
-        let page = browser.get(&w.server.url(path)).await.text().await.unwrap();
-        assert!(page.contains(r#"id="mail-code""#), "{name}: {page}");
-        let sent = form(
-            &browser,
-            &w,
-            path,
-            &[("method", "email"), ("action", "send")],
-        )
-        .await;
-        assert_eq!(sent.status(), 200, "{name}");
-        let code = w.server.mailed_code("confirm a change");
-        let fields = [("method", "email"), ("code", code.as_str())];
-        let removed = form(&browser, &w, path, &fields).await;
+        // Removing the last, proven with the code mailed from its page: all of it goes.
+        let fields = [("code", mailed.as_str())];
+        let removed = form(&browser, &w, email_page, &fields).await;
         assert_eq!(removed.status(), 303, "{name}");
         assert!(location(&removed).ends_with("/u?done=removed"));
         assert_eq!(status(&w), factors::Status::NONE, "{name}: codes gone too");

@@ -25,6 +25,9 @@ pub enum Error {
     /// Sending or storing a mail failed.
     #[error("mail: {0}")]
     Mail(String),
+    /// A text message did not go out.
+    #[error("text message: {0}")]
+    Sms(String),
     /// `keystep user add` or an import named a username that exists (case-insensitively).
     #[error("a user named {0:?} already exists")]
     UsernameTaken(String),

@@ -22,6 +22,7 @@ pub mod sessions;
 pub mod signin;
 pub mod signing_keys;
 pub mod signout;
+pub mod sms;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod throttle;

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::mail::{self, mailer_from_config, Composer, Mailer, NoComposer, Notice};
 use crate::password::PasswordHasher;
 use crate::secret_box::{MasterKeySource, SecretBox};
+use crate::sms::{self, SmsSender};
 use crate::users::User;
 
 /// Everything a use case may need.
@@ -28,6 +29,8 @@ pub struct Services {
     pub secret_box: Arc<SecretBox>,
     /// Outgoing mail.
     pub mailer: Arc<dyn Mailer>,
+    /// Outgoing text messages.
+    pub sms: Arc<dyn SmsSender>,
     /// Writes mails from their templates; provided by the server once its templates load.
     pub composer: Arc<dyn Composer>,
     /// Password hashing.
@@ -81,6 +84,7 @@ impl Services {
             )),
         };
         let mailer = mailer_from_config(&config)?;
+        let sms = sms::sender_from_config(&config)?;
         let passwords = Arc::new(PasswordHasher::new(&config.password)?);
         Ok(Self {
             config: Arc::new(config),
@@ -88,6 +92,7 @@ impl Services {
             ephemeral,
             secret_box: Arc::new(secret_box),
             mailer,
+            sms,
             composer: Arc::new(NoComposer),
             passwords,
             clock,

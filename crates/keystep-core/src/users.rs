@@ -162,6 +162,18 @@ pub fn find_active(conn: &mut DbConn, id: &str) -> Result<Option<User>> {
     Ok(find_by_id(conn, id)?.filter(|user| !user.disabled))
 }
 
+/// Locks the person's row until the transaction ends, so changes to what belongs to them that
+/// read before they write (their second factors) take turns. SQLite's write transactions hold
+/// the database's one write lock from their start already; PostgreSQL locks the row.
+pub fn lock_for_change(conn: &mut DbConn, user_id: &str) -> Result<()> {
+    if let DbConn::Postgres(pg) = conn {
+        diesel::sql_query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+            .bind::<diesel::sql_types::Text, _>(user_id)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
 /// Every user, ordered by username.
 pub fn list_users(conn: &mut DbConn) -> Result<Vec<User>> {
     Ok(users::table

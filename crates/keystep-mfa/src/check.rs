@@ -12,7 +12,7 @@ use keystep_core::Services;
 use serde_json::json;
 
 use crate::factors;
-use crate::method::{Method, Verification};
+use crate::method::{Method, Occasion, Verification};
 
 /// A code presented for a person.
 #[derive(Debug, Clone, Copy)]
@@ -22,6 +22,8 @@ pub struct CodeAttempt<'a> {
     /// The session the code is entered in: a mailed code belongs to the session it was sent
     /// for.
     pub session_id: &'a str,
+    /// Where: a mailed code belongs to the occasion it was sent for too.
+    pub occasion: Occasion,
     /// What they typed.
     pub code: &'a str,
     /// The methods this form accepts, tried in order.
@@ -98,7 +100,7 @@ pub fn check_code(
             services,
             conn,
             attempt.user_id,
-            attempt.session_id,
+            (attempt.session_id, attempt.occasion),
             attempt.code,
         )? {
             Verification::Accepted {
@@ -203,6 +205,7 @@ mod tests {
         let attempt = CodeAttempt {
             user_id: &user.id,
             session_id: "s",
+            occasion: Occasion::SignIn,
             code,
             methods,
             client_id: None,
@@ -331,6 +334,7 @@ mod tests {
             &CodeAttempt {
                 user_id: &ada.id,
                 session_id: &signed_in.session.id,
+                occasion: Occasion::SignIn,
                 code: &code,
                 methods: &[Method::Totp],
                 client_id: None,

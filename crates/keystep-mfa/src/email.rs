@@ -15,13 +15,17 @@ use keystep_core::Services;
 use serde_json::json;
 
 use crate::mailed_code::{self, CodeCheck, Guesser, Sent};
-use crate::method::Method;
+use crate::method::{Method, Occasion};
 use crate::{factors, recovery};
 
-/// The mailed code of a sign-in's second step belongs to its session: a code sent for one
-/// browser's sign-in does not serve another's.
-fn sign_in_subject(session_id: &str) -> String {
-    format!("second-factor:{session_id}")
+/// A mailed code that proves the second factor belongs to its session and occasion: a code
+/// sent for one browser's sign-in does not serve another's, and one sent to finish a sign-in
+/// does not confirm a change in the user center.
+fn subject(occasion: Occasion, session_id: &str) -> String {
+    match occasion {
+        Occasion::SignIn => format!("second-factor:{session_id}"),
+        Occasion::Change => format!("u-confirm:{session_id}"),
+    }
 }
 
 /// The code that proves the mailbox before the method is turned on in the user center.
@@ -29,23 +33,31 @@ fn binding_subject(session_id: &str) -> String {
     format!("u-email:{session_id}")
 }
 
-/// Mails the person, in `lang`, a code to prove a second factor in the session `session_id`:
-/// for the second step of its sign-in, or (`CodePurpose::ConfirmChange`) before a change in
-/// the user center.
+/// Mails the person, in `lang`, a code to prove a second factor in the session `session_id`
+/// on `occasion`: the second step of its sign-in, or a change in the user center.
 pub fn send_code(
     services: &Services,
+    occasion: Occasion,
     session_id: &str,
     user: &User,
-    purpose: CodePurpose,
     lang: Option<&str>,
 ) -> keystep_core::Result<Sent> {
-    let subject = sign_in_subject(session_id);
+    let purpose = match occasion {
+        Occasion::SignIn => CodePurpose::SignIn,
+        Occasion::Change => CodePurpose::ConfirmChange,
+    };
+    let subject = subject(occasion, session_id);
     mailed_code::send(services, &subject, user, purpose, lang)
 }
 
-/// Takes the code mailed for the session's second step, if `code` is it.
-pub fn take_code(services: &Services, session_id: &str, code: &str) -> keystep_core::Result<bool> {
-    mailed_code::take_matching(services, &sign_in_subject(session_id), code)
+/// Takes the code mailed for the session on `occasion`, if `code` is it.
+pub fn take_code(
+    services: &Services,
+    occasion: Occasion,
+    session_id: &str,
+    code: &str,
+) -> keystep_core::Result<bool> {
+    mailed_code::take_matching(services, &subject(occasion, session_id), code)
 }
 
 /// The address as the pages show it: the first character of the local part and the domain
@@ -194,19 +206,24 @@ mod tests {
     fn a_sign_in_code_serves_its_own_session_once() {
         let t = testing::services();
         let ada = t.user("ada");
+        let (sign_in, change) = (Occasion::SignIn, Occasion::Change);
         assert_eq!(
-            send_code(&t.services, "session-a", &ada, CodePurpose::SignIn, None).unwrap(),
+            send_code(&t.services, sign_in, "session-a", &ada, None).unwrap(),
             Sent::Sent
         );
         let code = code_in(&t.take_outbox().pop().unwrap());
-        assert!(!take_code(&t.services, "session-b", &code).unwrap());
-        assert!(take_code(&t.services, "session-a", &code).unwrap());
-        assert!(!take_code(&t.services, "session-a", &code).unwrap());
-        send_code(&t.services, "session-a", &ada, CodePurpose::SignIn, None).unwrap();
+        assert!(!take_code(&t.services, sign_in, "session-b", &code).unwrap());
+        assert!(
+            !take_code(&t.services, change, "session-a", &code).unwrap(),
+            "a sign-in's code confirms no change"
+        );
+        assert!(take_code(&t.services, sign_in, "session-a", &code).unwrap());
+        assert!(!take_code(&t.services, sign_in, "session-a", &code).unwrap());
+        send_code(&t.services, change, "session-a", &ada, None).unwrap();
         let code = code_in(&t.take_outbox().pop().unwrap());
         t.clock.advance(mailed_code::TTL);
         assert!(
-            !take_code(&t.services, "session-a", &code).unwrap(),
+            !take_code(&t.services, change, "session-a", &code).unwrap(),
             "expired at keystep's clock, whatever the store keeps"
         );
     }

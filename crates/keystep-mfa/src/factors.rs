@@ -171,6 +171,13 @@ pub fn remove_method(
         .execute(conn)?,
         Method::RecoveryCode => 0,
     };
+    // A preference for it goes with it: adding it again later must not bring it back.
+    diesel::delete(
+        second_factor_preferences::table
+            .filter(second_factor_preferences::user_id.eq(user_id))
+            .filter(second_factor_preferences::method.eq(method.as_str())),
+    )
+    .execute(conn)?;
     Ok(removed > 0)
 }
 

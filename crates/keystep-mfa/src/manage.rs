@@ -8,17 +8,17 @@ use keystep_core::audit::{self, AuditKind, NewAuditEvent};
 use keystep_core::db::DbConn;
 use keystep_core::mail::Notice;
 use keystep_core::sessions::Device;
-use keystep_core::users::User;
+use keystep_core::users::{self, User};
 use keystep_core::Services;
 
 use serde_json::json;
 
 use crate::check::{self, CodeAttempt, CodeCheck};
 use crate::factors::Status;
-use crate::method::Method;
+use crate::method::{Method, Occasion, Strength};
 use crate::{factors, recovery};
 
-/// Why the current code was not enough.
+/// Why the change did not happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeRefused {
     /// Wrong (or replayed).
@@ -28,6 +28,9 @@ pub enum CodeRefused {
         /// Unix seconds.
         until: i64,
     },
+    /// The method to change is not one the person holds (a stale page, or a forged form):
+    /// no code was checked.
+    NotHeld,
 }
 
 fn refused(check: CodeCheck) -> Option<CodeRefused> {
@@ -45,29 +48,35 @@ pub struct CurrentCode<'a> {
     pub user: &'a User,
     /// Their session (a mailed code belongs to the session it was sent for).
     pub session_id: &'a str,
-    /// The code: from any method they hold, or a recovery code where one is accepted.
+    /// The code: from a method they hold, or a recovery code where one is accepted.
     pub code: &'a str,
     /// Where the request came from.
     pub device: Device<'a>,
 }
 
-/// Runs `then` in one write transaction with a current code checked first, by any method the
-/// person holds (and recovery codes when `with_recovery_codes`); when the code is refused,
-/// nothing else happens, and a code that locked the second factor for the day has the person
-/// mailed after the transaction. `then` sees the person's second factors as they were.
+/// Runs `then` in one write transaction with a current code checked first, by the methods
+/// `accepts` names for the person's factors (`None`: the change does not apply to them, and
+/// no code is checked); when the code is refused, nothing else happens, and a code that
+/// locked the second factor for the day has the person mailed after the transaction. The
+/// person's row is locked first, so two changes at once see each other's result (the second
+/// waits for the first to commit).
 fn with_current_code<T>(
     services: &Services,
     current: &CurrentCode<'_>,
-    with_recovery_codes: bool,
+    accepts: impl FnOnce(&Status) -> Option<Vec<Method>>,
     then: impl FnOnce(&mut DbConn, &Status) -> keystep_core::Result<T>,
 ) -> keystep_core::Result<Result<T, CodeRefused>> {
     let user = current.user;
     let outcome = services.db.write(|conn| {
+        users::lock_for_change(conn, &user.id)?;
         let status = factors::status(conn, &user.id)?;
-        let methods = status.accepted(with_recovery_codes);
+        let Some(methods) = accepts(&status) else {
+            return Ok(Err(None));
+        };
         let attempt = CodeAttempt {
             user_id: &user.id,
             session_id: current.session_id,
+            occasion: Occasion::Change,
             code: current.code,
             methods: &methods,
             client_id: None,
@@ -75,13 +84,16 @@ fn with_current_code<T>(
         };
         let check = check::check_code(services, conn, &attempt)?;
         if refused(check).is_some() {
-            return Ok(Err(check));
+            return Ok(Err(Some(check)));
         }
         then(conn, &status).map(Ok)
     })?;
-    Ok(outcome.map_err(|check| {
-        check::mail_day_lock(services, user, &check, current.device.lang);
-        refused(check).unwrap_or(CodeRefused::Wrong)
+    Ok(outcome.map_err(|check| match check {
+        Some(check) => {
+            check::mail_day_lock(services, user, &check, current.device.lang);
+            refused(check).unwrap_or(CodeRefused::Wrong)
+        }
+        None => CodeRefused::NotHeld,
     }))
 }
 
@@ -101,12 +113,12 @@ fn record(
 }
 
 /// Removes every method and every recovery code (two-step verification is off), after a
-/// current code; mails the person once it has committed.
+/// current code ([`may_turn_off`]); mails the person once it has committed.
 pub fn turn_off(
     services: &Services,
     current: &CurrentCode<'_>,
 ) -> keystep_core::Result<Result<(), CodeRefused>> {
-    let outcome = with_current_code(services, current, true, |conn, _| {
+    let outcome = with_current_code(services, current, may_turn_off, |conn, _| {
         factors::remove_all(conn, &current.user.id)?;
         record(services, conn, current, AuditKind::MfaRemoved, None)
     })?;
@@ -124,23 +136,50 @@ pub enum Removed {
     Method,
     /// It was the last: two-step verification is off, and the recovery codes are gone too.
     Everything,
-    /// The person does not hold it.
-    NotHeld,
 }
 
-/// Removes one method after a current code (of any method, or a recovery code). Removing the
-/// last one turns two-step verification off, recovery codes and all. Mails the person once it
-/// has committed.
+/// The codes that may remove methods as strong as `floor`: those of the person's methods
+/// that prove at least as much ([`Method::strength`]: a mailed code does not remove the
+/// authenticator), and recovery codes, the way back for a person who lost the device.
+fn proving_at_least(floor: Strength, status: &Status) -> Vec<Method> {
+    let mut methods: Vec<Method> = status
+        .methods()
+        .into_iter()
+        .filter(|m| m.strength() >= floor)
+        .collect();
+    methods.push(Method::RecoveryCode);
+    methods
+}
+
+/// The codes that may remove `method` ([`proving_at_least`] its strength); `None` when the
+/// person does not hold it.
+fn may_remove(method: Method, status: &Status) -> Option<Vec<Method>> {
+    if method == Method::RecoveryCode || !method.is_held(status) {
+        return None;
+    }
+    Some(proving_at_least(method.strength(), status))
+}
+
+/// The codes that may turn two-step verification off: as for removing the strongest method
+/// the person holds, since it goes too.
+fn may_turn_off(status: &Status) -> Option<Vec<Method>> {
+    let strongest = status.methods().iter().map(|m| m.strength()).max();
+    Some(proving_at_least(
+        strongest.unwrap_or(Strength::Fallback),
+        status,
+    ))
+}
+
+/// Removes one method after a current code ([`may_remove`]). Removing the last one turns
+/// two-step verification off, recovery codes and all. Mails the person once it has committed.
 pub fn remove_method(
     services: &Services,
     current: &CurrentCode<'_>,
     method: Method,
 ) -> keystep_core::Result<Result<Removed, CodeRefused>> {
     let user_id = &current.user.id;
-    let outcome = with_current_code(services, current, true, |conn, status| {
-        if method == Method::RecoveryCode || !method.is_held(status) {
-            return Ok(Removed::NotHeld);
-        }
+    let accepts = |status: &Status| may_remove(method, status);
+    let outcome = with_current_code(services, current, accepts, |conn, status| {
         if status.methods() == [method] {
             factors::remove_all(conn, user_id)?;
             record(services, conn, current, AuditKind::MfaRemoved, Some(method))?;
@@ -156,7 +195,7 @@ pub fn remove_method(
         Ok(Removed::Method) => Some(Notice::MethodRemoved {
             method: method.as_str(),
         }),
-        _ => None,
+        Err(_) => None,
     };
     if let Some(notice) = notice {
         services.notify_after_commit(current.user, &notice, current.device.lang);
@@ -202,7 +241,8 @@ pub fn new_recovery_codes(
     services: &Services,
     current: &CurrentCode<'_>,
 ) -> keystep_core::Result<Result<Vec<String>, CodeRefused>> {
-    with_current_code(services, current, false, |conn, _| {
+    let methods = |status: &Status| Some(status.accepted(false));
+    with_current_code(services, current, methods, |conn, _| {
         let codes = recovery::regenerate(services, conn, &current.user.id)?;
         let kind = AuditKind::RecoveryCodesRegenerated;
         record(services, conn, current, kind, None)?;
@@ -276,7 +316,13 @@ mod tests {
         );
         assert_eq!(
             remove_method(&t.services, &current(&ada, &codes[0]), Method::EmailCode).unwrap(),
-            Ok(Removed::NotHeld)
+            Err(CodeRefused::NotHeld)
+        );
+        assert_eq!(
+            t.read(|conn| factors::status(conn, &ada.id))
+                .recovery_codes_left,
+            10,
+            "no code is spent on a method not held"
         );
         assert_eq!(
             remove_method(&t.services, &current(&ada, &codes[1]), Method::Totp).unwrap(),
@@ -317,6 +363,36 @@ mod tests {
         assert_eq!(
             (status.preferred, status.offered()),
             (None, Some(Method::Totp))
+        );
+    }
+
+    /// A code mailed to `user` to confirm a change in the session `s`.
+    fn mailed_change_code(t: &TestServices, user: &User) -> String {
+        crate::email::send_code(&t.services, Occasion::Change, "s", user, None).unwrap();
+        let mail = t.take_outbox().pop().unwrap();
+        let at = mail.find("code is: ").unwrap() + "code is: ".len();
+        mail[at..at + 6].to_owned()
+    }
+
+    #[test]
+    fn a_mailed_code_removes_codes_by_mail_but_not_the_authenticator() {
+        let t = testing::services();
+        let (ada, _, _) = with_email(&t);
+        let code = &mailed_change_code(&t, &ada);
+        assert_eq!(
+            remove_method(&t.services, &current(&ada, code), Method::Totp).unwrap(),
+            Err(CodeRefused::Wrong),
+            "a code from the mailbox proves less than the app"
+        );
+        assert_eq!(
+            turn_off(&t.services, &current(&ada, code)).unwrap(),
+            Err(CodeRefused::Wrong),
+            "nor does it turn everything off, the app with it"
+        );
+        let code = &mailed_change_code(&t, &ada);
+        assert_eq!(
+            remove_method(&t.services, &current(&ada, code), Method::EmailCode).unwrap(),
+            Ok(Removed::Method)
         );
     }
 }

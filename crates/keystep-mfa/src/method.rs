@@ -36,6 +36,17 @@ pub enum Strength {
     DeviceSecret,
 }
 
+/// Where a code is asked for. A delivered code is kept for its occasion and session, so one
+/// mailed to finish a sign-in does not confirm a change in the user center, nor the other way
+/// round, and a new one for one occasion does not replace the other's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Occasion {
+    /// The second step of a sign-in.
+    SignIn,
+    /// A change in the user center behind a current code.
+    Change,
+}
+
 /// The methods a person binds and chooses between, in the order they are offered when no
 /// preference is set. Recovery codes come with the first and are never chosen.
 pub const CHOOSABLE: [Method; 2] = [Method::Totp, Method::EmailCode];
@@ -103,18 +114,18 @@ impl Method {
 
     /// Checks `code` for the person and spends it: each code is accepted once, even when
     /// two requests race (a conditional UPDATE, or an atomic take from the shared store for a
-    /// mailed code, which belongs to the session it was sent to).
+    /// mailed code, which belongs to the session and occasion it was sent for).
     pub fn verify(
         self,
         services: &Services,
         conn: &mut DbConn,
         user_id: &str,
-        session_id: &str,
+        (session_id, occasion): (&str, Occasion),
         code: &str,
     ) -> keystep_core::Result<Verification> {
         Ok(match self {
             Self::EmailCode => {
-                if email::take_code(services, session_id, code)? {
+                if email::take_code(services, occasion, session_id, code)? {
                     Verification::Accepted {
                         recovery_codes_left: None,
                     }

@@ -49,6 +49,9 @@ pub enum Command {
     /// Second factors: resets for lost devices.
     #[command(subcommand)]
     Mfa(MfaCommand),
+    /// Text messages: check the SMS settings.
+    #[command(subcommand)]
+    Sms(SmsCommand),
 }
 
 /// `keystep mfa …`
@@ -71,6 +74,17 @@ pub enum MfaCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `keystep sms …`
+#[derive(Debug, Subcommand)]
+pub enum SmsCommand {
+    /// Send one text message through the configured sender (the outbox or `sms.http`), to
+    /// check the settings; fails with the gateway's answer when it does not go out.
+    Test {
+        /// The number, in international form (`+4915112345678`).
+        number: String,
     },
 }
 
@@ -348,6 +362,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 action: Some(RequestAction::Deny { id }),
                 ..
             } => commands::mfa_decide(services, stdout, &id, false),
+        }),
+        Command::Sms(SmsCommand::Test { number }) => operate(config, |services, stdout| {
+            commands::sms_test(services, stdout, &number)
         }),
         Command::Client(command) => operate(config, |services, stdout| match command {
             ClientCommand::Add(add) => commands::client_add(services, stdout, &add),

@@ -143,8 +143,10 @@ pub fn user_show(
     if as_json {
         let methods: Vec<_> = methods
             .iter()
-            .enumerate()
-            .map(|(i, (m, at))| json!({"method": m.as_str(), "bound_at": at, "preferred": i == 0}))
+            .map(|(m, at)| {
+                let preferred = status.preferred == Some(*m);
+                json!({"method": m.as_str(), "bound_at": at, "preferred": preferred})
+            })
             .collect();
         return print_json(
             out,
@@ -169,8 +171,12 @@ pub fn user_show(
     writeln!(out, "status:          {state}")?;
     let on = if status.has_method() { "on" } else { "off" };
     writeln!(out, "two-step:        {on}")?;
-    for (i, (method, at)) in methods.iter().enumerate() {
-        let preferred = if i == 0 { " (preferred)" } else { "" };
+    for (method, at) in &methods {
+        let preferred = if status.preferred == Some(*method) {
+            " (preferred)"
+        } else {
+            ""
+        };
         writeln!(
             out,
             "  method:        {} since {}{preferred}",
@@ -179,6 +185,31 @@ pub fn user_show(
         )?;
     }
     writeln!(out, "recovery codes:  {} left", status.recovery_codes_left)?;
+    Ok(())
+}
+
+/// `keystep sms test`
+pub fn sms_test(services: &Services, out: &mut impl Write, number: &str) -> Result<(), CliError> {
+    let to = keystep_core::sms::normalize_e164(number).ok_or_else(|| {
+        Error::invalid(
+            "number",
+            "not an international number: write + and the country code (+4915112345678)",
+        )
+    })?;
+    let sms = keystep_core::sms::Sms {
+        to,
+        text: "keystep: this test message shows that text messages reach you.".to_owned(),
+    };
+    services.sms.send(&sms)?;
+    let shown = keystep_core::sms::masked_number(&sms.to);
+    match &services.config.sms.http {
+        Some(_) => writeln!(out, "sent a test message to {shown} through sms.http")?,
+        None => writeln!(
+            out,
+            "wrote a test message to {shown} to {}",
+            services.config.data_dir.join("outbox").display()
+        )?,
+    }
     Ok(())
 }
 

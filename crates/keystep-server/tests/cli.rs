@@ -706,8 +706,14 @@ fn user_show_lists_the_methods_without_secrets() {
         assert_ok(&out);
         let text = stdout(&out);
         assert!(text.contains("two-step:        on"), "{text}");
-        assert!(text.contains("method:        email since") && text.contains("(preferred)"));
-        assert!(text.contains("method:        totp since"));
+        let line = |method: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&format!("  method:        {method} since ")))
+                .unwrap_or_else(|| panic!("no {method} line: {text}"))
+                .to_owned()
+        };
+        assert!(line("email").ends_with(" UTC (preferred)"), "{text}");
+        assert!(line("totp").ends_with(" UTC"), "{text}");
         assert!(text.contains("recovery codes:  10 left"));
         let base32 = keystep_mfa::totp::secret_text(&secret);
         assert!(!text.contains(&base32), "no secret");
@@ -719,6 +725,97 @@ fn user_show_lists_the_methods_without_secrets() {
         assert_eq!(shown["methods"][0]["method"], "email");
         assert_eq!(shown["methods"][0]["preferred"], true);
         assert_eq!(shown["methods"][1]["method"], "totp");
+        assert_eq!(shown["methods"][1]["preferred"], false);
         assert_eq!(shown["recovery_codes_left"], 10);
     });
+}
+
+/// A one-request HTTP server on a free port that answers `status` and hands back the request
+/// line, the headers and the body it got.
+fn sms_receiver(status: u16) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut request = String::new();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(n) = line.to_ascii_lowercase().strip_prefix("content-length: ") {
+                length = n.trim().parse().unwrap();
+            }
+            request.push_str(&line);
+            if line.trim().is_empty() {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        request.push_str(&String::from_utf8(body).unwrap());
+        let answer =
+            format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        reader.get_mut().write_all(answer.as_bytes()).unwrap();
+        request
+    });
+    (url, handle)
+}
+
+#[test]
+fn sms_test_sends_through_the_outbox_or_the_gateway_and_says_when_it_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = Stack::all().remove(0);
+    let sms_test = |extra: &[(&str, &str)], number: &str| {
+        let mut command = base_command(dir.path());
+        command
+            .args(["sms", "test", number])
+            .envs(stack.env(&dir.path().join("data")))
+            .envs(extra.iter().copied());
+        run(command, "")
+    };
+    let out = sms_test(&[], "+49 151 1234 5678");
+    assert_ok(&out);
+    assert!(stdout(&out).contains("+49•••••••••78"), "{}", stdout(&out));
+    let outbox: Vec<_> = std::fs::read_dir(dir.path().join("data/outbox"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert_eq!(outbox.len(), 1);
+    assert!(
+        outbox[0].starts_with("To: +4915112345678\n\n"),
+        "{}",
+        outbox[0]
+    );
+    assert_fails_with(&sms_test(&[], "0151 1234"), "not an international number");
+
+    let secret = dir.path().join("sms-token");
+    std::fs::write(&secret, "t0ken\n").unwrap();
+    let secret = secret.display().to_string();
+    let (url, received) = sms_receiver(202);
+    let gateway = [
+        ("KEYSTEP_SMS__HTTP__URL", url.as_str()),
+        ("KEYSTEP_SMS__HTTP__BODY", "to={to}&text={text}"),
+        ("KEYSTEP_SMS__HTTP__SECRET_FILE", secret.as_str()),
+        ("KEYSTEP_SMS__HTTP__HEADERS__X-API-KEY", "{secret}"),
+    ];
+    let out = sms_test(&gateway, "+4915112345678");
+    assert_ok(&out);
+    assert!(stdout(&out).contains("through sms.http"));
+    let request = received.join().unwrap();
+    assert!(request.starts_with("POST / HTTP/1.1"), "{request}");
+    assert!(
+        request.to_ascii_lowercase().contains("x-api-key: t0ken"),
+        "{request}"
+    );
+    assert!(request.ends_with("to=%2B4915112345678&text=keystep%3A+this+test+message+shows+that+text+messages+reach+you."), "{request}");
+
+    let (url, received) = sms_receiver(503);
+    let mut refused = gateway;
+    refused[0].1 = url.as_str();
+    assert_fails_with(&sms_test(&refused, "+4915112345678"), "503");
+    received.join().unwrap();
+    assert_fails_with(&sms_test(&refused[1..], "+4915112345678"), "url");
 }

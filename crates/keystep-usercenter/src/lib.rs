@@ -63,6 +63,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(current_code_page(paths::U_REMOVE, CodeAction::Remove))
         .service(current_code_page(
+            paths::U_REMOVE_METHOD,
+            CodeAction::Remove,
+        ))
+        .service(current_code_page(
             paths::U_RECOVERY_CODES,
             CodeAction::Regenerate,
         ))

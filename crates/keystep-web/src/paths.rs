@@ -24,8 +24,10 @@ pub const U: &str = "/u";
 pub const U_REAUTH: &str = "/u/reauth";
 /// Binding or replacing the authenticator.
 pub const U_BIND: &str = "/u/mfa/bind";
-/// Turning two-step verification off, or (`?method=`) removing one method.
+/// Turning two-step verification off; [`remove_method`] removes one method.
 pub const U_REMOVE: &str = "/u/mfa/remove";
+/// The route of removing one method.
+pub const U_REMOVE_METHOD: &str = "/u/mfa/remove/{method}";
 /// Turning on codes by mail.
 pub const U_EMAIL_METHOD: &str = "/u/mfa/email";
 /// Choosing the method sign-ins offer first.
@@ -52,6 +54,12 @@ pub fn step(step: Step) -> &'static str {
         Step::SecondFactor => LOGIN_MFA,
         Step::Enrollment => LOGIN_ENROLL,
     }
+}
+
+/// Removing the method stored as `method` (`/u/mfa/remove/email`): a plain path, so a
+/// sign-in step on the way comes back to it.
+pub fn remove_method(method: &str) -> String {
+    format!("{U_REMOVE}/{method}")
 }
 
 /// `path?interaction=…`

@@ -100,6 +100,8 @@ pub struct Config {
     pub password: PasswordConfig,
     /// Outgoing mail.
     pub mail: MailConfig,
+    /// Outgoing text messages.
+    pub sms: SmsConfig,
     /// SSO session lifetimes.
     pub session: SessionConfig,
     /// Token lifetimes.
@@ -130,6 +132,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             password: PasswordConfig::default(),
             mail: MailConfig::default(),
+            sms: SmsConfig::default(),
             session: SessionConfig::default(),
             tokens: TokensConfig::default(),
             login: LoginConfig::default(),
@@ -468,6 +471,48 @@ impl Config {
                     "a password is set but no username",
                 ));
             }
+        }
+        self.validate_sms()
+    }
+
+    fn validate_sms(&self) -> Result<(), ConfigError> {
+        let Some(http) = &self.sms.http else {
+            return Ok(());
+        };
+        let scheme = Url::parse(&http.url.replace(['{', '}'], "")).map(|u| u.scheme().to_owned());
+        if !matches!(scheme.as_deref(), Ok("http" | "https")) {
+            return Err(ConfigError::new(
+                "sms.http.url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if http.method != SmsHttpMethod::Get && !http.body.contains("{text}") {
+            return Err(ConfigError::new(
+                "sms.http.body",
+                "must hold {text} (and usually {to})",
+            ));
+        }
+        if http.method == SmsHttpMethod::Get && !http.url.contains("{text}") {
+            return Err(ConfigError::new(
+                "sms.http.url",
+                "with method get, the URL must hold {text} (and usually {to})",
+            ));
+        }
+        if !(1..=120).contains(&http.timeout_seconds) {
+            return Err(ConfigError::new(
+                "sms.http.timeout_seconds",
+                "must be 1 to 120",
+            ));
+        }
+        if let Some(name) = http
+            .headers
+            .keys()
+            .find(|n| n.is_empty() || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        {
+            return Err(ConfigError::new(
+                "sms.http.headers",
+                format!("{name:?} is not a header name"),
+            ));
         }
         Ok(())
     }

@@ -257,6 +257,64 @@ impl Default for LoginConfig {
     }
 }
 
+/// Outgoing text messages: the outbox folder by default, a provider's HTTP API when
+/// `sms.http` is set.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// A provider's HTTP API; unset means texts are written to `{data_dir}/outbox/`.
+    pub http: Option<SmsHttpConfig>,
+}
+
+/// A provider's HTTP API for text messages. `{to}` (the E.164 number), `{text}` and `{secret}`
+/// (the content of `secret_file`) are filled into the URL, the header values and the body.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsHttpConfig {
+    /// Where to send each message (`http://` or `https://`).
+    pub url: String,
+    /// The request method.
+    #[serde(default)]
+    pub method: SmsHttpMethod,
+    /// Request headers, such as `Authorization = "Bearer {secret}"`.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// A file holding the API key or token, read at start.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// The request body (not sent with `get`).
+    #[serde(default)]
+    pub body: String,
+    /// The body's type; the values filled into the body are escaped for it (JSON string,
+    /// form encoding, or as they are).
+    #[serde(default = "default_sms_content_type")]
+    pub content_type: String,
+    /// How long a request may take, in seconds.
+    #[serde(default = "default_sms_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_sms_content_type() -> String {
+    "application/x-www-form-urlencoded".to_owned()
+}
+
+fn default_sms_timeout() -> u64 {
+    10
+}
+
+/// The request method of an SMS gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsHttpMethod {
+    /// POST (the default).
+    #[default]
+    Post,
+    /// PUT.
+    Put,
+    /// GET: the values go in the URL only.
+    Get,
+}
+
 /// Second factors.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]

@@ -1,18 +1,18 @@
 //! The changes a current second factor unlocks in the user center, on one page shape each:
-//! `/u/mfa/remove` turns two-step verification off, or with `method=` removes one method
+//! `/u/mfa/remove` turns two-step verification off, and `/u/mfa/remove/{method}` removes one
 //! ([`keystep_mfa::manage::turn_off`], [`keystep_mfa::manage::remove_method`]), after a code
-//! of any method the person holds or a recovery code; `/u/recovery-codes` makes ten new
+//! of a method the person holds (for one method, of one that proves as much) or a recovery
+//! code; `/u/recovery-codes` makes ten new
 //! recovery codes after a code of a method ([`keystep_mfa::manage::new_recovery_codes`]). A
 //! person with codes by mail can have one mailed from the page.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use keystep_core::config::MfaPolicyConfig;
-use keystep_core::mail::CodePurpose;
 use keystep_mfa::email;
 use keystep_mfa::mailed_code::Sent;
 use keystep_mfa::manage::{self, CodeRefused, CurrentCode, Removed};
-use keystep_mfa::method::Method;
+use keystep_mfa::method::{Method, Occasion};
 use keystep_web::csrf::CsrfForm;
 use keystep_web::page::{self, Page, PageError};
 use keystep_web::{paths, run_blocking};
@@ -29,20 +29,9 @@ pub struct CurrentCodeForm {
     /// A code of one of the person's methods (or, where accepted, a recovery code).
     #[serde(default)]
     pub code: String,
-    /// The one method to remove (`/u/mfa/remove`); none: all of them.
-    #[serde(default)]
-    pub method: String,
     /// `send`: mail a code instead of checking one.
     #[serde(default)]
     pub action: String,
-}
-
-/// `?method=…` on `/u/mfa/remove`.
-#[derive(Debug, Deserialize)]
-pub struct RemoveQuery {
-    /// The one method to remove.
-    #[serde(default)]
-    pub method: String,
 }
 
 /// Which page asks for the current code: the route's data (see `crate::routes`), so both share
@@ -55,9 +44,17 @@ pub enum CodeAction {
     Regenerate,
 }
 
-/// The method a removal names, if it names one the person holds.
-fn named(visitor: &Visitor, name: &str) -> Option<Method> {
-    Method::parse(name).filter(|m| *m != Method::RecoveryCode && m.is_held(&visitor.factors))
+/// The one method `/u/mfa/remove/{method}` names: `Ok(None)` on `/u/mfa/remove` (all of
+/// them), an error when it names none the person holds (a stale page: it was removed in
+/// another tab; or a forged one), so such a form never falls back to removing everything.
+fn named(visitor: &Visitor, path: Option<&web::Path<String>>) -> Result<Option<Method>, PageError> {
+    let Some(name) = path else {
+        return Ok(None);
+    };
+    Method::parse(name)
+        .filter(|m| *m != Method::RecoveryCode && m.is_held(&visitor.factors))
+        .map(Some)
+        .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "u.no_such_method"))
 }
 
 /// The page asking for a current code before `action` (on `method` alone, when removing one).
@@ -84,8 +81,16 @@ impl CodePage<'_> {
                 "body": say("remove.method_body"),
                 "label": say("remove.code"),
                 "submit": say("remove.method_submit"),
-                "action": paths::U_REMOVE,
+                "action": paths::remove_method(method.as_str()),
                 "mandatory": false,
+            }),
+            (CodeAction::Remove, Some(method)) => json!({
+                "heading": say("remove.heading"),
+                "body": say("remove.body"),
+                "label": say("remove.code"),
+                "submit": say("remove.submit"),
+                "action": paths::remove_method(method.as_str()),
+                "mandatory": page.services.config.mfa.policy == MfaPolicyConfig::Required,
             }),
             (CodeAction::Remove, _) => json!({
                 "heading": say("remove.heading"),
@@ -105,17 +110,33 @@ impl CodePage<'_> {
             }),
         };
         context["destructive"] = json!(self.action == CodeAction::Remove);
-        context["method"] = json!(self.method.map(Method::as_str).unwrap_or_default());
-        context["can_mail"] = json!(factors.email_bound_at.is_some());
+        context["can_mail"] = json!(self.accepts_mailed_codes());
         context["email"] = json!(email::masked_address(&self.visitor.signed_in.user.email));
         context["error"] = json!(error);
         context["notice"] = json!(notice);
         render(page, status, "u_code", context)
     }
 
+    /// True when a mailed code may be typed here: the person has codes by mail, and (for a
+    /// removal) they prove as much as what goes: the one method, or for turning everything
+    /// off the strongest the person holds (the rules of `keystep_mfa::manage`).
+    fn accepts_mailed_codes(&self) -> bool {
+        let mailed = Method::EmailCode;
+        let factors = &self.visitor.factors;
+        let goes = match (self.action, self.method) {
+            (CodeAction::Regenerate, _) => None,
+            (CodeAction::Remove, Some(method)) => Some(method.strength()),
+            (CodeAction::Remove, None) => factors.methods().iter().map(|m| m.strength()).max(),
+        };
+        mailed.is_held(factors) && goes.is_none_or(|strength| mailed.strength() >= strength)
+    }
+
     /// The page again after a refused code.
-    fn refused(&self, page: &Page, refusal: CodeRefused) -> HttpResponse {
-        match refusal {
+    fn refused(&self, page: &Page, refusal: CodeRefused) -> Result<HttpResponse, PageError> {
+        Ok(match refusal {
+            CodeRefused::NotHeld => {
+                return Err(PageError::new(StatusCode::NOT_FOUND, "u.no_such_method"))
+            }
             CodeRefused::Locked { until } => {
                 let message = say(page, "mfa.locked", &[("time", &time_of_day(until))]);
                 let shown = self.render(page, StatusCode::TOO_MANY_REQUESTS, Note::Error(message));
@@ -125,7 +146,7 @@ impl CodePage<'_> {
                 let message = say(page, "remove.wrong", &[]);
                 self.render(page, StatusCode::UNAUTHORIZED, Note::Error(message))
             }
-        }
+        })
     }
 }
 
@@ -136,36 +157,42 @@ enum Note {
     Notice(String),
 }
 
-/// `GET /u/mfa/remove`, `GET /u/recovery-codes`
+/// `GET /u/mfa/remove`, `GET /u/mfa/remove/{method}`, `GET /u/recovery-codes`
 pub async fn get_code_page(
     page: Page,
     action: web::Data<CodeAction>,
     visitor: Visitor,
-    query: web::Query<RemoveQuery>,
-) -> HttpResponse {
+    path: Option<web::Path<String>>,
+) -> Result<HttpResponse, PageError> {
     let shown = CodePage {
         visitor: &visitor,
         action: **action,
-        method: named(&visitor, &query.method),
+        method: named(&visitor, path.as_ref())?,
     };
-    shown.render(&page, StatusCode::OK, Note::None)
+    Ok(shown.render(&page, StatusCode::OK, Note::None))
 }
 
-/// `POST /u/mfa/remove`, `POST /u/recovery-codes`
+/// `POST /u/mfa/remove`, `POST /u/mfa/remove/{method}`, `POST /u/recovery-codes`
 pub async fn post_code_page(
     page: Page,
     action: web::Data<CodeAction>,
     visitor: Visitor,
+    path: Option<web::Path<String>>,
     CsrfForm(form): CsrfForm<CurrentCodeForm>,
 ) -> Result<HttpResponse, PageError> {
     let action = **action;
-    let method = named(&visitor, &form.method);
+    let method = named(&visitor, path.as_ref())?;
     let shown = CodePage {
         visitor: &visitor,
         action,
         method,
     };
-    if form.action == "send" && visitor.factors.email_bound_at.is_some() {
+    if form.action == "send" {
+        // No code is checked on a send, even when the page is stale and mails are no
+        // longer accepted here: an empty code must not count as a wrong one.
+        if !shown.accepts_mailed_codes() {
+            return Ok(shown.render(&page, StatusCode::OK, Note::None));
+        }
         return mail_code(&page, &shown).await;
     }
     let user = visitor.signed_in.user.clone();
@@ -195,7 +222,7 @@ pub async fn post_code_page(
         Ok(Done::Removed(Removed::Everything)) => {
             page::see_other(&page, &format!("{}?done=removed", paths::U))
         }
-        Ok(Done::Removed(_)) => {
+        Ok(Done::Removed(Removed::Method)) => {
             page::see_other(&page, &format!("{}?done=method_removed", paths::U))
         }
         Ok(Done::Codes(codes)) => recovery_codes_page(
@@ -205,7 +232,7 @@ pub async fn post_code_page(
             &codes,
             page.url(paths::U),
         ),
-        Err(refusal) => shown.refused(&page, refusal),
+        Err(refusal) => shown.refused(&page, refusal)?,
     })
 }
 
@@ -221,8 +248,7 @@ async fn mail_code(page: &Page, shown: &CodePage<'_>) -> Result<HttpResponse, Pa
     let (session_id, user) = (signed_in.session.id.clone(), signed_in.user.clone());
     let lang = lang(page);
     let sent = run_blocking(page, move |services| {
-        let purpose = CodePurpose::ConfirmChange;
-        email::send_code(services, &session_id, &user, purpose, Some(&lang))
+        email::send_code(services, Occasion::Change, &session_id, &user, Some(&lang))
     })
     .await?;
     Ok(match sent {

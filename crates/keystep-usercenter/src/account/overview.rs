@@ -98,6 +98,9 @@ pub async fn get_overview(
         "username": user.username,
         "email": user.email,
         "bound": factors.has_method(),
+        // Recovery codes alone (a method removed elsewhere at the same moment) can still be
+        // removed with one of them.
+        "can_turn_off": factors.has_second_factor(),
         "methods": methods,
         "addable": addable,
         "codes_left": factors.recovery_codes_left,

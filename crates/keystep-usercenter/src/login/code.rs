@@ -6,12 +6,11 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use keystep_core::mail::CodePurpose;
 use keystep_mfa::check::{self, CodeAttempt, CodeCheck};
 use keystep_mfa::email;
 use keystep_mfa::factors::{self, Status};
 use keystep_mfa::mailed_code::Sent;
-use keystep_mfa::method::Method;
+use keystep_mfa::method::{Method, Occasion};
 use keystep_web::cookies::{self, CookieKind};
 use keystep_web::page::{self, Page, PageError};
 use keystep_web::{paths, run_blocking, run_read};
@@ -198,8 +197,19 @@ pub async fn post_code(
     in_order(&step)?;
     let factors = factors_of(&page, &step).await?;
     let method = method_page(**which, &factors, &form.method);
-    if method == Method::EmailCode && form.action == "send" {
-        return send_email_code(&page, &step, factors).await;
+    if form.action == "send" {
+        if method == Method::EmailCode {
+            return send_email_code(&page, &step, factors).await;
+        }
+        // A stale page asked to mail a code to someone without codes by mail: show what
+        // they have, and check no code (an empty one must not count as a wrong one).
+        let shown = Shown {
+            step: &step,
+            factors,
+            method,
+            sent: false,
+        };
+        return Ok(shown.render(&page, StatusCode::OK, None));
     }
     let session_id = step.signed_in.session.id.clone();
     let user = step.signed_in.user.clone();
@@ -215,6 +225,7 @@ pub async fn post_code(
         let attempt = CodeAttempt {
             user_id: &user.id,
             session_id: &session_id,
+            occasion: Occasion::SignIn,
             code: &code,
             methods: &methods,
             client_id: client_id.as_deref(),
@@ -265,13 +276,7 @@ async fn send_email_code(
     let user = step.signed_in.user.clone();
     let lang = step.flow.lang(page);
     let sent = run_blocking(page, move |services| {
-        email::send_code(
-            services,
-            &session_id,
-            &user,
-            CodePurpose::SignIn,
-            Some(&lang),
-        )
+        email::send_code(services, Occasion::SignIn, &session_id, &user, Some(&lang))
     })
     .await?;
     match sent {

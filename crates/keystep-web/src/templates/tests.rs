@@ -98,7 +98,7 @@ fn every_template_renders() {
     let account = [
         (
             "u_overview",
-            json!({"lang": "en", "csrf_token": "t", "name": "Ada", "username": "ada", "email": "a@x", "bound": true, "codes_left": 9, "last_sign_in": "x", "notice": "n",
+            json!({"lang": "en", "csrf_token": "t", "name": "Ada", "username": "ada", "email": "a@x", "bound": true, "can_turn_off": true, "codes_left": 9, "last_sign_in": "x", "notice": "n",
                 "methods": [
                     {"method": "email", "name": "Codes by mail", "since": "2026-01-01", "preferred": true, "choosable": true, "replace_href": null},
                     {"method": "totp", "name": "Authenticator app", "since": "2026-01-02", "preferred": false, "choosable": true, "replace_href": "/u/mfa/bind"}
@@ -107,13 +107,13 @@ fn every_template_renders() {
         ),
         (
             "u_overview",
-            json!({"lang": "en", "csrf_token": "t", "name": "Ada", "username": "ada", "email": "a@x", "bound": true, "codes_left": 10, "last_sign_in": "x", "notice": null,
+            json!({"lang": "en", "csrf_token": "t", "name": "Ada", "username": "ada", "email": "a@x", "bound": true, "can_turn_off": true, "codes_left": 10, "last_sign_in": "x", "notice": null,
                 "methods": [{"method": "totp", "name": "Authenticator app", "since": "2026-01-02", "preferred": true, "choosable": false, "replace_href": "/u/mfa/bind"}],
                 "addable": [{"href": "/u/mfa/email", "method": "email", "label": "Get codes by mail"}]}),
         ),
         (
             "u_overview",
-            json!({"lang": "en", "csrf_token": "t", "name": "Ada", "username": "ada", "email": "a@x", "bound": false, "codes_left": 0, "last_sign_in": null, "notice": null, "methods": [],
+            json!({"lang": "en", "csrf_token": "t", "name": "Ada", "username": "ada", "email": "a@x", "bound": false, "can_turn_off": false, "codes_left": 0, "last_sign_in": null, "notice": null, "methods": [],
                 "addable": [{"href": "/u/mfa/bind", "method": "totp", "label": "Add an authenticator app"}, {"href": "/u/mfa/email", "method": "email", "label": "Get codes by mail"}]}),
         ),
         (
@@ -130,11 +130,11 @@ fn every_template_renders() {
         ),
         (
             "u_code",
-            json!({"lang": "en", "csrf_token": "t", "heading": "h", "body": "b", "label": "l", "submit": "s", "action": "/u/mfa/remove", "mandatory": true, "destructive": true, "error": "e", "notice": null, "method": "", "can_mail": false, "email": "a•••@x"}),
+            json!({"lang": "en", "csrf_token": "t", "heading": "h", "body": "b", "label": "l", "submit": "s", "action": "/u/mfa/remove", "mandatory": true, "destructive": true, "error": "e", "notice": null, "can_mail": false, "email": "a•••@x"}),
         ),
         (
             "u_code",
-            json!({"lang": "en", "csrf_token": "t", "heading": "h", "body": "b", "label": "l", "submit": "s", "action": "/u/mfa/remove", "mandatory": false, "destructive": true, "error": null, "notice": "n", "method": "email", "can_mail": true, "email": "a•••@x"}),
+            json!({"lang": "en", "csrf_token": "t", "heading": "h", "body": "b", "label": "l", "submit": "s", "action": "/u/mfa/remove", "mandatory": false, "destructive": true, "error": null, "notice": "n", "can_mail": true, "email": "a•••@x"}),
         ),
         (
             "u_email_method",
