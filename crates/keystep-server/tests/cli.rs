@@ -603,7 +603,8 @@ fn mfa_reset_and_requests() {
         assert_ok(&out);
         assert!(stdout(&out).contains("no pending reset requests"));
 
-        // Arrange what the login pages would have done: a bound authenticator and a request.
+        // Arrange what the pages would have done: an authenticator, codes by mail preferred,
+        // recovery codes and a request.
         let services = keystep_core::Services::open(
             stack.config(dir.join("data")),
             std::sync::Arc::new(keystep_core::clock::SystemClock),
@@ -622,6 +623,9 @@ fn mfa_reset_and_requests() {
                 0,
             )
             .unwrap();
+            let email = keystep_mfa::method::Method::EmailCode;
+            keystep_mfa::factors::add_stored(&services, &mut conn, &user.id, email, None).unwrap();
+            keystep_mfa::factors::set_preferred(&services, &mut conn, &user.id, email).unwrap();
             keystep_mfa::recovery::regenerate(&services, &mut conn, &user.id).unwrap();
             keystep_mfa::reset::file(&services, &mut conn, &user.id, Some("192.0.2.7"), None)
                 .unwrap()
@@ -650,11 +654,10 @@ fn mfa_reset_and_requests() {
             let user = keystep_core::users::find_by_username(&mut conn, "ada")
                 .unwrap()
                 .unwrap();
-            assert!(
-                !keystep_mfa::factors::status(&mut conn, &user.id)
-                    .unwrap()
-                    .has_second_factor(),
-                "{}",
+            assert_eq!(
+                keystep_mfa::factors::status(&mut conn, &user.id).unwrap(),
+                keystep_mfa::factors::Status::NONE,
+                "{}: every method, the preference and the recovery codes are gone",
                 stack.name
             );
         }
