@@ -125,12 +125,34 @@ impl Escape {
     }
 }
 
-/// Fills `{to}`, `{text}` and `{secret}` in `template`, each value escaped by `escape`.
+/// Fills `{to}`, `{text}` and `{secret}` in `template`, each value escaped by `escape`, in one
+/// pass: a value is never read for placeholders, so a text holding `{secret}` stays as it is.
 fn fill(template: &str, escape: Escape, sms: &Sms, secret: Option<&str>) -> String {
-    template
-        .replace("{to}", &escape.apply(&sms.to))
-        .replace("{text}", &escape.apply(&sms.text))
-        .replace("{secret}", &escape.apply(secret.unwrap_or_default()))
+    let mut filled = String::with_capacity(template.len() + sms.text.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        filled.push_str(&rest[..open]);
+        let tail = &rest[open..];
+        let value = [
+            ("{to}", sms.to.as_str()),
+            ("{text}", sms.text.as_str()),
+            ("{secret}", secret.unwrap_or_default()),
+        ]
+        .into_iter()
+        .find(|(name, _)| tail.starts_with(name));
+        match value {
+            Some((name, value)) => {
+                filled.push_str(&escape.apply(value));
+                rest = &tail[name.len()..];
+            }
+            None => {
+                filled.push('{');
+                rest = &tail[1..];
+            }
+        }
+    }
+    filled.push_str(rest);
+    filled
 }
 
 /// Sends through a provider's HTTP API: `sms.http.method` to `sms.http.url`, with
@@ -391,6 +413,24 @@ mod tests {
         received.join().unwrap();
         let closed = gateway("http://127.0.0.1:9".into(), "{text}", "text/plain", None);
         assert!(matches!(closed.send(&tricky()), Err(Error::Sms(_))));
+    }
+
+    #[test]
+    fn placeholders_are_filled_once_and_values_are_not_read_again() {
+        let sms = Sms {
+            to: "+4915112345678".into(),
+            text: "say {secret} or {to}".into(),
+        };
+        let filled = fill(
+            r#"{"t":"{text}","n":"{to}"} {x"#,
+            Escape::Json,
+            &sms,
+            Some("key"),
+        );
+        assert_eq!(
+            filled,
+            r#"{"t":"say {secret} or {to}","n":"+4915112345678"} {x"#
+        );
     }
 
     #[test]

@@ -235,14 +235,24 @@ pub fn set_preferred(
     Ok(held)
 }
 
+/// The codes that may make new recovery codes: those of the person's strongest methods, and
+/// no recovery code. A recovery code removes any method, so minting ten must ask as much as
+/// removing the strongest: a mailed code must not lead, through new recovery codes, to the
+/// authenticator app's removal.
+fn may_regenerate(status: &Status) -> Option<Vec<Method>> {
+    let strongest = status.methods().iter().map(|m| m.strength()).max()?;
+    let mut methods = proving_at_least(strongest, status);
+    methods.retain(|m| *m != Method::RecoveryCode);
+    Some(methods)
+}
+
 /// Replaces the recovery codes with ten new ones (returned, to show once), after a current
-/// code of a method (not a recovery code: one must not mint ten new ones).
+/// code of the person's strongest method ([`may_regenerate`]).
 pub fn new_recovery_codes(
     services: &Services,
     current: &CurrentCode<'_>,
 ) -> keystep_core::Result<Result<Vec<String>, CodeRefused>> {
-    let methods = |status: &Status| Some(status.accepted(false));
-    with_current_code(services, current, methods, |conn, _| {
+    with_current_code(services, current, may_regenerate, |conn, _| {
         let codes = recovery::regenerate(services, conn, &current.user.id)?;
         let kind = AuditKind::RecoveryCodesRegenerated;
         record(services, conn, current, kind, None)?;
@@ -388,6 +398,11 @@ mod tests {
             turn_off(&t.services, &current(&ada, code)).unwrap(),
             Err(CodeRefused::Wrong),
             "nor does it turn everything off, the app with it"
+        );
+        assert_eq!(
+            new_recovery_codes(&t.services, &current(&ada, code)).unwrap(),
+            Err(CodeRefused::Wrong),
+            "nor make recovery codes, which would remove the app"
         );
         let code = &mailed_change_code(&t, &ada);
         assert_eq!(

@@ -657,9 +657,18 @@ fn mfa_reset_and_requests() {
             assert_eq!(
                 keystep_mfa::factors::status(&mut conn, &user.id).unwrap(),
                 keystep_mfa::factors::Status::NONE,
-                "{}: every method, the preference and the recovery codes are gone",
+                "{}: every method and the recovery codes are gone",
                 stack.name
             );
+            // The status hides a preference for a method not held: look at the table.
+            use diesel::prelude::*;
+            use keystep_core::schema::second_factor_preferences as preferences;
+            let left: i64 = preferences::table
+                .filter(preferences::user_id.eq(&user.id))
+                .count()
+                .get_result(&mut *conn)
+                .unwrap();
+            assert_eq!(left, 0, "{}: the preference is gone", stack.name);
         }
 
         assert_ok(&keystep(stack, dir, "mfa reset ada", ""));

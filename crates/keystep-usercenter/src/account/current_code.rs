@@ -117,16 +117,19 @@ impl CodePage<'_> {
         render(page, status, "u_code", context)
     }
 
-    /// True when a mailed code may be typed here: the person has codes by mail, and (for a
-    /// removal) they prove as much as what goes: the one method, or for turning everything
-    /// off the strongest the person holds (the rules of `keystep_mfa::manage`).
+    /// True when a mailed code may be typed here: the person has codes by mail, and they prove
+    /// as much as what the change could take away: the one method, or for turning everything
+    /// off and for new recovery codes the strongest the person holds (the rules of
+    /// `keystep_mfa::manage`).
     fn accepts_mailed_codes(&self) -> bool {
         let mailed = Method::EmailCode;
         let factors = &self.visitor.factors;
+        // New recovery codes ask as much as turning everything off: they remove any method.
         let goes = match (self.action, self.method) {
-            (CodeAction::Regenerate, _) => None,
             (CodeAction::Remove, Some(method)) => Some(method.strength()),
-            (CodeAction::Remove, None) => factors.methods().iter().map(|m| m.strength()).max(),
+            (CodeAction::Remove, None) | (CodeAction::Regenerate, _) => {
+                factors.methods().iter().map(|m| m.strength()).max()
+            }
         };
         mailed.is_held(factors) && goes.is_none_or(|strength| mailed.strength() >= strength)
     }
