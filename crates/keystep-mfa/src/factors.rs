@@ -12,7 +12,7 @@ use keystep_core::throttle::{Attempt, Limit, Throttle};
 use keystep_core::users::User;
 use keystep_core::Services;
 
-use crate::method::{Method, CHOOSABLE};
+use crate::method::{Method, Strength, CHOOSABLE};
 use crate::{recovery, totp};
 
 /// The second factors of a person.
@@ -82,15 +82,10 @@ impl Status {
             .or((self.recovery_codes_left > 0).then_some(Method::RecoveryCode))
     }
 
-    /// The methods a code from the person may be for when any of theirs will do (the user
-    /// center's checks before a change): every held method, and recovery codes when
-    /// `with_recovery_codes`.
-    pub fn accepted(&self, with_recovery_codes: bool) -> Vec<Method> {
-        let mut methods = self.methods();
-        if with_recovery_codes {
-            methods.push(Method::RecoveryCode);
-        }
-        methods
+    /// What the strongest method the person holds proves, if they hold one: what a change
+    /// that could take every method away asks for.
+    pub fn strongest(&self) -> Option<Strength> {
+        self.methods().iter().map(|m| m.strength()).max()
     }
 }
 

@@ -163,11 +163,8 @@ fn may_remove(method: Method, status: &Status) -> Option<Vec<Method>> {
 /// The codes that may turn two-step verification off: as for removing the strongest method
 /// the person holds, since it goes too.
 fn may_turn_off(status: &Status) -> Option<Vec<Method>> {
-    let strongest = status.methods().iter().map(|m| m.strength()).max();
-    Some(proving_at_least(
-        strongest.unwrap_or(Strength::Fallback),
-        status,
-    ))
+    let strongest = status.strongest().unwrap_or(Strength::Fallback);
+    Some(proving_at_least(strongest, status))
 }
 
 /// Removes one method after a current code ([`may_remove`]). Removing the last one turns
@@ -240,8 +237,7 @@ pub fn set_preferred(
 /// removing the strongest: a mailed code must not lead, through new recovery codes, to the
 /// authenticator app's removal.
 fn may_regenerate(status: &Status) -> Option<Vec<Method>> {
-    let strongest = status.methods().iter().map(|m| m.strength()).max()?;
-    let mut methods = proving_at_least(strongest, status);
+    let mut methods = proving_at_least(status.strongest()?, status);
     methods.retain(|m| *m != Method::RecoveryCode);
     Some(methods)
 }

@@ -75,29 +75,24 @@ impl CodePage<'_> {
             Note::Error(e) => (Some(e), None),
             Note::Notice(n) => (None, Some(n)),
         };
+        let remove_path = self.method.map_or(paths::U_REMOVE.to_owned(), |m| {
+            paths::remove_method(m.as_str())
+        });
         let mut context = match (self.action, self.method) {
             (CodeAction::Remove, Some(method)) if !last => json!({
                 "heading": say(&format!("remove.method_heading_{}", method.as_str())),
                 "body": say("remove.method_body"),
                 "label": say("remove.code"),
                 "submit": say("remove.method_submit"),
-                "action": paths::remove_method(method.as_str()),
+                "action": remove_path,
                 "mandatory": false,
-            }),
-            (CodeAction::Remove, Some(method)) => json!({
-                "heading": say("remove.heading"),
-                "body": say("remove.body"),
-                "label": say("remove.code"),
-                "submit": say("remove.submit"),
-                "action": paths::remove_method(method.as_str()),
-                "mandatory": page.services.config.mfa.policy == MfaPolicyConfig::Required,
             }),
             (CodeAction::Remove, _) => json!({
                 "heading": say("remove.heading"),
                 "body": say("remove.body"),
                 "label": say("remove.code"),
                 "submit": say("remove.submit"),
-                "action": paths::U_REMOVE,
+                "action": remove_path,
                 "mandatory": page.services.config.mfa.policy == MfaPolicyConfig::Required,
             }),
             (CodeAction::Regenerate, _) => json!({
@@ -127,9 +122,7 @@ impl CodePage<'_> {
         // New recovery codes ask as much as turning everything off: they remove any method.
         let goes = match (self.action, self.method) {
             (CodeAction::Remove, Some(method)) => Some(method.strength()),
-            (CodeAction::Remove, None) | (CodeAction::Regenerate, _) => {
-                factors.methods().iter().map(|m| m.strength()).max()
-            }
+            (CodeAction::Remove, None) | (CodeAction::Regenerate, _) => factors.strongest(),
         };
         mailed.is_held(factors) && goes.is_none_or(|strength| mailed.strength() >= strength)
     }
